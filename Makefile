@@ -1,0 +1,51 @@
+# topicrpc — make run (the demo, no broker needed) and make test (everything,
+# with a private RabbitMQ started from the installed rabbitmq-server when there is one).
+
+GO            ?= go
+STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT     ?= golang.org/x/perf/cmd/benchstat@latest
+BIN           ?= bin
+PKGS          ?= ./...
+BENCHTIME     ?= 1s
+BENCHCOUNT    ?= 1
+
+.PHONY: run build test test-short test-race bench lint fmt fuzz broker broker-stop clean
+
+run: ## the demo: an in-memory fleet and the classic session
+	$(GO) run ./cmd/topicrpc demo
+
+build: ## the two binaries into ./bin
+	$(GO) build -o $(BIN)/ ./cmd/topicrpc ./cmd/topicrpcd
+
+test: ## every test, integration and end-to-end included, against a real RabbitMQ
+	scripts/with-broker.sh $(GO) test -count=1 $(PKGS)
+
+test-short: ## unit tests only: no broker, a few seconds
+	$(GO) test -short -count=1 $(PKGS)
+
+test-race: ## every test under the race detector
+	scripts/with-broker.sh $(GO) test -race -count=1 $(PKGS)
+
+bench: ## the benchmarks (benchstat-friendly output)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) $(PKGS)
+
+fuzz: ## each fuzz target for 30s
+	$(GO) test ./domain -run '^$$' -fuzz FuzzIndexAgreesWithMatch -fuzztime 30s
+	$(GO) test ./domain -run '^$$' -fuzz FuzzParseCommand -fuzztime 30s
+
+lint: ## gofmt, go vet, staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo 'gofmt: run make fmt'; exit 1; }
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+fmt:
+	gofmt -w .
+
+broker: ## start a private RabbitMQ for development; prints export lines
+	scripts/broker.sh start
+
+broker-stop:
+	scripts/broker.sh stop
+
+clean:
+	rm -rf $(BIN)

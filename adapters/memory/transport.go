@@ -1,0 +1,210 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+var _ ports.Transport = (*Transport)(nil)
+
+// DefaultQueueLength is the default Config.QueueLength.
+const DefaultQueueLength = 1024
+
+// routeCacheSize bounds the cache of routing keys already resolved; past it the
+// cache is emptied and refilled, so random keys cannot grow memory.
+const routeCacheSize = 4096
+
+// Config tunes a Transport. The zero value is ready to use.
+type Config struct {
+	// QueueLength is the most requests one queue holds; DefaultQueueLength if < 1.
+	QueueLength int
+	// Logger receives warnings (full queues, dropped replies); slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// Transport is an in-process topic exchange. It is safe for concurrent use.
+type Transport struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.RWMutex
+	index  *domain.Index[*queue]
+	queues map[string]*queue
+	routes map[string][]*queue // cache of index lookups; emptied on every binding change
+	subs   map[*subscription]struct{}
+	closed bool
+
+	callsMu sync.RWMutex
+	calls   map[string]ports.ReplySink
+
+	droppedReplies atomic.Int64
+}
+
+// New returns an empty exchange.
+func New(cfg Config) *Transport {
+	if cfg.QueueLength < 1 {
+		cfg.QueueLength = DefaultQueueLength
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Transport{
+		cfg:    cfg,
+		log:    log,
+		index:  domain.NewIndex[*queue](),
+		queues: make(map[string]*queue),
+		routes: make(map[string][]*queue),
+		subs:   make(map[*subscription]struct{}),
+		calls:  make(map[string]ports.ReplySink),
+	}
+}
+
+// message is a published request. One message is shared by every queue the
+// request reaches; it is immutable and also serves as the ReplyWriter for it.
+type message struct {
+	req domain.Request
+	t   *Transport
+}
+
+// Reply implements ports.ReplyWriter: it hands r to the caller's sink, or drops
+// it when the caller has forgotten the call. It never blocks.
+func (m *message) Reply(_ context.Context, r domain.Reply) error {
+	r.CallID = m.req.ID
+	return m.t.deliver(r)
+}
+
+func (t *Transport) deliver(r domain.Reply) error {
+	t.callsMu.RLock()
+	sink := t.calls[r.CallID]
+	t.callsMu.RUnlock()
+	if sink == nil {
+		t.droppedReplies.Add(1)
+		return nil // the caller is gone: like a reply to a deleted reply queue
+	}
+	sink.Deliver(r)
+	return nil
+}
+
+// Send implements ports.Transport.
+func (t *Transport) Send(_ context.Context, req *domain.Request, sink ports.ReplySink) error {
+	if err := domain.ValidateKey(req.Target); err != nil {
+		return fmt.Errorf("send %s: %w", req.Command.Name, err)
+	}
+	t.callsMu.Lock()
+	t.calls[req.ID] = sink
+	t.callsMu.Unlock()
+
+	qs, err := t.lookup(req.Target)
+	if err != nil {
+		return fmt.Errorf("send %s: %w", req.Target, err)
+	}
+	if len(qs) == 0 {
+		return fmt.Errorf("send %s: %w %s", req.Target, ports.ErrNoRoute, req.Target)
+	}
+	m := &message{req: *req, t: t}
+	var full []error
+	for _, q := range qs {
+		if !q.publish(m) {
+			full = append(full, fmt.Errorf("queue %s: %w (%d requests waiting)", q.name, ports.ErrQueueFull, q.limit))
+		}
+	}
+	if full != nil {
+		t.log.Warn("request refused by full queues", "target", req.Target, "call", req.ID, "queues", len(full))
+		return fmt.Errorf("send %s: %w", req.Target, errors.Join(full...))
+	}
+	return nil
+}
+
+// lookup returns the queues key reaches. The returned slice is shared: read only.
+func (t *Transport) lookup(key string) ([]*queue, error) {
+	t.mu.RLock()
+	if t.closed {
+		t.mu.RUnlock()
+		return nil, ports.ErrClosed
+	}
+	qs, ok := t.routes[key]
+	t.mu.RUnlock()
+	if ok {
+		return qs, nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ports.ErrClosed
+	}
+	if qs, ok := t.routes[key]; ok {
+		return qs, nil
+	}
+	qs = t.index.Match(key, nil)
+	slices.SortFunc(qs, func(a, b *queue) int {
+		if a.name < b.name {
+			return -1
+		}
+		if a.name > b.name {
+			return 1
+		}
+		return 0
+	})
+	if len(t.routes) >= routeCacheSize {
+		clear(t.routes)
+	}
+	t.routes[key] = qs
+	return qs, nil
+}
+
+// Forget implements ports.Transport.
+func (t *Transport) Forget(callID string) {
+	t.callsMu.Lock()
+	delete(t.calls, callID)
+	t.callsMu.Unlock()
+}
+
+// Routes implements ports.Transport: the memory exchange always knows exactly.
+func (t *Transport) Routes(_ context.Context, key string) ([]string, error) {
+	if err := domain.ValidateKey(key); err != nil {
+		return nil, fmt.Errorf("routes %s: %w", key, err)
+	}
+	qs, err := t.lookup(key)
+	if err != nil {
+		return nil, fmt.Errorf("routes %s: %w", key, err)
+	}
+	names := make([]string, len(qs))
+	for i, q := range qs {
+		names[i] = q.name
+	}
+	return names, nil
+}
+
+// DroppedReplies counts replies that arrived for calls nobody waited for any more.
+func (t *Transport) DroppedReplies() int64 { return t.droppedReplies.Load() }
+
+// Close implements ports.Transport: every subscription stops, the context of
+// handlers in flight is cancelled, and later calls fail with ports.ErrClosed.
+// It does not wait for handlers to return.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	subs := make([]*subscription, 0, len(t.subs))
+	for s := range t.subs {
+		subs = append(subs, s)
+	}
+	t.mu.Unlock()
+	for _, s := range subs {
+		s.stop()
+		s.cancel()
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/topicrpc/topicrpc/adapters/memory"
+	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// fleet starts the classic fleet (q1 in group1, q2 in group2, both in all) on
+// a fresh memory transport and returns a client on it.
+func fleet(t *testing.T, cfg app.ClientConfig) (*app.Client, *app.Fleet) {
+	t.Helper()
+	tr := memory.New(memory.Config{Logger: quiet})
+	t.Cleanup(func() { _ = tr.Close() })
+	f := app.NewFleet(tr, []app.ServerConfig{
+		{Name: "q1", Bindings: []string{"group1.#"}},
+		{Name: "q2", Bindings: []string{"group2.#"}},
+	}, quiet)
+	if err := f.Handle("boom", func(context.Context, string) (string, error) { panic("kaboom") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Stop(context.Background()) })
+	return app.NewClient(tr, cfg, quiet), f
+}
+
+func do(t *testing.T, c *app.Client, target, cmd string) (domain.Summary, map[string]domain.Outcome) {
+	t.Helper()
+	command, err := domain.ParseCommand(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, outs, err := c.Do(t.Context(), target, command)
+	if err != nil {
+		t.Fatalf("call %s %s: %v", target, cmd, err)
+	}
+	m := map[string]domain.Outcome{}
+	for _, o := range outs {
+		m[o.Server] = o
+	}
+	return sum, m
+}
+
+func TestClassicSession(t *testing.T) {
+	t.Parallel()
+	c, _ := fleet(t, app.ClientConfig{Timeout: 5 * time.Second})
+	tests := []struct {
+		target, cmd string
+		want        map[string]string
+	}{
+		{"group1", "echo|hello group1 !", map[string]string{"q1": "hello group1 !"}},
+		{"group2", "echo|hello group2 !", map[string]string{"q2": "hello group2 !"}},
+		{"all", "fib|30", map[string]string{"q1": "832040", "q2": "832040"}},
+		{"q2", "fib 0", map[string]string{"q2": "0"}},
+		{"q1.extra.words", "fib|1", map[string]string{"q1": "1"}},
+	}
+	for _, tc := range tests {
+		sum, outs := do(t, c, tc.target, tc.cmd)
+		if sum.Reason != domain.DoneAllReplied || sum.Expected != len(tc.want) || sum.OK != len(tc.want) {
+			t.Errorf("%s %s: summary %+v", tc.target, tc.cmd, sum)
+		}
+		if sum.Elapsed > time.Second {
+			t.Errorf("%s %s: took %s; it should end as soon as everyone answered", tc.target, tc.cmd, sum.Elapsed)
+		}
+		for server, result := range tc.want {
+			if o := outs[server]; o.State != domain.StateOK || o.Reply.Result != result {
+				t.Errorf("%s %s: %s = %+v, want ok %q", tc.target, tc.cmd, server, o, result)
+			}
+		}
+		if len(outs) != len(tc.want) {
+			t.Errorf("%s %s: outcomes %v", tc.target, tc.cmd, outs)
+		}
+	}
+}
+
+func TestErrorReplies(t *testing.T) {
+	t.Parallel()
+	c, _ := fleet(t, app.ClientConfig{Timeout: 5 * time.Second})
+	tests := []struct {
+		cmd, code, msg string
+	}{
+		{"nope|x", domain.CodeUnknownCommand, `unknown command "nope"; this server has: boom, echo, fib, ping, sleep`},
+		{"fib|-1", domain.CodeBadArgs, "negative"},
+		{"fib|x", domain.CodeBadArgs, "whole number"},
+		{"fib|94", domain.CodeBadArgs, "too large"},
+		{"sleep|forever", domain.CodeBadArgs, "duration"},
+		{"sleep|11m", domain.CodeBadArgs, "out of range"},
+		{"boom", domain.CodePanic, "kaboom"},
+	}
+	for _, tc := range tests {
+		sum, outs := do(t, c, "q1", tc.cmd)
+		o := outs["q1"]
+		if o.State != domain.StateError || o.Reply.Code != tc.code || !strings.Contains(o.Reply.Error, tc.msg) {
+			t.Errorf("%s: outcome %+v, want error %s containing %q", tc.cmd, o.Reply, tc.code, tc.msg)
+		}
+		if sum.Failed != 1 || sum.FailedServers[0] != "q1" {
+			t.Errorf("%s: summary %+v", tc.cmd, sum)
+		}
+	}
+	// The server survived all of that.
+	if _, outs := do(t, c, "q1", "echo|still here"); outs["q1"].Reply.Result != "still here" {
+		t.Fatalf("server stopped answering: %+v", outs["q1"])
+	}
+}
+
+func TestDeadlineReachesHandler(t *testing.T) {
+	t.Parallel()
+	c, _ := fleet(t, app.ClientConfig{})
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	defer cancel()
+	sum, outs, err := c.Do(ctx, "all", domain.Command{Name: "sleep", Args: "5s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Reason != domain.DoneDeadline || sum.Silent != 2 {
+		t.Fatalf("summary %+v, want both silent at the deadline", sum)
+	}
+	if sum.Elapsed > 2*time.Second {
+		t.Fatalf("call took %s past its 150ms deadline", sum.Elapsed)
+	}
+	for _, o := range outs {
+		if o.State != domain.StateNotReceived {
+			t.Errorf("%s: %v", o.Server, o.State)
+		}
+	}
+}
+
+func TestCallErrors(t *testing.T) {
+	t.Parallel()
+	c, _ := fleet(t, app.ClientConfig{})
+	_, err := c.Call(t.Context(), "group9", domain.Command{Name: "echo"})
+	if !errors.Is(err, ports.ErrNoRoute) || !strings.Contains(err.Error(), "no server matched group9") {
+		t.Errorf("unmatched target: %v", err)
+	}
+	_, err = c.Call(t.Context(), "", domain.Command{Name: "echo"})
+	if !errors.Is(err, app.ErrBadTarget) {
+		t.Errorf("empty target: %v", err)
+	}
+	_, err = c.Call(t.Context(), strings.Repeat("k", 256), domain.Command{Name: "echo"})
+	if !errors.Is(err, domain.ErrBadKey) {
+		t.Errorf("long target: %v", err)
+	}
+	_, err = c.Call(t.Context(), "all", domain.Command{Name: "9x"})
+	if !errors.Is(err, domain.ErrBadCommand) {
+		t.Errorf("bad command: %v", err)
+	}
+}
+
+func TestCancelEndsCall(t *testing.T) {
+	t.Parallel()
+	c, _ := fleet(t, app.ClientConfig{Timeout: time.Minute})
+	ctx, cancel := context.WithCancel(t.Context())
+	call, err := c.Call(ctx, "q1", domain.Command{Name: "sleep", Args: "1m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, ok := call.Next(); ok {
+		t.Fatal("a result after cancel")
+	}
+	if s := call.Summary(); s.Reason != domain.DoneCancelled || s.Silent != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+}

@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// ClientConfig tunes a Client. The zero value is ready to use.
+type ClientConfig struct {
+	// Timeout is the deadline of a call whose context has none; DefaultTimeout if zero.
+	Timeout time.Duration
+	// IdleGap ends a call whose expected servers are unknown after this long
+	// with no reply (once nothing is in progress); DefaultIdleGap if zero,
+	// none if negative.
+	IdleGap time.Duration
+}
+
+// Defaults for ClientConfig.
+const (
+	DefaultTimeout = 10 * time.Second
+	DefaultIdleGap = time.Second
+)
+
+// ErrBadTarget is wrapped by Call errors about the target.
+var ErrBadTarget = errors.New("bad target")
+
+// Client calls targets and gathers the replies. It is safe for concurrent use;
+// each Call is used by one goroutine.
+type Client struct {
+	t      ports.Transport
+	cfg    ClientConfig
+	log    *slog.Logger
+	now    func() time.Time
+	prefix string
+	seq    atomic.Uint64
+	timers sync.Pool
+}
+
+// NewClient returns a client on t. log may be nil.
+func NewClient(t ports.Transport, cfg ClientConfig, log *slog.Logger) *Client {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.IdleGap == 0 {
+		cfg.IdleGap = DefaultIdleGap
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
+	return &Client{t: t, cfg: cfg, log: log, now: time.Now, prefix: hex.EncodeToString(id[:]) + "-"}
+}
+
+// CallOption adjusts one call.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	count int
+}
+
+// ExpectCount finishes the call as soon as n results arrived, whoever sent them.
+func ExpectCount(n int) CallOption { return func(o *callOptions) { o.count = n } }
+
+// Call sends cmd to every server target reaches and returns the call in
+// progress: read its replies with Next (or Replies), then its Summary.
+//
+// The call's deadline is ctx's, or now plus ClientConfig.Timeout when ctx has
+// none; it travels with the request so servers stop working at it. Cancelling
+// ctx ends the call early (the summary's reason is then cancelled).
+//
+// Call fails at once, before anything is sent, for a malformed target or
+// command; with an error wrapping ports.ErrNoRoute when nothing is bound to
+// the target; and with the transport's error when the request could not be
+// sent. A queue refusing the request (ports.ErrQueueFull) does not fail the
+// call: its server will show as not received, and Call logs a warning.
+func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, opts ...CallOption) (*Call, error) {
+	if err := validateTarget(target); err != nil {
+		return nil, fmt.Errorf("call %s: %w", target, err)
+	}
+	if err := cmd.Validate(); err != nil {
+		return nil, fmt.Errorf("call %s: %w", target, err)
+	}
+	var o callOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	start := c.now()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(c.cfg.Timeout)
+	}
+	exp := domain.Expectation{Count: o.count, IdleGap: max(c.cfg.IdleGap, 0)}
+	switch servers, err := c.t.Routes(ctx, target); {
+	case err == nil && len(servers) == 0:
+		return nil, fmt.Errorf("call %s: %w %s", target, ports.ErrNoRoute, target)
+	case err == nil:
+		exp.Servers, exp.Known = servers, true
+	case !errors.Is(err, ports.ErrRoutesUnknown):
+		return nil, fmt.Errorf("call %s: %w", target, err)
+	}
+	call := &Call{
+		client: c,
+		ctx:    ctx,
+		req:    domain.Request{ID: c.prefix + strconv.FormatUint(c.seq.Add(1), 36), Target: target, Command: cmd, Sent: start, Deadline: deadline},
+		agg:    domain.NewAggregator(exp, start, deadline),
+		ready:  make(chan struct{}, 1),
+	}
+	if err := c.t.Send(ctx, &call.req, call); err != nil {
+		if !errors.Is(err, ports.ErrQueueFull) || errors.Is(err, ports.ErrNoRoute) {
+			c.t.Forget(call.req.ID)
+			return nil, fmt.Errorf("call %s: %w", target, err)
+		}
+		c.log.Warn("some servers did not get the request", "target", target, "err", err)
+	}
+	return call, nil
+}
+
+func validateTarget(target string) error {
+	if target == "" {
+		return fmt.Errorf("%w: empty target (want all, a group or a server name)", ErrBadTarget)
+	}
+	if err := domain.ValidateKey(target); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadTarget, err)
+	}
+	return nil
+}
+
+// Do runs a call to its end and returns its summary and every server's
+// outcome, sorted by server name.
+func (c *Client) Do(ctx context.Context, target string, cmd domain.Command, opts ...CallOption) (domain.Summary, []domain.Outcome, error) {
+	call, err := c.Call(ctx, target, cmd, opts...)
+	if err != nil {
+		return domain.Summary{}, nil, err
+	}
+	for _, ok := call.Next(); ok; _, ok = call.Next() {
+	}
+	return call.Summary(), call.Outcomes(), nil
+}
+
+func (c *Client) timer(d time.Duration) *time.Timer {
+	if t, ok := c.timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func (c *Client) putTimer(t *time.Timer) {
+	t.Stop()
+	c.timers.Put(t)
+}

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/topicrpc/topicrpc/adapters/memory"
+	"github.com/topicrpc/topicrpc/app"
+)
+
+// DemoFleet is the embedded fleet: q1 in group1, q2 in group2, both in all.
+func DemoFleet() []app.ServerConfig {
+	return []app.ServerConfig{
+		{Name: "q1", Bindings: []string{"group1.#"}, Concurrency: 4},
+		{Name: "q2", Bindings: []string{"group2.#"}, Concurrency: 4},
+	}
+}
+
+const (
+	startTimeout = 15 * time.Second
+	stopTimeout  = 10 * time.Second
+)
+
+// transportModules returns the fx options providing the transport named by
+// rawURL (and, for memory://, the demo fleet living on it).
+func (o *options) transportModules(rawURL string) (fx.Option, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, usageError("--url: cannot parse %q", redact(rawURL))
+	}
+	switch u.Scheme {
+	case "memory":
+		return fx.Options(app.MemoryTransport(memory.Config{}), app.ServerModule(DemoFleet()...)), nil
+	case "amqp", "amqps":
+		return amqpModule(o, rawURL)
+	}
+	return nil, usageError("--url %q: want amqp://, amqps:// or memory://", redact(rawURL))
+}
+
+// withClient starts an fx app holding a client on the configured transport,
+// runs fn, and stops the app.
+func (o *options) withClient(ctx context.Context, fn func(context.Context, *app.Client) error) error {
+	return o.withClientOn(ctx, o.url, fn)
+}
+
+func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(context.Context, *app.Client) error) error {
+	tm, err := o.transportModules(rawURL)
+	if err != nil {
+		return err
+	}
+	var client *app.Client
+	a := fx.New(
+		app.Logger(o.log, o.fxLog),
+		tm,
+		app.ClientModule(app.ClientConfig{Timeout: o.timeout}),
+		fx.Populate(&client),
+		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout),
+	)
+	if err := a.Err(); err != nil {
+		return fmt.Errorf("set up: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := a.Start(sctx); err != nil {
+		return &exitError{code: ExitTransport, err: fmt.Errorf("connect to %s: %w", redact(rawURL), err)}
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		defer cancel()
+		if err := a.Stop(stopCtx); err != nil {
+			o.log.Warn("stop", "err", err)
+		}
+	}()
+	return fn(ctx, client)
+}

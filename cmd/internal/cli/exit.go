@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// Exit codes, the contract with scripts. When several apply, the highest of
+// 1 and 2 wins.
+const (
+	ExitOK        = 0  // every server answered ok
+	ExitFailed    = 1  // some server answered with an error
+	ExitSilent    = 2  // some expected server stayed silent or timed out
+	ExitNoMatch   = 3  // no server matched the target
+	ExitUsage     = 64 // the command line was wrong (EX_USAGE)
+	ExitSoftware  = 70 // an internal error (EX_SOFTWARE)
+	ExitTransport = 69 // the transport could not be reached (EX_UNAVAILABLE)
+	ExitCancelled = 130
+)
+
+// ExitCode maps a finished call's summary to its exit code.
+func ExitCode(s domain.Summary) int {
+	switch {
+	case s.Reason == domain.DoneCancelled:
+		return ExitCancelled
+	case s.Silent > 0:
+		return ExitSilent
+	case s.Failed > 0:
+		return ExitFailed
+	case s.Reason == domain.DoneDeadline && s.Replied == 0:
+		return ExitSilent // nobody answered and nobody could be named
+	}
+	return ExitOK
+}
+
+// exitError carries an exit code out of a cobra command.
+type exitError struct {
+	code int
+	err  error // nil: nothing more to print
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, a ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// codeOf returns the exit code for an error returned by a command.
+func codeOf(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, ports.ErrNoRoute):
+		return ExitNoMatch
+	case errors.Is(err, domain.ErrBadCommand), errors.Is(err, domain.ErrBadKey):
+		return ExitUsage
+	}
+	return ExitSoftware
+}

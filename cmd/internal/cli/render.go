@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/topicrpc/topicrpc/domain"
+)
+
+// renderer prints a call as it goes: each reply as it arrives, then a summary.
+type renderer interface {
+	reply(c callInfo, r domain.Reply, at time.Duration)
+	summary(c callInfo, s domain.Summary, outs []domain.Outcome)
+	failure(c callInfo, err error, code int)
+}
+
+// callInfo names the call being rendered.
+type callInfo struct {
+	id      string
+	target  string
+	command domain.Command
+}
+
+func newRenderer(format string, w io.Writer) (renderer, error) {
+	switch format {
+	case "text", "":
+		return &textRenderer{w: w}, nil
+	case "json", "jsonl":
+		return &jsonRenderer{enc: json.NewEncoder(w)}, nil
+	}
+	return nil, usageError("--output %q: want text or json", format)
+}
+
+type textRenderer struct{ w io.Writer }
+
+func (t *textRenderer) reply(_ callInfo, r domain.Reply, at time.Duration) {
+	if r.Error != "" {
+		fmt.Fprintf(t.w, "%-10s error  %8s  %s: %s\n", r.Server, ms(at), r.Code, oneLine(r.Error))
+		return
+	}
+	fmt.Fprintf(t.w, "%-10s ok     %8s  %s\n", r.Server, ms(at), r.Result)
+}
+
+func (t *textRenderer) summary(c callInfo, s domain.Summary, _ []domain.Outcome) {
+	expected := fmt.Sprint(s.Expected)
+	if s.Expected < 0 {
+		expected = "?"
+	}
+	fmt.Fprintf(t.w, "== %s %s: %s expected, %d ok, %d failed, %d silent", c.target, c.command, expected, s.OK, s.Failed, s.Silent)
+	if s.Unexpected > 0 {
+		fmt.Fprintf(t.w, ", %d unexpected", s.Unexpected)
+	}
+	fmt.Fprintf(t.w, " in %s (%s)\n", ms(s.Elapsed), strings.ReplaceAll(s.Reason.String(), "_", " "))
+	list := func(label string, names []string) {
+		if len(names) > 0 {
+			fmt.Fprintf(t.w, "   %s: %s\n", label, strings.Join(names, ", "))
+		}
+	}
+	list("failed", s.FailedServers)
+	var notReceived []string
+	for _, n := range s.SilentServers {
+		if !slices.Contains(s.TimedOutServers, n) {
+			notReceived = append(notReceived, n)
+		}
+	}
+	list("no response from", notReceived)
+	list("timed out (acknowledged, still working)", s.TimedOutServers)
+	list("unexpected", s.UnexpectedServers)
+}
+
+func (t *textRenderer) failure(c callInfo, err error, _ int) {
+	fmt.Fprintf(t.w, "== %s %s: %v\n", c.target, c.command, err)
+}
+
+type jsonRenderer struct{ enc *json.Encoder }
+
+type jsonReply struct {
+	Type    string  `json:"type"`
+	Call    string  `json:"call"`
+	Target  string  `json:"target"`
+	Server  string  `json:"server"`
+	Status  string  `json:"status"`
+	MS      float64 `json:"ms"`
+	Result  *string `json:"result,omitempty"`
+	Code    string  `json:"code,omitempty"`
+	Error   string  `json:"error,omitempty"`
+	Elapsed float64 `json:"server_ms"`
+}
+
+type jsonServer struct {
+	Server   string  `json:"server"`
+	State    string  `json:"state"`
+	Expected bool    `json:"expected"`
+	MS       float64 `json:"ms"`
+}
+
+type jsonSummary struct {
+	Type        string       `json:"type"`
+	Call        string       `json:"call"`
+	Target      string       `json:"target"`
+	Command     string       `json:"command"`
+	Expected    int          `json:"expected"`
+	Replied     int          `json:"replied"`
+	OK          int          `json:"ok"`
+	Failed      int          `json:"failed"`
+	Silent      int          `json:"silent"`
+	NotReceived int          `json:"not_received"`
+	TimedOut    int          `json:"timed_out"`
+	Unexpected  int          `json:"unexpected"`
+	ElapsedMS   float64      `json:"elapsed_ms"`
+	Reason      string       `json:"reason"`
+	ExitCode    int          `json:"exit_code"`
+	FailedList  []string     `json:"failed_servers"`
+	SilentList  []string     `json:"silent_servers"`
+	TimedOutLst []string     `json:"timed_out_servers"`
+	Unexpecteds []string     `json:"unexpected_servers"`
+	Servers     []jsonServer `json:"servers"`
+}
+
+func (j *jsonRenderer) reply(c callInfo, r domain.Reply, at time.Duration) {
+	out := jsonReply{Type: "reply", Call: c.id, Target: c.target, Server: r.Server, Status: "ok",
+		MS: msf(at), Elapsed: msf(r.Elapsed)}
+	if r.Error != "" {
+		out.Status, out.Code, out.Error = "error", r.Code, r.Error
+	} else {
+		out.Result = &r.Result
+	}
+	_ = j.enc.Encode(out)
+}
+
+func (j *jsonRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outcome) {
+	out := jsonSummary{Type: "summary", Call: c.id, Target: c.target, Command: c.command.String(),
+		Expected: s.Expected, Replied: s.Replied, OK: s.OK, Failed: s.Failed, Silent: s.Silent,
+		NotReceived: s.NotReceived, TimedOut: s.TimedOut, Unexpected: s.Unexpected,
+		ElapsedMS: msf(s.Elapsed), Reason: s.Reason.String(), ExitCode: ExitCode(s),
+		FailedList: nonNil(s.FailedServers), SilentList: nonNil(s.SilentServers),
+		TimedOutLst: nonNil(s.TimedOutServers), Unexpecteds: nonNil(s.UnexpectedServers),
+		Servers: make([]jsonServer, 0, len(outs))}
+	for _, o := range outs {
+		out.Servers = append(out.Servers, jsonServer{Server: o.Server, State: o.State.String(), Expected: o.Expected, MS: msf(o.Latency)})
+	}
+	_ = j.enc.Encode(out)
+}
+
+func (j *jsonRenderer) failure(c callInfo, err error, code int) {
+	_ = j.enc.Encode(struct {
+		Type     string `json:"type"`
+		Target   string `json:"target"`
+		Command  string `json:"command"`
+		Error    string `json:"error"`
+		ExitCode int    `json:"exit_code"`
+	}{"error", c.target, c.command.String(), err.Error(), code})
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2fms", msf(d))
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.0fms", msf(d))
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// IO is what a program reads and writes.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+	// Interactive is true when In is a terminal a person types into.
+	Interactive bool
+	// Getenv reads the environment; os.Getenv when nil.
+	Getenv func(string) string
+}
+
+// DefaultURL is the broker used when neither --url nor TOPICRPC_URL is given.
+const DefaultURL = "amqp://guest:guest@localhost:5672/"
+
+// MemoryURL selects the embedded in-memory fleet instead of a broker.
+const MemoryURL = "memory://"
+
+type options struct {
+	io        IO
+	url       string
+	timeout   time.Duration
+	output    string
+	logLevel  string
+	logFormat string
+	fxLog     bool
+	log       *slog.Logger
+}
+
+// Run runs the topicrpc client program with args (without the program name)
+// and returns its exit code.
+func Run(ctx context.Context, args []string, stdio IO) int {
+	o := &options{io: stdio}
+	if o.io.Getenv == nil {
+		o.io.Getenv = os.Getenv
+	}
+	root := &cobra.Command{
+		Use:   "topicrpc",
+		Short: "Send one command to all servers, a group or one server over a topic exchange, and gather every answer",
+		Long: `topicrpc sends one command to all servers, to a group, or to one server, and
+shows every answer as it arrives. It finishes by itself: as soon as every server
+that should answer has answered, or at the deadline, naming who stayed silent.
+
+Exit codes: 0 all ok, 1 some server answered with an error, 2 some expected server
+stayed silent or timed out, 3 no server matched the target, 64 usage error,
+69 transport unreachable, 130 interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetIn(o.io.In)
+	root.SetOut(o.io.Out)
+	root.SetErr(o.io.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
+	f := root.PersistentFlags()
+	f.StringVar(&o.url, "url", "", "broker URL (amqp://, amqps://) or memory:// for the embedded demo fleet; default $TOPICRPC_URL, else "+DefaultURL)
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of each call")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json (JSON Lines: one object per reply, then a summary)")
+	f.StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.setup() }
+	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newMatchCmd(o), newVersionCmd(o))
+	return execute(ctx, root, o.io.Err)
+}
+
+// execute runs a cobra root and turns its error into one line and an exit code.
+func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		// Errors cobra raises itself (unknown command, bad args) are usage errors.
+		if strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
+			err = &exitError{code: ExitUsage, err: err}
+		}
+	}
+	code := codeOf(err)
+	if errors.As(err, &ee) && ee.err == nil {
+		return code
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", root.Name(), err)
+	if code == ExitUsage {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", root.Name())
+	}
+	return code
+}
+
+func (o *options) setup() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return usageError("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	if o.timeout <= 0 {
+		return usageError("--timeout %s: want a positive duration like 5s", o.timeout)
+	}
+	if o.output != "text" && o.output != "json" && o.output != "jsonl" {
+		return usageError("--output %q: want text or json", o.output)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		o.log = slog.New(slog.NewTextHandler(o.io.Err, hopts))
+	case "json":
+		o.log = slog.New(slog.NewJSONHandler(o.io.Err, hopts))
+	default:
+		return usageError("--log-format %q: want text or json", o.logFormat)
+	}
+	if o.url == "" {
+		o.url = o.io.Getenv("TOPICRPC_URL")
+	}
+	if o.url == "" {
+		o.url = DefaultURL
+	}
+	return nil
+}
+
+// signalContext is ctx, also cancelled by SIGINT or SIGTERM.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+func newVersionCmd(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run:   func(*cobra.Command, []string) { fmt.Fprintln(o.io.Out, "topicrpc", versionString()) },
+	}
+}

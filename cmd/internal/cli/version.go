@@ -1,0 +1,9 @@
+package cli
+
+import (
+	"runtime"
+
+	"github.com/topicrpc/topicrpc/app"
+)
+
+func versionString() string { return app.Version + " (" + runtime.Version() + ")" }

@@ -1,0 +1,244 @@
+package domain
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Expectation tells an Aggregator who should answer a call and when to stop.
+type Expectation struct {
+	// Servers are the servers predicted to answer. Used only when Known is true.
+	Servers []string
+	// Known reports whether Servers is the complete set. When false the
+	// aggregator cannot tell who is missing: it finishes at the deadline, or
+	// after IdleGap with no new event once every server that acknowledged has
+	// returned its result.
+	Known bool
+	// Count, when positive, finishes the call as soon as that many results
+	// arrived, whoever sent them.
+	Count int
+	// IdleGap is the quiet time that ends a call whose expected set is unknown.
+	// Zero means such a call runs to its deadline.
+	IdleGap time.Duration
+}
+
+// Aggregator decides, from the replies of one call, when the call is done and
+// what happened to each server. It is pure: it never reads a clock; every
+// method that depends on time takes "now".
+//
+// A call is done as soon as every expected server, and every server that
+// acknowledged, has returned a result; or when Count results arrived; or, when
+// the expected set is unknown, after an idle gap with no event once nothing is
+// in progress; and never later than the deadline.
+//
+// An Aggregator is not safe for concurrent use.
+type Aggregator struct {
+	exp      Expectation
+	start    time.Time
+	deadline time.Time
+	last     time.Time // time of the last event
+	events   int
+	results  int
+	working  int // servers that acknowledged and have no result yet
+	missing  int // expected servers without a result
+	out      []Outcome
+	index    map[string]int // server -> position in out; built past smallSet entries
+	reason   DoneReason
+	finished bool
+}
+
+// smallSet is the size up to which outcomes are found by a linear scan; past it
+// the aggregator builds a map.
+const smallSet = 16
+
+// NewAggregator starts aggregating a call that began at start and may last
+// until deadline (which must not be zero). exp.Servers is copied.
+func NewAggregator(exp Expectation, start, deadline time.Time) *Aggregator {
+	a := &Aggregator{exp: exp, start: start, deadline: deadline, last: start}
+	if exp.Known {
+		a.out = make([]Outcome, 0, len(exp.Servers))
+		for _, s := range exp.Servers {
+			if a.find(s) >= 0 {
+				continue // listed twice: one server, one outcome
+			}
+			a.add(Outcome{Server: s, Expected: true})
+			a.missing++
+		}
+		a.exp.Servers = nil
+	}
+	return a
+}
+
+func (a *Aggregator) find(server string) int {
+	if a.index != nil {
+		if i, ok := a.index[server]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range a.out {
+		if a.out[i].Server == server {
+			return i
+		}
+	}
+	return -1
+}
+
+func (a *Aggregator) add(o Outcome) int {
+	a.out = append(a.out, o)
+	i := len(a.out) - 1
+	switch {
+	case a.index != nil:
+		a.index[o.Server] = i
+	case len(a.out) > smallSet:
+		a.index = make(map[string]int, 2*len(a.out))
+		for j := range a.out {
+			a.index[a.out[j].Server] = j
+		}
+	}
+	return i
+}
+
+// Observe records one reply received at now. It returns true when r is the
+// first result of its server: the one to show the user. Duplicates (a request
+// redelivered and answered twice), replies after the call finished, and acks
+// or progress return false.
+func (a *Aggregator) Observe(r Reply, now time.Time) bool {
+	if a.finished {
+		return false
+	}
+	i := a.find(r.Server)
+	if i < 0 {
+		i = a.add(Outcome{Server: r.Server})
+	}
+	o := &a.out[i]
+	if o.State != StatePending {
+		return false
+	}
+	a.events++
+	a.last = now
+	if r.Kind != KindResult {
+		if !o.Acked {
+			o.Acked = true
+			a.working++
+		}
+		return false
+	}
+	if o.Acked {
+		a.working--
+	}
+	o.Acked = true
+	o.Reply = r
+	o.Latency = now.Sub(a.start)
+	if r.Error == "" {
+		o.State = StateOK
+	} else {
+		o.State = StateError
+	}
+	if o.Expected {
+		a.missing--
+	}
+	a.results++
+	return true
+}
+
+// Done reports whether the call is over at now, and why. Once it has returned
+// a reason other than NotDone it keeps returning that reason.
+func (a *Aggregator) Done(now time.Time) DoneReason {
+	if a.reason != NotDone {
+		return a.reason
+	}
+	switch {
+	case a.exp.Count > 0 && a.results >= a.exp.Count:
+		a.reason = DoneCount
+	case a.exp.Known && a.missing == 0 && a.working == 0 && a.exp.Count <= 0:
+		a.reason = DoneAllReplied
+	case !now.Before(a.deadline):
+		a.reason = DoneDeadline
+	case !a.exp.Known && a.exp.IdleGap > 0 && a.events > 0 && a.working == 0 &&
+		now.Sub(a.last) >= a.exp.IdleGap:
+		a.reason = DoneIdle
+	}
+	return a.reason
+}
+
+// WakeAt returns the next instant at which Done may change without a new
+// event: the end of the idle gap when it applies, else the deadline.
+func (a *Aggregator) WakeAt() time.Time {
+	if !a.exp.Known && a.exp.IdleGap > 0 && a.events > 0 && a.working == 0 {
+		if idle := a.last.Add(a.exp.IdleGap); idle.Before(a.deadline) {
+			return idle
+		}
+	}
+	return a.deadline
+}
+
+// Finish closes the call at now: servers still pending become not received or
+// timed out. It returns the summary. Later Observe calls are ignored; calling
+// Finish again returns the same summary counts with the elapsed time of the
+// first call.
+func (a *Aggregator) Finish(now time.Time) Summary {
+	if !a.finished {
+		a.finished = true
+		if a.Done(now) == NotDone {
+			a.reason = DoneCancelled
+		}
+		if a.reason == DoneDeadline && now.After(a.deadline) {
+			now = a.deadline
+		}
+		for i := range a.out {
+			o := &a.out[i]
+			if o.State != StatePending {
+				continue
+			}
+			o.Latency = now.Sub(a.start)
+			if o.Acked {
+				o.State = StateTimedOut
+			} else {
+				o.State = StateNotReceived
+			}
+		}
+		a.last = now
+		slices.SortFunc(a.out, func(x, y Outcome) int { return cmp.Compare(x.Server, y.Server) })
+		a.index = nil
+	}
+	return a.summary()
+}
+
+func (a *Aggregator) summary() Summary {
+	s := Summary{Expected: -1, Reason: a.reason, Elapsed: a.last.Sub(a.start)}
+	if a.exp.Known {
+		s.Expected = 0
+	}
+	for i := range a.out {
+		o := &a.out[i]
+		if o.Expected {
+			s.Expected++
+		} else if a.exp.Known && o.State != StateNotReceived {
+			s.Unexpected++
+			s.UnexpectedServers = append(s.UnexpectedServers, o.Server)
+		}
+		switch o.State {
+		case StateOK:
+			s.OK++
+		case StateError:
+			s.Failed++
+			s.FailedServers = append(s.FailedServers, o.Server)
+		case StateNotReceived:
+			s.NotReceived++
+			s.SilentServers = append(s.SilentServers, o.Server)
+		case StateTimedOut:
+			s.TimedOut++
+			s.SilentServers = append(s.SilentServers, o.Server)
+			s.TimedOutServers = append(s.TimedOutServers, o.Server)
+		}
+	}
+	s.Replied = s.OK + s.Failed
+	s.Silent = s.NotReceived + s.TimedOut
+	return s
+}
+
+// Outcomes returns every server's record, sorted by server name after Finish
+// (in arrival order before). The slice is the aggregator's own: do not modify it.
+func (a *Aggregator) Outcomes() []Outcome { return a.out }

@@ -1,0 +1,83 @@
+package domain
+
+import "time"
+
+// Request is one call as it travels from a client to every server its target
+// reaches. It is immutable once published: transports may share one Request
+// between all the queues it is routed to.
+type Request struct {
+	// ID is the correlation id: unique per call, copied into every reply.
+	ID string
+	// Target is the routing key, e.g. "all", "group1", "q1" or "group1.web".
+	Target string
+	// Command is what to run.
+	Command Command
+	// Sent is when the client published the request.
+	Sent time.Time
+	// Deadline is the caller's deadline. Servers do not start a request after
+	// it and cancel handlers at it. The zero value means no deadline.
+	Deadline time.Time
+}
+
+// Expired reports whether r's deadline has passed at now.
+func (r *Request) Expired(now time.Time) bool {
+	return !r.Deadline.IsZero() && !now.Before(r.Deadline)
+}
+
+// ReplyKind says what a reply tells the caller.
+type ReplyKind uint8
+
+const (
+	// KindResult is the final answer of one server: ok or an error.
+	KindResult ReplyKind = iota
+	// KindAck says the server has taken the request and started it.
+	KindAck
+	// KindProgress says the server is still working on the request.
+	KindProgress
+)
+
+func (k ReplyKind) String() string {
+	switch k {
+	case KindResult:
+		return "result"
+	case KindAck:
+		return "ack"
+	case KindProgress:
+		return "progress"
+	}
+	return "unknown"
+}
+
+// Error codes carried by error replies. They are stable strings: scripts may
+// match on them.
+const (
+	CodeUnknownCommand = "unknown_command" // no handler of that name on the server
+	CodeBadArgs        = "bad_args"        // the handler rejected its arguments
+	CodePanic          = "panic"           // the handler panicked; the server kept running
+	CodeDeadline       = "deadline"        // the handler ran past the caller's deadline
+	CodeExpired        = "expired"         // the request was past its deadline when taken
+	CodeBadRequest     = "bad_request"     // the request itself was malformed
+	CodeFailed         = "failed"          // the handler returned any other error
+	CodeUnavailable    = "unavailable"     // the server is shutting down
+)
+
+// Reply is one message from a server back to the caller of a request.
+type Reply struct {
+	// CallID is the Request.ID this reply answers.
+	CallID string
+	// Server is the name of the replying server.
+	Server string
+	// Kind says whether this is the result, an ack or a progress heartbeat.
+	Kind ReplyKind
+	// Result is the handler's output; set on ok results.
+	Result string
+	// Error is the error message; non-empty on error results only.
+	Error string
+	// Code classifies Error (one of the Code constants); empty when ok.
+	Code string
+	// Elapsed is how long the handler ran, as measured by the server.
+	Elapsed time.Duration
+}
+
+// OK reports whether r is a successful result.
+func (r *Reply) OK() bool { return r.Kind == KindResult && r.Error == "" }

@@ -1,0 +1,104 @@
+package domain
+
+import "time"
+
+// State is where one server stands in a call.
+type State uint8
+
+const (
+	// StatePending: no result yet and the call is still open. Never final.
+	StatePending State = iota
+	// StateOK: the server returned a result.
+	StateOK
+	// StateError: the server returned an error reply.
+	StateError
+	// StateNotReceived: the server was expected but never acknowledged nor
+	// answered by the end of the call (it is silent).
+	StateNotReceived
+	// StateTimedOut: the server acknowledged the request but had no result by
+	// the end of the call: it was still working, it is not silent.
+	StateTimedOut
+)
+
+var stateNames = [...]string{"pending", "ok", "error", "not_received", "timed_out"}
+
+// String returns the stable lower-case name used in JSON output.
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// Outcome is one server's record in a call.
+type Outcome struct {
+	// Server is the server's name (its queue's name for per-server queues).
+	Server string
+	// State is where the server stands.
+	State State
+	// Expected reports whether the server was predicted to answer. An answer
+	// from a server that was not predicted (while the expected set was known)
+	// has Expected false: it is unexpected.
+	Expected bool
+	// Acked reports whether the server acknowledged or sent progress.
+	Acked bool
+	// Reply is the server's result reply; set when State is StateOK or StateError.
+	Reply Reply
+	// Latency is the time from the start of the call to the result (or to the
+	// end of the call when there is no result).
+	Latency time.Duration
+}
+
+// DoneReason says why a call finished.
+type DoneReason uint8
+
+const (
+	// NotDone: the call is still open.
+	NotDone DoneReason = iota
+	// DoneAllReplied: every expected server (and every server that
+	// acknowledged) returned a result.
+	DoneAllReplied
+	// DoneCount: the requested number of results arrived.
+	DoneCount
+	// DoneIdle: the expected set was unknown and no event arrived for the idle gap.
+	DoneIdle
+	// DoneDeadline: the deadline passed.
+	DoneDeadline
+	// DoneCancelled: the caller ended the call before it was done.
+	DoneCancelled
+)
+
+var doneNames = [...]string{"open", "all_replied", "count", "idle", "deadline", "cancelled"}
+
+// String returns the stable lower-case name used in JSON output.
+func (r DoneReason) String() string {
+	if int(r) < len(doneNames) {
+		return doneNames[r]
+	}
+	return "unknown"
+}
+
+// Summary is the final account of a call.
+type Summary struct {
+	// Expected is the number of servers predicted to answer, or -1 when the
+	// expected set was unknown.
+	Expected int
+	// Replied counts servers that returned a result (ok or error).
+	Replied int
+	// OK and Failed split Replied.
+	OK, Failed int
+	// NotReceived counts expected servers that never acknowledged nor answered;
+	// TimedOut counts servers that acknowledged but had no result. Silent is
+	// their sum.
+	NotReceived, TimedOut, Silent int
+	// Unexpected counts servers that answered without being predicted.
+	Unexpected int
+	// Elapsed is the time from the start of the call to its end.
+	Elapsed time.Duration
+	// Reason says why the call finished.
+	Reason DoneReason
+	// FailedServers, SilentServers (not received and timed out together),
+	// TimedOutServers and UnexpectedServers name the servers in each group,
+	// sorted; nil when empty.
+	FailedServers, SilentServers, TimedOutServers, UnexpectedServers []string
+}

@@ -1,0 +1,100 @@
+package ports
+
+import (
+	"context"
+
+	"github.com/topicrpc/topicrpc/domain"
+)
+
+// Transport carries requests from clients to every server whose bindings match
+// the request's routing key, and carries replies back to the caller, matched by
+// correlation id. It has RabbitMQ's topic-exchange semantics: see domain.Match.
+//
+// All methods are safe for concurrent use by many goroutines.
+type Transport interface {
+	// Send publishes req to the routing key req.Target. Every reply carrying
+	// req.ID is handed to sink until Forget(req.ID) is called; sink is
+	// registered before the request is published, so no reply is missed.
+	//
+	// Send returns an error wrapping ErrNoRoute when no queue is bound to a
+	// matching pattern (nothing will answer), and ErrQueueFull (joined with the
+	// queue names) when some queues refused it; other errors mean the request
+	// may not have been published. On any error the sink stays registered
+	// until Forget. Send blocks at most until ctx ends (for example while the
+	// broker applies flow control); cancelling ctx after Send returns does not
+	// recall the request: its Deadline does.
+	Send(ctx context.Context, req *domain.Request, sink ReplySink) error
+
+	// Forget stops delivering replies for callID; later replies are dropped.
+	// It is cheap and idempotent.
+	Forget(callID string)
+
+	// Serve consumes the queue of ep, bound with ep.Bindings, and calls h for
+	// each request, with at most ep.Concurrency calls in flight; further
+	// requests wait in the queue, not in memory. A request is settled (removed
+	// from the queue for good) when h returns; if the process dies first, the
+	// transport redelivers it to another consumer of the queue where it can.
+	// Several Serve calls on the same queue are competing consumers: each
+	// request goes to exactly one of them.
+	//
+	// The ctx passed to h ends when the subscription is closed. Serve itself
+	// returns once the queue is declared, bound and consumed.
+	Serve(ctx context.Context, ep Endpoint, h Handler) (Subscription, error)
+
+	// Routes returns the queues the routing key reaches right now, sorted,
+	// or an error wrapping ErrRoutesUnknown when the transport cannot tell.
+	Routes(ctx context.Context, key string) ([]string, error)
+
+	// Close releases the transport. In-flight Sends fail with ErrClosed;
+	// subscriptions stop.
+	Close() error
+}
+
+// Endpoint describes one server's place on the transport.
+type Endpoint struct {
+	// Name is the server's name. It is also its queue's name unless Queue is set.
+	Name string
+	// Bindings are the topic patterns the queue is bound with, e.g. "group1.#".
+	Bindings []string
+	// Queue, when set, names a queue shared by several servers for load-balanced
+	// work: each request goes to exactly one of them.
+	Queue string
+	// Concurrency bounds the requests handled at once (the prefetch count);
+	// values below 1 mean 1.
+	Concurrency int
+}
+
+// QueueName returns the queue ep consumes: Queue if set, else Name.
+func (ep Endpoint) QueueName() string {
+	if ep.Queue != "" {
+		return ep.Queue
+	}
+	return ep.Name
+}
+
+// Handler handles one request. It must reply through rw (any number of acks and
+// progress replies, then one result) before it returns; the transport settles the
+// request when it returns. Handlers run concurrently with each other, up to the
+// endpoint's Concurrency.
+type Handler func(ctx context.Context, req *domain.Request, rw ReplyWriter)
+
+// ReplyWriter sends replies to the caller of one request.
+type ReplyWriter interface {
+	// Reply sends r to the caller; the transport fills in r.CallID. It blocks at
+	// most until ctx ends. An error means the reply was not sent.
+	Reply(ctx context.Context, r domain.Reply) error
+}
+
+// ReplySink receives the replies of one call.
+type ReplySink interface {
+	// Deliver hands over one reply. It must not block: transports call it from
+	// their delivery loops, and a slow sink would stall every call.
+	Deliver(r domain.Reply)
+}
+
+// Subscription is a running Serve.
+type Subscription interface {
+	// Close stops taking new requests, waits until handlers in flight return or
+	// ctx ends, and cancels their context. It is idempotent.
+	Close(ctx context.Context) error
+}

@@ -1,0 +1,54 @@
+// Package conformance is the one test suite every ports.Transport must pass, so
+// that the in-memory and AMQP transports provably behave alike. Differences are
+// declared in Features, not discovered.
+package conformance
+
+import (
+	"testing"
+
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// Features declares what a transport does beyond the common contract.
+type Features struct {
+	// Routes: Transport.Routes answers (otherwise it returns ErrRoutesUnknown).
+	Routes bool
+	// StrictRoundRobin: idle competing consumers take turns exactly.
+	StrictRoundRobin bool
+}
+
+// Factory returns a new transport isolated from every other transport the
+// factory returned (its own exchange and queues), closed by the factory's
+// cleanup.
+type Factory func(t *testing.T) ports.Transport
+
+// Run runs the suite.
+func Run(t *testing.T, f Factory, feat Features) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Factory, Features)
+	}{
+		{"Targeting", testTargeting},
+		{"SeveralRepliesInOrder", testSeveralReplies},
+		{"CompetingConsumers", testCompetingConsumers},
+		{"Unroutable", testUnroutable},
+		{"ExpiredRequestsAreNotRun", testExpired},
+		{"QueueOutlivesConsumer", testQueueOutlivesConsumer},
+		{"FIFOPerQueue", testFIFO},
+		{"OneCopyPerQueue", testOneCopyPerQueue},
+		{"ForgetDropsReplies", testForget},
+		{"CloseWaitsForHandlers", testCloseWaits},
+		{"CloseCancelsSlowHandlers", testCloseCancels},
+		{"BadEndpoint", testBadEndpoint},
+		{"Routes", testRoutes},
+		{"ClosedTransport", testClosed},
+		{"ClientFanOut", testClientFanOut},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, f, feat)
+		})
+	}
+}

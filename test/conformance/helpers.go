@@ -1,0 +1,131 @@
+package conformance
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// wait bounds every wait in the suite: long enough for a loaded CI machine,
+// short enough that a hang fails rather than stalls.
+const wait = 10 * time.Second
+
+// sink records replies.
+type sink struct {
+	ch chan domain.Reply
+}
+
+func newSink() *sink { return &sink{ch: make(chan domain.Reply, 1024)} }
+
+func (s *sink) Deliver(r domain.Reply) {
+	select {
+	case s.ch <- r:
+	default:
+		panic("conformance sink overflow")
+	}
+}
+
+// next returns the next reply or fails the test after wait.
+func (s *sink) next(t *testing.T) domain.Reply {
+	t.Helper()
+	select {
+	case r := <-s.ch:
+		return r
+	case <-time.After(wait):
+		t.Fatal("no reply within", wait)
+		return domain.Reply{}
+	}
+}
+
+// none asserts that no reply arrives within d.
+func (s *sink) none(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case r := <-s.ch:
+		t.Fatalf("unexpected reply %+v", r)
+	case <-time.After(d):
+	}
+}
+
+// results collects n result replies and returns the servers' names, sorted.
+func (s *sink) results(t *testing.T, n int) []string {
+	t.Helper()
+	var names []string
+	for len(names) < n {
+		if r := s.next(t); r.Kind == domain.KindResult {
+			names = append(names, r.Server)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+var seq atomic.Int64
+
+func request(target, name, args string) *domain.Request {
+	now := time.Now()
+	return &domain.Request{
+		ID:      "conf-" + strconv.FormatInt(seq.Add(1), 10),
+		Target:  target,
+		Command: domain.Command{Name: name, Args: args},
+		Sent:    now, Deadline: now.Add(wait),
+	}
+}
+
+// echo is a handler that replies with its server's name and the args.
+func echo(server string) ports.Handler {
+	return func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+		_ = rw.Reply(ctx, domain.Reply{Server: server, Kind: domain.KindResult, Result: req.Command.Args})
+	}
+}
+
+// serve starts a subscription closed at the end of the test.
+func serve(t *testing.T, tr ports.Transport, ep ports.Endpoint, h ports.Handler) ports.Subscription {
+	t.Helper()
+	sub, err := tr.Serve(t.Context(), ep, h)
+	if err != nil {
+		t.Fatalf("serve %s: %v", ep.Name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = sub.Close(ctx)
+	})
+	return sub
+}
+
+func send(t *testing.T, tr ports.Transport, req *domain.Request, s ports.ReplySink) {
+	t.Helper()
+	if err := tr.Send(t.Context(), req, s); err != nil {
+		t.Fatalf("send %s to %s: %v", req.Command, req.Target, err)
+	}
+	t.Cleanup(func() { tr.Forget(req.ID) })
+}
+
+// counter counts handler calls per args, safely.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) add(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[k]++
+}
+
+func (c *counter) get(k string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[k]
+}
