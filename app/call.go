@@ -18,13 +18,15 @@ type Call struct {
 	client *Client
 	ctx    context.Context
 	req    domain.Request
-	agg    *domain.Aggregator
+	agg    domain.Aggregator
 	ready  chan struct{} // signalled when pending gets a reply
 
 	mu      sync.Mutex
 	pending []domain.Reply
+	inline  [2]domain.Reply // first backing of pending: a call to one server allocates none
 
 	batch   []domain.Reply // replies taken from pending, being observed
+	batchAt time.Time      // when batch was taken
 	pos     int
 	timer   *time.Timer
 	summary domain.Summary
@@ -61,23 +63,29 @@ func (c *Call) Next() (domain.Reply, bool) {
 		for c.pos < len(c.batch) {
 			r := c.batch[c.pos]
 			c.pos++
-			if c.agg.Observe(r, c.client.now()) {
+			if c.agg.Observe(r, c.batchAt) {
 				return r, true
 			}
 		}
-		now := c.client.now()
-		if c.agg.Done(now) != domain.NotDone {
-			c.finish(now)
+		if c.agg.Done(c.batchAt) != domain.NotDone {
+			c.finish(c.batchAt)
 			return domain.Reply{}, false
 		}
 		c.mu.Lock()
 		c.batch, c.pending = c.pending, c.batch[:0]
 		c.mu.Unlock()
 		c.pos = 0
+		// One clock reading stamps a whole batch: the replies in it were
+		// received by the time it was taken.
+		c.batchAt = c.client.now()
 		if len(c.batch) > 0 {
 			continue
 		}
-		wait := c.agg.WakeAt().Sub(now)
+		if c.agg.Done(c.batchAt) != domain.NotDone {
+			c.finish(c.batchAt)
+			return domain.Reply{}, false
+		}
+		wait := c.agg.WakeAt().Sub(c.batchAt)
 		if c.timer == nil {
 			c.timer = c.client.timer(wait)
 		} else {

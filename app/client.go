@@ -113,10 +113,12 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 	call := &Call{
 		client: c,
 		ctx:    ctx,
-		req:    domain.Request{ID: c.prefix + strconv.FormatUint(c.seq.Add(1), 36), Target: target, Command: cmd, Sent: start, Deadline: deadline},
-		agg:    domain.NewAggregator(exp, start, deadline),
+		req:    domain.Request{ID: c.nextID(), Target: target, Command: cmd, Sent: start, Deadline: deadline},
 		ready:  make(chan struct{}, 1),
 	}
+	call.pending = call.inline[:0]
+	call.batchAt = start
+	call.agg.Reset(exp, start, deadline)
 	if err := c.t.Send(ctx, &call.req, call); err != nil {
 		if !errors.Is(err, ports.ErrQueueFull) || errors.Is(err, ports.ErrNoRoute) {
 			c.t.Forget(call.req.ID)
@@ -125,6 +127,14 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 		c.log.Warn("some servers did not get the request", "target", target, "err", err)
 	}
 	return call, nil
+}
+
+// nextID returns a correlation id unique to this client: its random prefix
+// and a sequence number, in one allocation.
+func (c *Client) nextID() string {
+	var buf [32]byte
+	b := append(buf[:0], c.prefix...)
+	return string(strconv.AppendUint(b, c.seq.Add(1), 36))
 }
 
 func validateTarget(target string) error {

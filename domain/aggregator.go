@@ -46,6 +46,7 @@ type Aggregator struct {
 	index    map[string]int // server -> position in out; built past smallSet entries
 	reason   DoneReason
 	finished bool
+	inline   [1]Outcome // backing for out in the common one-server call
 }
 
 // smallSet is the size up to which outcomes are found by a linear scan; past it
@@ -55,9 +56,25 @@ const smallSet = 16
 // NewAggregator starts aggregating a call that began at start and may last
 // until deadline (which must not be zero). exp.Servers is copied.
 func NewAggregator(exp Expectation, start, deadline time.Time) *Aggregator {
-	a := &Aggregator{exp: exp, start: start, deadline: deadline, last: start}
+	a := new(Aggregator)
+	a.Reset(exp, start, deadline)
+	return a
+}
+
+// Reset makes a ready to aggregate a new call, as NewAggregator does, reusing
+// its memory. Embedding an Aggregator in a larger value and calling Reset
+// saves an allocation per call.
+func (a *Aggregator) Reset(exp Expectation, start, deadline time.Time) {
+	out := a.out[:0]
+	if out == nil {
+		out = a.inline[:0]
+	}
+	clear(a.out)
+	*a = Aggregator{exp: exp, start: start, deadline: deadline, last: start, out: out, inline: a.inline}
 	if exp.Known {
-		a.out = make([]Outcome, 0, len(exp.Servers))
+		if len(exp.Servers) > cap(a.out) {
+			a.out = make([]Outcome, 0, len(exp.Servers))
+		}
 		for _, s := range exp.Servers {
 			if a.find(s) >= 0 {
 				continue // listed twice: one server, one outcome
@@ -67,7 +84,6 @@ func NewAggregator(exp Expectation, start, deadline time.Time) *Aggregator {
 		}
 		a.exp.Servers = nil
 	}
-	return a
 }
 
 func (a *Aggregator) find(server string) int {
@@ -131,9 +147,14 @@ func (a *Aggregator) Observe(r Reply, now time.Time) bool {
 	o.Acked = true
 	o.Reply = r
 	o.Latency = now.Sub(a.start)
-	if r.Error == "" {
+	switch {
+	case r.Error == "":
 		o.State = StateOK
-	} else {
+	case r.Code == CodeDeadline:
+		// The handler ran out of the caller's time: it was working, so it
+		// timed out; whether its own word or our clock came first is a race.
+		o.State = StateTimedOut
+	default:
 		o.State = StateError
 	}
 	if o.Expected {
@@ -234,7 +255,7 @@ func (a *Aggregator) summary() Summary {
 			s.TimedOutServers = append(s.TimedOutServers, o.Server)
 		}
 	}
-	s.Replied = s.OK + s.Failed
+	s.Replied = a.results
 	s.Silent = s.NotReceived + s.TimedOut
 	return s
 }

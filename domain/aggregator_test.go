@@ -79,6 +79,16 @@ func TestAggregator(t *testing.T) {
 			states: map[string]domain.State{"q1": domain.StateOK, "x9": domain.StateOK},
 		},
 		{
+			name: "a handler stopped by the deadline is timed out, not failed",
+			exp:  domain.Expectation{Servers: []string{"q1"}, Known: true},
+			events: []event{{999, domain.Reply{Server: "q1", Kind: domain.KindResult, Error: "interrupted",
+				Code: domain.CodeDeadline}, true}},
+			doneAt: 999, reason: domain.DoneAllReplied,
+			want: domain.Summary{Expected: 1, Replied: 1, TimedOut: 1, Silent: 1, Elapsed: 999 * time.Millisecond,
+				Reason: domain.DoneAllReplied, SilentServers: []string{"q1"}, TimedOutServers: []string{"q1"}},
+			states: map[string]domain.State{"q1": domain.StateTimedOut},
+		},
+		{
 			name:   "duplicate results count once",
 			exp:    domain.Expectation{Servers: []string{"q1", "q2"}, Known: true},
 			events: []event{{1, ok("q1"), true}, {2, fail("q1"), false}, {3, ok("q2"), true}},

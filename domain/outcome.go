@@ -83,9 +83,10 @@ type Summary struct {
 	// Expected is the number of servers predicted to answer, or -1 when the
 	// expected set was unknown.
 	Expected int
-	// Replied counts servers that returned a result (ok or error).
+	// Replied counts servers that returned a result.
 	Replied int
-	// OK and Failed split Replied.
+	// OK and Failed count ok and error results; an error result saying the
+	// handler ran out of time (CodeDeadline) counts as TimedOut instead.
 	OK, Failed int
 	// NotReceived counts expected servers that never acknowledged nor answered;
 	// TimedOut counts servers that acknowledged but had no result. Silent is

@@ -43,6 +43,7 @@ type Transport interface {
 
 	// Routes returns the queues the routing key reaches right now, sorted,
 	// or an error wrapping ErrRoutesUnknown when the transport cannot tell.
+	// The caller must not modify the returned slice.
 	Routes(ctx context.Context, key string) ([]string, error)
 
 	// Close releases the transport. In-flight Sends fail with ErrClosed;

@@ -88,6 +88,9 @@ func (q *queue) settle(c *consumer) {
 // feed moves backlog requests to c while it has credit, dropping expired
 // ones. Call with q.mu held.
 func (q *queue) feed(c *consumer) {
+	if len(q.backlog) == 0 {
+		return
+	}
 	now := time.Now()
 	for c.credit > 0 && len(q.backlog) > 0 {
 		m := q.backlog[0]
@@ -124,6 +127,7 @@ func (q *queue) detach(c *consumer) {
 	for len(c.ch) > 0 {
 		unstarted = append(unstarted, <-c.ch)
 	}
+	close(c.ch) // nobody sends to a detached consumer: its workers end
 	q.requeue(unstarted...)
 }
 

@@ -23,7 +23,6 @@ func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handle
 	s := &subscription{
 		t:      t,
 		c:      &consumer{ch: make(chan *message, n), credit: n},
-		done:   make(chan struct{}),
 		cancel: cancel,
 	}
 	t.mu.Lock()
@@ -89,30 +88,19 @@ type subscription struct {
 	c      *consumer
 	wg     sync.WaitGroup
 	once   sync.Once
-	done   chan struct{} // closed when the subscription stops taking requests
 	cancel context.CancelFunc
 }
 
 func (s *subscription) work(ctx context.Context, h ports.Handler) {
 	defer s.wg.Done()
-	for {
-		select {
-		case <-s.done:
-			return
-		case m := <-s.c.ch:
-			select {
-			case <-s.done: // stopping: not started, so back to the queue
-				s.q.mu.Lock()
-				s.q.requeue(m)
-				s.q.mu.Unlock()
-				return
-			default:
-			}
-			if !m.req.Expired(time.Now()) { // expired: dropped unseen, as RabbitMQ does
-				h(ctx, &m.req, m)
-			}
-			s.q.settle(s.c)
-		}
+	// The queue closes ch when the consumer is detached, after taking back
+	// what was delivered to it and not yet received here.
+	for m := range s.c.ch {
+		// time.Until reads only the monotonic clock when the deadline has one.
+		if m.req.Deadline.IsZero() || time.Until(m.req.Deadline) > 0 {
+			h(ctx, &m.req, m)
+		} // else dropped unseen, as RabbitMQ drops expired messages
+		s.q.settle(s.c)
 	}
 }
 
@@ -120,7 +108,6 @@ func (s *subscription) work(ctx context.Context, h ports.Handler) {
 // to the queue for other consumers.
 func (s *subscription) stop() {
 	s.once.Do(func() {
-		close(s.done)
 		s.t.mu.Lock()
 		delete(s.t.subs, s)
 		s.t.mu.Unlock()

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ type Transport struct {
 	mu     sync.RWMutex
 	index  *domain.Index[*queue]
 	queues map[string]*queue
-	routes map[string][]*queue // cache of index lookups; emptied on every binding change
+	routes map[string]*route // cache of index lookups; emptied on every binding change
 	subs   map[*subscription]struct{}
 	closed bool
 
@@ -62,7 +63,7 @@ func New(cfg Config) *Transport {
 		log:    log,
 		index:  domain.NewIndex[*queue](),
 		queues: make(map[string]*queue),
-		routes: make(map[string][]*queue),
+		routes: make(map[string]*route),
 		subs:   make(map[*subscription]struct{}),
 		calls:  make(map[string]ports.ReplySink),
 	}
@@ -103,16 +104,16 @@ func (t *Transport) Send(_ context.Context, req *domain.Request, sink ports.Repl
 	t.calls[req.ID] = sink
 	t.callsMu.Unlock()
 
-	qs, err := t.lookup(req.Target)
+	r, err := t.lookup(req.Target)
 	if err != nil {
 		return fmt.Errorf("send %s: %w", req.Target, err)
 	}
-	if len(qs) == 0 {
+	if len(r.queues) == 0 {
 		return fmt.Errorf("send %s: %w %s", req.Target, ports.ErrNoRoute, req.Target)
 	}
 	m := &message{req: *req, t: t}
 	var full []error
-	for _, q := range qs {
+	for _, q := range r.queues {
 		if !q.publish(m) {
 			full = append(full, fmt.Errorf("queue %s: %w (%d requests waiting)", q.name, ports.ErrQueueFull, q.limit))
 		}
@@ -124,41 +125,44 @@ func (t *Transport) Send(_ context.Context, req *domain.Request, sink ports.Repl
 	return nil
 }
 
-// lookup returns the queues key reaches. The returned slice is shared: read only.
-func (t *Transport) lookup(key string) ([]*queue, error) {
+// route is what a routing key reaches: the queues, sorted by name, and their
+// names. Both slices are shared by every caller: read only.
+type route struct {
+	queues []*queue
+	names  []string
+}
+
+// lookup returns what key reaches, from the cache when it can.
+func (t *Transport) lookup(key string) (*route, error) {
 	t.mu.RLock()
 	if t.closed {
 		t.mu.RUnlock()
 		return nil, ports.ErrClosed
 	}
-	qs, ok := t.routes[key]
+	r := t.routes[key]
 	t.mu.RUnlock()
-	if ok {
-		return qs, nil
+	if r != nil {
+		return r, nil
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil, ports.ErrClosed
 	}
-	if qs, ok := t.routes[key]; ok {
-		return qs, nil
+	if r := t.routes[key]; r != nil {
+		return r, nil
 	}
-	qs = t.index.Match(key, nil)
-	slices.SortFunc(qs, func(a, b *queue) int {
-		if a.name < b.name {
-			return -1
-		}
-		if a.name > b.name {
-			return 1
-		}
-		return 0
-	})
+	qs := t.index.Match(key, nil)
+	slices.SortFunc(qs, func(a, b *queue) int { return cmp.Compare(a.name, b.name) })
+	r = &route{queues: qs, names: make([]string, len(qs))}
+	for i, q := range qs {
+		r.names[i] = q.name
+	}
 	if len(t.routes) >= routeCacheSize {
 		clear(t.routes)
 	}
-	t.routes[key] = qs
-	return qs, nil
+	t.routes[key] = r
+	return r, nil
 }
 
 // Forget implements ports.Transport.
@@ -169,19 +173,16 @@ func (t *Transport) Forget(callID string) {
 }
 
 // Routes implements ports.Transport: the memory exchange always knows exactly.
+// The returned slice is shared: do not modify it.
 func (t *Transport) Routes(_ context.Context, key string) ([]string, error) {
 	if err := domain.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("routes %s: %w", key, err)
 	}
-	qs, err := t.lookup(key)
+	r, err := t.lookup(key)
 	if err != nil {
 		return nil, fmt.Errorf("routes %s: %w", key, err)
 	}
-	names := make([]string, len(qs))
-	for i, q := range qs {
-		names[i] = q.name
-	}
-	return names, nil
+	return r.names, nil
 }
 
 // DroppedReplies counts replies that arrived for calls nobody waited for any more.

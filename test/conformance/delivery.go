@@ -44,7 +44,10 @@ func testCompetingConsumers(t *testing.T, f Factory, feat Features) {
 	var mu sync.Mutex
 	order := []string{}
 	for _, name := range []string{"c1", "c2", "c3"} {
-		serve(t, tr, ports.Endpoint{Name: name, Queue: "shared", Bindings: []string{"jobs.#"}}, func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+		// Prefetch 2: a consumer still settling its previous request keeps
+		// credit, so idle-consumer rotation is exact (as in RabbitMQ, which
+		// skips consumers without credit).
+		serve(t, tr, ports.Endpoint{Name: name, Queue: "shared", Bindings: []string{"jobs.#"}, Concurrency: 2}, func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 			calls.add(req.ID)
 			mu.Lock()
 			order = append(order, name)

@@ -39,7 +39,7 @@ type textRenderer struct{ w io.Writer }
 
 func (t *textRenderer) reply(_ callInfo, r domain.Reply, at time.Duration) {
 	if r.Error != "" {
-		fmt.Fprintf(t.w, "%-10s error  %8s  %s: %s\n", r.Server, ms(at), r.Code, oneLine(r.Error))
+		fmt.Fprintf(t.w, "%-10s %-6s %8s  %s: %s\n", r.Server, status(r), ms(at), r.Code, oneLine(r.Error))
 		return
 	}
 	fmt.Fprintf(t.w, "%-10s ok     %8s  %s\n", r.Server, ms(at), r.Result)
@@ -68,7 +68,7 @@ func (t *textRenderer) summary(c callInfo, s domain.Summary, _ []domain.Outcome)
 		}
 	}
 	list("no response from", notReceived)
-	list("timed out (acknowledged, still working)", s.TimedOutServers)
+	list("timed out", s.TimedOutServers)
 	list("unexpected", s.UnexpectedServers)
 }
 
@@ -125,7 +125,7 @@ func (j *jsonRenderer) reply(c callInfo, r domain.Reply, at time.Duration) {
 	out := jsonReply{Type: "reply", Call: c.id, Target: c.target, Server: r.Server, Status: "ok",
 		MS: msf(at), Elapsed: msf(r.Elapsed)}
 	if r.Error != "" {
-		out.Status, out.Code, out.Error = "error", r.Code, r.Error
+		out.Status, out.Code, out.Error = status(r), r.Code, r.Error
 	} else {
 		out.Result = &r.Result
 	}
@@ -154,6 +154,18 @@ func (j *jsonRenderer) failure(c callInfo, err error, code int) {
 		Error    string `json:"error"`
 		ExitCode int    `json:"exit_code"`
 	}{"error", c.target, c.command.String(), err.Error(), code})
+}
+
+// status names a result: ok, error, or timeout when the handler ran out of
+// the caller's time.
+func status(r domain.Reply) string {
+	switch {
+	case r.Error == "":
+		return "ok"
+	case r.Code == domain.CodeDeadline:
+		return "timeout"
+	}
+	return "error"
 }
 
 func ms(d time.Duration) string {

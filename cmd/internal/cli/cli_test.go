@@ -1,0 +1,150 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/topicrpc/topicrpc/cmd/internal/cli"
+)
+
+type result struct {
+	code     int
+	out, err string
+}
+
+func run(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := cli.Run(t.Context(), args, cli.IO{
+		In: strings.NewReader(stdin), Out: &out, Err: &errb,
+		Getenv: func(string) string { return "" },
+	})
+	return result{code, out.String(), errb.String()}
+}
+
+func TestDemoReplaysTheClassicSessionAndExits(t *testing.T) {
+	t.Parallel()
+	r := run(t, "", "demo")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	for _, want := range []string{
+		">>: group1 echo|hello group1 !", "hello group1 !",
+		">>: group2 echo|hello group2 !", "hello group2 !",
+		">>: all fib|30", "2 expected, 2 ok, 0 failed, 0 silent",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if n := strings.Count(r.out, "832040"); n != 2 {
+		t.Errorf("fib 30 answered %d times, want 2 (q1 and q2):\n%s", n, r.out)
+	}
+	for _, line := range strings.Split(r.out, "\n") {
+		if strings.Contains(line, "hello group1 !") && strings.HasPrefix(line, "q2") {
+			t.Errorf("q2 answered group1: %s", line)
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	mem := "--url=memory://"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string // substring of stdout
+		err  string // substring of stderr
+	}{
+		{"all ok", []string{"call", mem, "all", "fib|30"}, 0, "832040", ""},
+		{"words form", []string{"call", mem, "q1", "echo", "a", "b"}, 0, "a b", ""},
+		{"error reply", []string{"call", mem, "all", "fib|-3"}, 1, "failed: q1, q2", ""},
+		{"unknown command", []string{"call", mem, "q2", "frobnicate"}, 1, "unknown_command", ""},
+		{"silent at deadline", []string{"call", mem, "--timeout=200ms", "group1", "sleep|5s"}, 2, "1 silent", ""},
+		{"nothing matched", []string{"call", mem, "group9", "echo|x"}, 3, "no server matched group9", ""},
+		{"missing command", []string{"call", mem, "group1"}, 64, "", "want TARGET COMMAND"},
+		{"bad command", []string{"call", mem, "group1", "|x"}, 64, "", "empty command name"},
+		{"key too long", []string{"call", mem, strings.Repeat("k", 256), "echo"}, 64, "", "at most 255"},
+		{"bad duration", []string{"call", mem, "--timeout=soon", "all", "echo"}, 64, "", "invalid argument"},
+		{"unknown flag", []string{"call", "--nope"}, 64, "", "unknown flag"},
+		{"unknown subcommand", []string{"frob"}, 64, "", "unknown command"},
+		{"bad output", []string{"call", mem, "-o", "xml", "all", "echo"}, 64, "", "--output"},
+		{"bad url", []string{"call", "--url=ftp://x", "all", "echo"}, 64, "", "want amqp://"},
+		{"match", []string{"match", "group1.#", "group1"}, 0, "match", ""},
+		{"no match", []string{"match", "*.b", "a.b.c"}, 1, "no match", ""},
+		{"match usage", []string{"match", "x"}, 64, "", "want BINDING KEY"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := run(t, "", tc.args...)
+			if r.code != tc.code || !strings.Contains(r.out, tc.out) || !strings.Contains(r.err, tc.err) {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tc.code, r.out, r.err)
+			}
+			if tc.code == 64 && strings.Count(strings.TrimSpace(r.err), "\n") > 1 {
+				t.Errorf("a usage error should be one line (plus the --help hint):\n%s", r.err)
+			}
+		})
+	}
+}
+
+func TestJSONLinesStayValid(t *testing.T) {
+	t.Parallel()
+	r := run(t, "", "call", "--url=memory://", "-o", "json", "--timeout=300ms", "all", "fib|30")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want 2 replies and a summary, got:\n%s", r.out)
+	}
+	for i, line := range lines {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("line %d is not JSON: %v\n%s", i, err, line)
+		}
+		want := "reply"
+		if i == 2 {
+			want = "summary"
+		}
+		if obj["type"] != want {
+			t.Fatalf("line %d type %v, want %s", i, obj["type"], want)
+		}
+		if want == "summary" && (obj["ok"] != 2.0 || obj["exit_code"] != 0.0 || obj["reason"] != "all_replied") {
+			t.Fatalf("summary %v", obj)
+		}
+	}
+}
+
+func TestShellKeepsGoingAfterBadLines(t *testing.T) {
+	t.Parallel()
+	in := strings.Join([]string{
+		"group1 echo|hello group1 !",
+		"nonsense",
+		"group9 echo|x",
+		"q1 fib|x",
+		"",
+		"help",
+		"all fib|30",
+		"exit",
+		"q1 echo|never reached",
+	}, "\n")
+	r := run(t, in, "shell", "--url=memory://")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	for _, want := range []string{"hello group1 !", "no server matched group9", "bad_args", "Type TARGET COMMAND", "832040"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("shell output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if !strings.Contains(r.err, "want TARGET COMMAND") {
+		t.Errorf("bad line not reported on stderr: %q", r.err)
+	}
+	if strings.Contains(r.out, "never reached") {
+		t.Error("the shell went on after exit")
+	}
+}
