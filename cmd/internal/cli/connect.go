@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"go.uber.org/fx"
@@ -25,21 +26,23 @@ const (
 	stopTimeout  = 10 * time.Second
 )
 
-// transportModules returns the fx options providing the transport named by
-// rawURL (and, for memory://, the demo fleet living on it).
-func (o *options) transportModules(rawURL string) (fx.Option, error) {
+// transportModule returns the fx option providing the transport rawURL names.
+func (o *options) transportModule(rawURL string) (fx.Option, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, usageError("--url: cannot parse %q", redact(rawURL))
 	}
 	switch u.Scheme {
 	case "memory":
-		return fx.Options(app.MemoryTransport(memory.Config{}), app.ServerModule(DemoFleet()...)), nil
+		return app.MemoryTransport(memory.Config{}), nil
 	case "amqp", "amqps":
 		return amqpModule(o, rawURL)
 	}
 	return nil, usageError("--url %q: want amqp://, amqps:// or memory://", redact(rawURL))
 }
+
+// isMemory reports whether rawURL names the embedded in-memory transport.
+func isMemory(rawURL string) bool { return strings.HasPrefix(rawURL, "memory:") }
 
 // withClient starts an fx app holding a client on the configured transport,
 // runs fn, and stops the app.
@@ -48,9 +51,13 @@ func (o *options) withClient(ctx context.Context, fn func(context.Context, *app.
 }
 
 func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(context.Context, *app.Client) error) error {
-	tm, err := o.transportModules(rawURL)
+	tm, err := o.transportModule(rawURL)
 	if err != nil {
 		return err
+	}
+	if isMemory(rawURL) {
+		// Nothing else shares this process's exchange: bring the demo fleet.
+		tm = fx.Options(tm, app.ServerModule(DemoFleet()...))
 	}
 	var client *app.Client
 	a := fx.New(

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/fx"
+
+	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/domain"
+)
+
+type serverOptions struct {
+	*options
+	name        string
+	bindings    []string
+	concurrency int
+	grace       time.Duration
+	noDefaults  bool
+}
+
+// RunServer runs the topicrpcd server program with args (without the program
+// name) and returns its exit code. It serves until SIGINT or SIGTERM (or ctx
+// ends), then stops taking requests and lets handlers in flight finish for
+// the grace period; a second signal exits at once.
+func RunServer(ctx context.Context, args []string, stdio IO) int {
+	o := &serverOptions{options: &options{io: stdio, timeout: time.Second, output: "text"}}
+	if o.io.Getenv == nil {
+		o.io.Getenv = os.Getenv
+	}
+	root := &cobra.Command{
+		Use:   "topicrpcd",
+		Short: "Serve topicrpc commands: run the named local function for every request the bindings attract",
+		Long: `topicrpcd is a topicrpc server. It binds a queue named after --name with each --bind
+pattern (plus all.# and <name>.#, so "all" and its own name reach it) and answers
+every request with the named built-in or embedded function.
+
+Patterns use RabbitMQ's topic rules: '*' matches one word, '#' zero or more.
+When --name or --bind is missing and stdin is a terminal, it asks for them.`,
+		Example:       `  topicrpcd --url amqp://guest:guest@localhost:5672/ --name q1 --bind 'group1.#'`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context()) },
+	}
+	root.SetArgs(args)
+	root.SetIn(o.io.In)
+	root.SetOut(o.io.Out)
+	root.SetErr(o.io.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
+	f := root.Flags()
+	f.StringVar(&o.url, "url", "", "broker URL (amqp://, amqps://); default $TOPICRPC_URL, else "+DefaultURL)
+	f.StringVar(&o.name, "name", "", "this server's name, unique in the fleet (its queue is named after it)")
+	f.StringArrayVar(&o.bindings, "bind", nil, "a binding pattern, e.g. 'group1.#' (repeat for more)")
+	f.BoolVar(&o.noDefaults, "no-default-bindings", false, "do not bind all.# and <name>.#")
+	f.IntVar(&o.concurrency, "concurrency", 8, "requests handled at once (the prefetch count); more wait in the queue")
+	f.DurationVar(&o.grace, "grace", 10*time.Second, "on shutdown, how long handlers in flight may finish")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.setup() }
+	return execute(ctx, root, o.io.Err)
+}
+
+func (o *serverOptions) run(ctx context.Context) error {
+	if err := o.ask(); err != nil {
+		return err
+	}
+	if o.concurrency < 1 {
+		return usageError("--concurrency %d: want 1 or more", o.concurrency)
+	}
+	cfg := app.ServerConfig{Name: o.name, Bindings: o.bindings, NoDefaultBindings: o.noDefaults, Concurrency: o.concurrency}
+	if err := domain.ValidateKey(cfg.Name); err != nil || strings.ContainsAny(cfg.Name, ".*#") {
+		return usageError("--name %q: want one word without '.', '*' or '#', at most 255 bytes", cfg.Name)
+	}
+	for _, b := range cfg.AllBindings() {
+		if err := domain.ValidateBinding(b); err != nil {
+			return usageError("--bind %q: %v", b, err)
+		}
+	}
+	tm, err := o.transportModule(o.url)
+	if err != nil {
+		return err
+	}
+	a := fx.New(
+		app.Logger(o.log, o.fxLog),
+		tm,
+		app.ServerModule(cfg),
+		fx.StartTimeout(startTimeout), fx.StopTimeout(o.grace+stopTimeout),
+	)
+	if err := a.Err(); err != nil {
+		return fmt.Errorf("set up: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := a.Start(sctx); err != nil {
+		return &exitError{code: ExitTransport, err: fmt.Errorf("start %s on %s: %w", cfg.Name, redact(o.url), err)}
+	}
+	o.log.Info("serving", "name", cfg.Name, "bindings", cfg.AllBindings(), "url", redact(o.url), "concurrency", o.concurrency)
+
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case s := <-sig:
+		o.log.Info("stopping: finishing requests in flight", "signal", s.String(), "grace", o.grace)
+	case <-ctx.Done():
+	case <-a.Done():
+	}
+	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), o.grace+stopTimeout)
+	defer cancelStop()
+	go func() {
+		select {
+		case s := <-sig:
+			o.log.Warn("second signal: exiting now", "signal", s.String())
+			os.Exit(ExitCancelled)
+		case <-stopCtx.Done():
+		}
+	}()
+	if err := a.Stop(stopCtx); err != nil {
+		return fmt.Errorf("stop %s: %w", cfg.Name, err)
+	}
+	o.log.Info("stopped", "name", cfg.Name)
+	return nil
+}
+
+// ask prompts for a missing name or bindings when a person is at the
+// terminal, as the original tool did; otherwise a missing name is a usage error.
+func (o *serverOptions) ask() error {
+	if o.name != "" && (len(o.bindings) > 0 || o.noDefaults) {
+		return nil
+	}
+	if !o.io.Interactive {
+		if o.name == "" {
+			return usageError("--name is required (and --bind, e.g. --name q1 --bind 'group1.#')")
+		}
+		return nil // no extra bindings: all.# and <name>.# only
+	}
+	in := bufio.NewReader(o.io.In)
+	if o.name == "" {
+		fmt.Fprint(o.io.Out, "input your queue_name: ")
+		line, err := in.ReadString('\n')
+		if o.name = strings.TrimSpace(line); o.name == "" {
+			return usageError("no queue name given (%v)", orEOF(err))
+		}
+	}
+	if len(o.bindings) == 0 {
+		fmt.Fprint(o.io.Out, "input your binding keys: ")
+		line, _ := in.ReadString('\n')
+		o.bindings = strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\n' || r == '\r' })
+	}
+	return nil
+}
+
+func orEOF(err error) error {
+	if err == nil {
+		return io.EOF
+	}
+	return err
+}

@@ -1,0 +1,12 @@
+package brokertest
+
+// Internals exercised by the external tests.
+var (
+	StartLocal     = startLocal
+	StartContainer = startContainer
+	RunContainer   = runContainer
+	DockerAnswers  = dockerAnswers
+	BrokerScript   = brokerScript
+	LocalInstalled = localInstalled
+	GuardInt       = guard[int]
+)
