@@ -42,15 +42,17 @@ type Aggregator struct {
 	results  int
 	working  int // servers that acknowledged and have no result yet
 	missing  int // expected servers without a result
-	out      []Outcome
-	index    map[string]int // server -> position in out; built past smallSet entries
+	out      []Outcome      // out[:nexp]: the expected servers, sorted by name; then the others
+	nexp     int            // number of expected servers
+	index    map[string]int // positions of the other servers, once there are more than smallSet
 	reason   DoneReason
 	finished bool
 	inline   [1]Outcome // backing for out in the common one-server call
 }
 
-// smallSet is the size up to which outcomes are found by a linear scan; past it
-// the aggregator builds a map.
+// smallSet is the number of servers outside the expected set up to which they
+// are found by a linear scan; past it the aggregator builds a map. Expected
+// servers are found by binary search.
 const smallSet = 16
 
 // NewAggregator starts aggregating a call that began at start and may last
@@ -76,24 +78,33 @@ func (a *Aggregator) Reset(exp Expectation, start, deadline time.Time) {
 			a.out = make([]Outcome, 0, len(exp.Servers))
 		}
 		for _, s := range exp.Servers {
-			if a.find(s) >= 0 {
-				continue // listed twice: one server, one outcome
-			}
-			a.add(Outcome{Server: s, Expected: true})
-			a.missing++
+			a.out = append(a.out, Outcome{Server: s, Expected: true})
 		}
+		if !slices.IsSortedFunc(a.out, byServer) {
+			slices.SortFunc(a.out, byServer)
+		}
+		// A server listed twice is one server with one outcome.
+		a.out = slices.CompactFunc(a.out, func(x, y Outcome) bool { return x.Server == y.Server })
+		a.nexp, a.missing = len(a.out), len(a.out)
 		a.exp.Servers = nil
 	}
 }
 
+func byServer(x, y Outcome) int { return cmp.Compare(x.Server, y.Server) }
+
 func (a *Aggregator) find(server string) int {
+	if i, ok := slices.BinarySearchFunc(a.out[:a.nexp], server, func(o Outcome, s string) int {
+		return cmp.Compare(o.Server, s)
+	}); ok {
+		return i
+	}
 	if a.index != nil {
 		if i, ok := a.index[server]; ok {
 			return i
 		}
 		return -1
 	}
-	for i := range a.out {
+	for i := a.nexp; i < len(a.out); i++ {
 		if a.out[i].Server == server {
 			return i
 		}
@@ -107,9 +118,9 @@ func (a *Aggregator) add(o Outcome) int {
 	switch {
 	case a.index != nil:
 		a.index[o.Server] = i
-	case len(a.out) > smallSet:
-		a.index = make(map[string]int, 2*len(a.out))
-		for j := range a.out {
+	case len(a.out)-a.nexp > smallSet:
+		a.index = make(map[string]int, 2*(len(a.out)-a.nexp))
+		for j := a.nexp; j < len(a.out); j++ {
 			a.index[a.out[j].Server] = j
 		}
 	}
@@ -221,8 +232,10 @@ func (a *Aggregator) Finish(now time.Time) Summary {
 			}
 		}
 		a.last = now
-		slices.SortFunc(a.out, func(x, y Outcome) int { return cmp.Compare(x.Server, y.Server) })
-		a.index = nil
+		if len(a.out) > a.nexp { // only the expected part is sorted so far
+			slices.SortFunc(a.out, byServer)
+		}
+		a.nexp, a.index = 0, nil
 	}
 	return a.summary()
 }

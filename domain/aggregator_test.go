@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -266,5 +267,29 @@ func TestAggregatorFinishEarly(t *testing.T) {
 	}
 	if a.Observe(ok("q1"), at(301)) {
 		t.Fatal("a reply after Finish was shown")
+	}
+}
+
+func TestAggregatorUnknownSetManyServers(t *testing.T) {
+	t.Parallel()
+	a := domain.NewAggregator(domain.Expectation{IdleGap: 10 * time.Millisecond}, t0, at(1000))
+	for i := range 50 {
+		name := string(rune('z'-i%26)) + string(rune('a'+i/26))
+		if !a.Observe(ok(name), at(1)) {
+			t.Fatalf("first result of %s not shown", name)
+		}
+		if a.Observe(ok(name), at(1)) {
+			t.Fatalf("duplicate result of %s shown", name)
+		}
+	}
+	if r := a.Done(at(11)); r != domain.DoneIdle {
+		t.Fatalf("reason %v", r)
+	}
+	s := a.Finish(at(11))
+	if s.OK != 50 || s.Expected != -1 || s.Unexpected != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	if !slices.IsSortedFunc(a.Outcomes(), func(x, y domain.Outcome) int { return strings.Compare(x.Server, y.Server) }) {
+		t.Fatal("outcomes not sorted")
 	}
 }
