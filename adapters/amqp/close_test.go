@@ -1,0 +1,251 @@
+package amqp_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/topicrpc/topicrpc/adapters/amqp"
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+func TestSubscriptionCloseWaitsForHandlers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv, cli := e.transport(t), e.transport(t)
+	started := make(chan struct{})
+	e.track("s1")
+	sub, err := srv.Serve(ctxTimeout(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
+		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+			close(started)
+			time.Sleep(200 * time.Millisecond)
+			echo("s1")(ctx, req, rw)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCollector()
+	if err := cli.Send(ctxTimeout(t, 5*time.Second), request("s1", "echo", "x"), c); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := sub.Close(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if r := c.take(t, 1, time.Second)[0]; !r.OK() {
+		t.Errorf("reply = %+v", r)
+	}
+	if err := sub.Close(ctxTimeout(t, time.Second)); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// A handler that ignores its context does not hold Close past its ctx; the
+// request it holds goes back to the queue for another consumer.
+func TestSubscriptionCloseGivesUpAtCtxAndRequeues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv, cli := e.transport(t), e.transport(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	cancelled := make(chan struct{})
+	ep := ports.Endpoint{Name: "a", Queue: "shared", Bindings: []string{"shared"}}
+	e.track(ep.QueueName())
+	sub, err := srv.Serve(ctxTimeout(t, 5*time.Second), ep,
+		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+			close(started)
+			<-ctx.Done()
+			close(cancelled)
+			<-release // hung
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCollector()
+	req := request("shared", "echo", "x")
+	if err := cli.Send(ctxTimeout(t, 5*time.Second), req, c); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	begin := time.Now()
+	err = sub.Close(ctxTimeout(t, 200*time.Millisecond))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(begin); d > time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(time.Second):
+		t.Error("handler context not cancelled")
+	}
+
+	e.serve(t, srv, ports.Endpoint{Name: "b", Queue: "shared", Bindings: []string{"shared"}}, echo("b"))
+	r := c.take(t, 1, 5*time.Second)[0]
+	if r.CallID != req.ID || r.Server != "b" || !r.OK() {
+		t.Errorf("reply = %+v, want b to run the requeued request", r)
+	}
+}
+
+func TestCloseStopsSubscriptionsAndFailsSends(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv := e.transport(t)
+	cfg := e.config()
+	cli, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	e.track("s1")
+	if _, err := cli.Serve(ctxTimeout(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
+		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+			close(started)
+			<-ctx.Done()
+			close(cancelled)
+		}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Send(ctxTimeout(t, 5*time.Second), request("s1", "echo", ""), newCollector()); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := cli.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(time.Second):
+		t.Error("handler context not cancelled by Close")
+	}
+	if err := cli.Send(ctxTimeout(t, time.Second), request("s1", "echo", ""), newCollector()); !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+	if _, err := cli.Serve(ctxTimeout(t, time.Second), ports.Endpoint{Name: "s2"}, echo("s2")); !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("Serve after Close = %v, want ErrClosed", err)
+	}
+	if err := cli.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// A Send waiting for a broker that stopped answering returns ErrClosed when
+// the transport is closed, and Close itself does not hang.
+func TestCloseUnblocksSendWaitingForConfirm(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := newProxy(t, brokerAddr(t, e.url))
+	cfg := e.config()
+	cfg.URL = proxyURL(t, e.url, p.addr())
+	cfg.DialTimeout = time.Second
+	cli, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.hold()
+	errc := make(chan error, 1)
+	go func() { errc <- cli.Send(context.Background(), request("nobody", "echo", ""), newCollector()) }()
+	select {
+	case err := <-errc:
+		t.Fatalf("Send returned %v while the broker was silent", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	begin := time.Now()
+	closed := make(chan error, 1)
+	go func() { closed <- cli.Close() }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ports.ErrClosed) {
+			t.Errorf("Send = %v, want ErrClosed", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Send still blocked after Close")
+	}
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close hangs on a silent broker")
+	}
+	t.Logf("Close took %v", time.Since(begin))
+}
+
+func TestConnectionLossFailsSendsPromptly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv := e.transport(t)
+	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
+	p := newProxy(t, brokerAddr(t, e.url))
+	cfg := e.config()
+	cfg.URL = proxyURL(t, e.url, p.addr())
+	cli, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c := newCollector()
+	if err := cli.Send(ctxTimeout(t, 5*time.Second), request("s1", "echo", ""), c); err != nil {
+		t.Fatal(err)
+	}
+	c.take(t, 1, 5*time.Second)
+
+	// One Send waits for a confirm when the connection breaks.
+	p.hold()
+	errc := make(chan error, 1)
+	go func() { errc <- cli.Send(context.Background(), request("s1", "echo", ""), c) }()
+	time.Sleep(100 * time.Millisecond)
+	p.cut()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, amqp.ErrConnectionLost) {
+			t.Errorf("Send in flight = %v, want ErrConnectionLost", err)
+		}
+		t.Logf("in flight: %v", err)
+	case <-time.After(2 * time.Second):
+		t.Fatal("Send in flight still blocked after the connection broke")
+	}
+	begin := time.Now()
+	err = cli.Send(context.Background(), request("s1", "echo", ""), c)
+	if !errors.Is(err, amqp.ErrConnectionLost) {
+		t.Errorf("Send after loss = %v, want ErrConnectionLost", err)
+	}
+	if d := time.Since(begin); d > 100*time.Millisecond {
+		t.Errorf("Send after loss took %v", d)
+	}
+}
+
+func TestConnectionLossStopsHandlers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cli := e.transport(t)
+	p := newProxy(t, brokerAddr(t, e.url))
+	cfg := e.config()
+	cfg.URL = proxyURL(t, e.url, p.addr())
+	srv, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	e.track("s1")
+	if _, err := srv.Serve(ctxTimeout(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
+		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+			close(started)
+			<-ctx.Done()
+			close(cancelled)
+		}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Send(ctxTimeout(t, 5*time.Second), request("s1", "echo", ""), newCollector()); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	p.cut()
+	select {
+	case <-cancelled:
+	case <-time.After(2 * time.Second):
+		t.Fatal("handler context not cancelled after the connection broke")
+	}
+}

@@ -1,0 +1,148 @@
+package amqp
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Defaults applied by New to the zero fields of Config.
+const (
+	DefaultExchange       = "topicrpc"
+	DefaultQueuePrefix    = "topicrpc."
+	DefaultPrefetch       = 1
+	DefaultDialTimeout    = 5 * time.Second
+	DefaultHeartbeat      = 10 * time.Second
+	DefaultConnectionName = "topicrpc"
+)
+
+// ReplyMode selects how replies travel back to the caller.
+type ReplyMode int
+
+const (
+	// ReplyDirect receives replies through RabbitMQ's direct reply-to
+	// pseudo-queue (amq.rabbitmq.reply-to), consumed on the publishing
+	// channel. No queue is declared, so a short-lived client (one CLI call)
+	// leaves nothing behind on the broker. The default.
+	ReplyDirect ReplyMode = iota
+	// ReplyQueue declares one exclusive, auto-delete reply queue per
+	// Transport and consumes it on a channel of its own. The broker deletes
+	// the queue when the connection closes.
+	ReplyQueue
+)
+
+func (m ReplyMode) String() string {
+	switch m {
+	case ReplyDirect:
+		return "direct"
+	case ReplyQueue:
+		return "queue"
+	}
+	return fmt.Sprintf("ReplyMode(%d)", int(m))
+}
+
+// Config configures a Transport. Only URL is required; New fills in the
+// defaults above for zero fields.
+type Config struct {
+	// URL is the broker's AMQP URI: amqp://user:password@host:5672/vhost, or
+	// amqps://... for TLS. A user name or password holding reserved characters
+	// (@ : / ? #) must be percent-encoded. The password never appears in errors
+	// or logs (see RedactURL).
+	URL string
+
+	// Exchange is the durable topic exchange requests are published to.
+	Exchange string
+
+	// QueuePrefix is put in front of every queue this transport declares,
+	// so that topicrpc's queues are easy to tell apart on a shared broker.
+	QueuePrefix string
+
+	// Prefetch is the prefetch count, and so the number of handlers run at
+	// once, for endpoints whose Concurrency is below 1. It defaults to 1, as
+	// ports.Endpoint documents: a handler that never asked for concurrency is
+	// never run concurrently with itself, and requests not yet started stay in
+	// the queue, where a competing consumer or a restarted server can take
+	// them, instead of in this process's memory. Endpoints that want more say
+	// so with Concurrency.
+	Prefetch int
+
+	// DialTimeout bounds connecting: TCP connect, TLS and AMQP handshakes
+	// together. New also gives up when its ctx ends.
+	DialTimeout time.Duration
+
+	// Heartbeat is the AMQP heartbeat interval. A dead connection is noticed
+	// within about 1.5 heartbeats when idle (the client gives up after three
+	// silent half-intervals); a heartbeat parameter in URL takes precedence.
+	Heartbeat time.Duration
+
+	// TLS configures TLS for amqps:// URLs. It is cloned, never modified.
+	// Nil means the system roots and the URL's host name.
+	TLS *tls.Config
+
+	// Logger receives connection events (info, warn) and dropped messages
+	// (warn for malformed requests, debug for replies nobody waits for).
+	// Nil discards everything.
+	Logger *slog.Logger
+
+	// ConnectionName is shown by the broker's management UI and rabbitmqctl.
+	ConnectionName string
+
+	// ReplyMode selects how replies find the caller; see ReplyDirect.
+	ReplyMode ReplyMode
+
+	// ManagementURL is the RabbitMQ management HTTP API,
+	// http://user:password@host:15672, used by Routes to tell who a routing
+	// key reaches. Empty: Routes says ports.ErrRoutesUnknown.
+	ManagementURL string
+
+	// RoutesTTL is how long Routes may reuse the bindings it read; zero reads
+	// them for every call, so a server that just started is always expected.
+	RoutesTTL time.Duration
+}
+
+// withDefaults returns c with its zero fields set to the defaults.
+func (c Config) withDefaults() Config {
+	if c.Exchange == "" {
+		c.Exchange = DefaultExchange
+	}
+	if c.QueuePrefix == "" {
+		c.QueuePrefix = DefaultQueuePrefix
+	}
+	if c.Prefetch < 1 {
+		c.Prefetch = DefaultPrefetch
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ConnectionName == "" {
+		c.ConnectionName = DefaultConnectionName
+	}
+	return c
+}
+
+// validate reports the first field of c (after withDefaults) that cannot work.
+func (c Config) validate() error {
+	switch {
+	case c.URL == "":
+		return fmt.Errorf("amqp: no broker URL given (want amqp://user:password@host:5672/)")
+	case len(c.Exchange) > maxShortString:
+		return fmt.Errorf("amqp: exchange name is %d bytes, at most %d allowed", len(c.Exchange), maxShortString)
+	case strings.HasPrefix(c.Exchange, "amq."):
+		return fmt.Errorf("amqp: exchange name %q is reserved by RabbitMQ (amq.*); choose another", c.Exchange)
+	case len(c.QueuePrefix) >= maxShortString:
+		return fmt.Errorf("amqp: queue prefix is %d bytes; queue names hold at most %d", len(c.QueuePrefix), maxShortString)
+	case strings.HasPrefix(c.QueuePrefix, "amq."):
+		return fmt.Errorf("amqp: queue prefix %q is reserved by RabbitMQ (amq.*); choose another", c.QueuePrefix)
+	case c.ReplyMode != ReplyDirect && c.ReplyMode != ReplyQueue:
+		return fmt.Errorf("amqp: unknown reply mode %d", int(c.ReplyMode))
+	}
+	return nil
+}

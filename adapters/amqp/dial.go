@@ -1,0 +1,108 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// dial connects to cfg.URL. Everything (TCP connect, TLS and AMQP handshakes)
+// is bounded by cfg.DialTimeout and by ctx, so a refused connection, a wrong
+// password, a silent peer or an unreachable host all end in one error that
+// names the redacted URL.
+func dial(ctx context.Context, cfg Config) (*amqp.Connection, error) {
+	where := RedactURL(cfg.URL)
+	if _, err := amqp.ParseURI(cfg.URL); err != nil {
+		return nil, fmt.Errorf("amqp: bad broker URL %s: %w (percent-encode reserved characters such as @ : / ? # in the user name or password)",
+			where, scrub(urlError(err), cfg.URL))
+	}
+	deadline := time.Now().Add(cfg.DialTimeout)
+	ctxFirst := false // ctx's deadline bounds the handshake, not DialTimeout
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, ctxFirst = d, true
+	}
+	dialCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName(cfg.ConnectionName)
+	var netConn net.Conn // set by Dial, read after DialConfig returns
+	ac := amqp.Config{
+		Heartbeat:  cfg.Heartbeat,
+		Locale:     "en_US",
+		Properties: props,
+		Dial: func(network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(dialCtx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// Bounds the TLS and AMQP handshakes; amqp091 clears it once the
+			// connection is open and heartbeats take over.
+			if err := c.SetDeadline(deadline); err != nil {
+				c.Close()
+				return nil, err
+			}
+			netConn = c
+			return c, nil
+		},
+	}
+	if cfg.TLS != nil {
+		ac.TLSClientConfig = cfg.TLS.Clone()
+	}
+
+	type result struct {
+		conn *amqp.Connection
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := amqp.DialConfig(cfg.URL, ac)
+		if err != nil && netConn != nil {
+			netConn.Close() // amqp091 does not always close it on a failed handshake
+		}
+		done <- result{c, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		// The handshake ends by deadline at the latest; close what it opens.
+		go func() {
+			if r := <-done; r.err == nil {
+				r.conn.Close()
+			}
+		}()
+		return nil, fmt.Errorf("amqp: connect to %s: %w", where, ctx.Err())
+	}
+	if r.err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("amqp: connect to %s: %w (%v)", where, ctx.Err(), scrub(r.err, cfg.URL))
+		}
+		if !time.Now().Before(deadline) && ctxFirst { // the socket timed out a hair before ctx did
+			return nil, fmt.Errorf("amqp: connect to %s: %w (%v)", where, context.DeadlineExceeded, scrub(r.err, cfg.URL))
+		}
+		if !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("amqp: connect to %s: no answer within %v; check the host and port (is it a RabbitMQ AMQP port?) and firewalls: %w",
+				where, cfg.DialTimeout, scrub(r.err, cfg.URL))
+		}
+		return nil, fmt.Errorf("amqp: connect to %s: %w", where, dialError(scrub(r.err, cfg.URL)))
+	}
+	return r.conn, nil
+}
+
+// dialError explains the common ways connecting fails.
+func dialError(err error) error {
+	var ae *amqp.Error
+	switch {
+	case errors.As(err, &ae) && ae.Code == amqp.AccessRefused:
+		return fmt.Errorf("login refused; check the user name and password: %w", err)
+	case errors.As(err, &ae) && ae.Code == amqp.NotAllowed:
+		return fmt.Errorf("access to the vhost refused; check the vhost and the user's permissions: %w", err)
+	}
+	return err
+}
