@@ -32,7 +32,13 @@ func fleet(t *testing.T, cfg app.ClientConfig) (*app.Client, *app.Fleet) {
 	if err := f.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = f.Stop(context.Background()) })
+	t.Cleanup(func() {
+		// Handlers still sleeping for a cancelled call get a second, then
+		// their context is cancelled.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = f.Stop(ctx)
+	})
 	return app.NewClient(tr, cfg, quiet), f
 }
 

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"context"
 	"log/slog"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/ports"
 )
@@ -33,6 +36,24 @@ func MemoryTransport(cfg memory.Config) fx.Option {
 				cfg.Logger = log
 			}
 			return memory.New(cfg)
+		}, fx.As(new(ports.Transport)))),
+		fx.Invoke(closeOnStop),
+	)
+}
+
+// AMQPTransport provides the RabbitMQ transport as the ports.Transport. It
+// connects when the app is built (bounded by cfg.DialTimeout), so a broker
+// that cannot be reached shows as the app's error, and closes when the app
+// stops.
+func AMQPTransport(cfg amqp.Config) fx.Option {
+	return fx.Module("transport.amqp",
+		fx.Provide(fx.Annotate(func(log *slog.Logger) (*amqp.Transport, error) {
+			if cfg.Logger == nil {
+				cfg.Logger = log
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.DialTimeout+time.Second)
+			defer cancel()
+			return amqp.New(ctx, cfg)
 		}, fx.As(new(ports.Transport)))),
 		fx.Invoke(closeOnStop),
 	)

@@ -40,8 +40,8 @@ type Aggregator struct {
 	last     time.Time // time of the last event
 	events   int
 	results  int
-	working  int // servers that acknowledged and have no result yet
-	missing  int // expected servers without a result
+	working  int            // servers that acknowledged and have no result yet
+	missing  int            // expected servers without a result
 	out      []Outcome      // out[:nexp]: the expected servers, sorted by name; then the others
 	nexp     int            // number of expected servers
 	index    map[string]int // positions of the other servers, once there are more than smallSet

@@ -1,25 +1,22 @@
 package cli
 
 import (
-	"errors"
-	"net/url"
-
 	"go.uber.org/fx"
+
+	"github.com/topicrpc/topicrpc/adapters/amqp"
+	"github.com/topicrpc/topicrpc/app"
 )
 
-// amqpModule provides the AMQP transport. (Wired in with the AMQP adapter.)
-func amqpModule(_ *options, rawURL string) (fx.Option, error) {
-	return nil, &exitError{code: ExitTransport, err: errors.New("the AMQP transport is not built in yet; use --url memory:// (" + redact(rawURL) + ")")}
+// amqpModule provides the AMQP transport for rawURL with the common flags.
+func amqpModule(o *options, rawURL string) (fx.Option, error) {
+	return app.AMQPTransport(amqp.Config{
+		URL:            rawURL,
+		Exchange:       o.namespace,
+		QueuePrefix:    o.namespace + ".",
+		ManagementURL:  o.managementURL,
+		ConnectionName: o.program,
+	}), nil
 }
 
 // redact hides the password of a URL.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
+func redact(raw string) string { return amqp.RedactURL(raw) }

@@ -68,7 +68,7 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout),
 	)
 	if err := a.Err(); err != nil {
-		return fmt.Errorf("set up: %w", err)
+		return &exitError{code: ExitTransport, err: fmt.Errorf("connect to %s: %w", redact(rawURL), err)}
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // IO is what a program reads and writes.
@@ -32,20 +33,23 @@ const DefaultURL = "amqp://guest:guest@localhost:5672/"
 const MemoryURL = "memory://"
 
 type options struct {
-	io        IO
-	url       string
-	timeout   time.Duration
-	output    string
-	logLevel  string
-	logFormat string
-	fxLog     bool
-	log       *slog.Logger
+	io            IO
+	program       string
+	url           string
+	managementURL string
+	namespace     string
+	timeout       time.Duration
+	output        string
+	logLevel      string
+	logFormat     string
+	fxLog         bool
+	log           *slog.Logger
 }
 
 // Run runs the topicrpc client program with args (without the program name)
 // and returns its exit code.
 func Run(ctx context.Context, args []string, stdio IO) int {
-	o := &options{io: stdio}
+	o := &options{io: stdio, program: "topicrpc"}
 	if o.io.Getenv == nil {
 		o.io.Getenv = os.Getenv
 	}
@@ -68,7 +72,7 @@ stayed silent or timed out, 3 no server matched the target, 64 usage error,
 	root.SetErr(o.io.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	f := root.PersistentFlags()
-	f.StringVar(&o.url, "url", "", "broker URL (amqp://, amqps://) or memory:// for the embedded demo fleet; default $TOPICRPC_URL, else "+DefaultURL)
+	o.connectionFlags(f)
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of each call")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json (JSON Lines: one object per reply, then a summary)")
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
@@ -129,7 +133,20 @@ func (o *options) setup() error {
 	if o.url == "" {
 		o.url = DefaultURL
 	}
+	if o.managementURL == "" {
+		o.managementURL = o.io.Getenv("TOPICRPC_MANAGEMENT_URL")
+	}
+	if o.namespace == "" || strings.ContainsAny(o.namespace, "*# ") {
+		return usageError("--namespace %q: want a name like topicrpc", o.namespace)
+	}
 	return nil
+}
+
+// connectionFlags are the flags both programs take to reach a broker.
+func (o *options) connectionFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.url, "url", "", "broker URL (amqp://, amqps://) or memory:// for the embedded demo fleet; default $TOPICRPC_URL, else "+DefaultURL)
+	f.StringVar(&o.managementURL, "management-url", "", "RabbitMQ management API (http://user:password@host:15672), to know who should answer; default $TOPICRPC_MANAGEMENT_URL")
+	f.StringVar(&o.namespace, "namespace", "topicrpc", "exchange name and queue name prefix, to run separate fleets on one broker")
 }
 
 // signalContext is ctx, also cancelled by SIGINT or SIGTERM.

@@ -32,7 +32,7 @@ type serverOptions struct {
 // ends), then stops taking requests and lets handlers in flight finish for
 // the grace period; a second signal exits at once.
 func RunServer(ctx context.Context, args []string, stdio IO) int {
-	o := &serverOptions{options: &options{io: stdio, timeout: time.Second, output: "text"}}
+	o := &serverOptions{options: &options{io: stdio, program: "topicrpcd", timeout: time.Second, output: "text"}}
 	if o.io.Getenv == nil {
 		o.io.Getenv = os.Getenv
 	}
@@ -57,7 +57,7 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	root.SetErr(o.io.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	f := root.Flags()
-	f.StringVar(&o.url, "url", "", "broker URL (amqp://, amqps://); default $TOPICRPC_URL, else "+DefaultURL)
+	o.connectionFlags(f)
 	f.StringVar(&o.name, "name", "", "this server's name, unique in the fleet (its queue is named after it)")
 	f.StringArrayVar(&o.bindings, "bind", nil, "a binding pattern, e.g. 'group1.#' (repeat for more)")
 	f.BoolVar(&o.noDefaults, "no-default-bindings", false, "do not bind all.# and <name>.#")
@@ -97,7 +97,7 @@ func (o *serverOptions) run(ctx context.Context) error {
 		fx.StartTimeout(startTimeout), fx.StopTimeout(o.grace+stopTimeout),
 	)
 	if err := a.Err(); err != nil {
-		return fmt.Errorf("set up: %w", err)
+		return &exitError{code: ExitTransport, err: fmt.Errorf("start %s on %s: %w", cfg.Name, redact(o.url), err)}
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()

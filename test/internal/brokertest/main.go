@@ -33,10 +33,12 @@ type found struct {
 // running any test. A broker that exists but fails (see Start) always makes
 // Main exit 1.
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
 
-func run(m *testing.M) int {
+// Run is Main without the exit, for a TestMain with work of its own to do
+// before exiting: it returns the exit code.
+func Run(m *testing.M) int {
 	if !flag.Parsed() {
 		flag.Parse()
 	}

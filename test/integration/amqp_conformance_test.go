@@ -1,0 +1,32 @@
+package integration_test
+
+import (
+	"testing"
+
+	"github.com/topicrpc/topicrpc/ports"
+	"github.com/topicrpc/topicrpc/test/conformance"
+	"github.com/topicrpc/topicrpc/test/internal/brokertest"
+)
+
+// TestAMQPTransport runs the conformance suite on RabbitMQ, with the
+// management API telling who a key reaches.
+func TestAMQPTransport(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Get(t)
+	if b.ManagementURL == "" {
+		t.Fatal("the broker has no management API; brokertest starts it with one")
+	}
+	conformance.Run(t, func(t *testing.T) ports.Transport {
+		return amqpTransport(t, b, namespace(t, b), true)
+	}, conformance.Features{Routes: true, StrictRoundRobin: true})
+}
+
+// TestAMQPTransportWithoutManagement runs it without: Routes is unknown and
+// calls end at an idle gap.
+func TestAMQPTransportWithoutManagement(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Get(t)
+	conformance.Run(t, func(t *testing.T) ports.Transport {
+		return amqpTransport(t, b, namespace(t, b), false)
+	}, conformance.Features{Routes: false, StrictRoundRobin: true})
+}
