@@ -23,7 +23,7 @@ type Call struct {
 
 	mu      sync.Mutex
 	pending []domain.Reply
-	inline  [2]domain.Reply // first backing of pending: a call to one server allocates none
+	inline  [2][2]domain.Reply // first backings of pending and batch: a call to one server (ack, result) allocates none
 
 	batch   []domain.Reply // replies taken from pending, being observed
 	batchAt time.Time      // when batch was taken

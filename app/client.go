@@ -116,7 +116,7 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 		req:    domain.Request{ID: c.nextID(), Target: target, Command: cmd, Sent: start, Deadline: deadline},
 		ready:  make(chan struct{}, 1),
 	}
-	call.pending = call.inline[:0]
+	call.pending, call.batch = call.inline[0][:0], call.inline[1][:0]
 	call.batchAt = start
 	call.agg.Reset(exp, start, deadline)
 	if err := c.t.Send(ctx, &call.req, call); err != nil {

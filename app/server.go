@@ -2,10 +2,9 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -15,8 +14,14 @@ import (
 	"github.com/topicrpc/topicrpc/ports"
 )
 
-// Version is topicrpc's version, reported by ping.
-const Version = "0.1.0"
+// Version is topicrpc's version, reported by ping and presence.
+const Version = "0.2.0"
+
+// Defaults for ServerConfig.
+const (
+	DefaultProgressInterval  = time.Second
+	DefaultHeartbeatInterval = 5 * time.Second
+)
 
 // ServerConfig describes one server.
 type ServerConfig struct {
@@ -28,10 +33,21 @@ type ServerConfig struct {
 	// "all.#" and "<name>.#", so that "all" and its own name reach it.
 	NoDefaultBindings bool
 	// Queue, when set, makes the server a competing consumer of that shared
-	// queue (load-balanced work) instead of its own.
+	// queue instead of the owner of its own.
 	Queue string
 	// Concurrency bounds the requests handled at once; 1 when < 1.
 	Concurrency int
+	// WorkGroups are the groups whose load-balanced requests (call --any) this
+	// server also takes. Nil means the default: every group named by a
+	// binding of the form "group.#" or "group" (so "all", the server's own
+	// name and its groups); empty and non-nil means none.
+	WorkGroups []string
+	// ProgressInterval is how often a server tells the caller it is still
+	// working on a long request; DefaultProgressInterval if zero.
+	ProgressInterval time.Duration
+	// HeartbeatInterval is how often the server announces its presence;
+	// DefaultHeartbeatInterval if zero.
+	HeartbeatInterval time.Duration
 }
 
 // AllBindings returns the bindings the server's queue gets: the defaults
@@ -49,18 +65,37 @@ func (c ServerConfig) AllBindings() []string {
 	return b
 }
 
+// AllWorkGroups returns the server's load-balanced groups; see WorkGroups.
+func (c ServerConfig) AllWorkGroups() []string {
+	if c.WorkGroups != nil {
+		return c.WorkGroups
+	}
+	var groups []string
+	for _, b := range c.AllBindings() {
+		g := strings.TrimSuffix(b, ".#")
+		if g != "" && !strings.ContainsAny(g, ".*#") && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	return groups
+}
+
 // Server answers the requests its bindings attract by running the handler
-// named in each. Handle may be called at any time; Start and Stop once each.
+// named in each: it acknowledges a request the moment it takes it, reports
+// progress while a long handler runs, and sends one result. It announces its
+// presence so clients can tell who should answer. Handle may be called at any
+// time; Start and Stop once each.
 type Server struct {
 	cfg      ServerConfig
 	t        ports.Transport
 	log      *slog.Logger
 	handlers *Registry
-	now      func() time.Time
+	flights  flights
 
-	mu      sync.Mutex
-	sub     ports.Subscription
-	started time.Time
+	mu       sync.Mutex
+	sub      ports.Subscription
+	started  time.Time
+	presence *announcer
 }
 
 // NewServer returns a server with the built-in commands echo, fib, ping and
@@ -69,7 +104,14 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, t: t, log: log.With("server", cfg.Name), handlers: NewRegistry(), now: time.Now}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	s := &Server{cfg: cfg, t: t, log: log.With("server", cfg.Name), handlers: NewRegistry()}
+	s.flights.init()
 	for name, h := range map[string]HandlerFunc{"echo": Echo, "fib": Fib, "sleep": Sleep, "ping": s.ping} {
 		_ = s.handlers.Handle(name, h) // names are valid
 	}
@@ -85,8 +127,8 @@ func (s *Server) Handle(name string, h HandlerFunc) error { return s.handlers.Ha
 // Commands returns the names of the registered commands, sorted.
 func (s *Server) Commands() []string { return s.handlers.Names() }
 
-// Start declares the server's queue and bindings and starts serving. It
-// returns once the server is ready to take requests.
+// Start declares the server's queue, bindings and work queues, starts serving
+// and announces the server. It returns once the server takes requests.
 func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.Name == "" {
 		return fmt.Errorf("start server: %w: empty server name", ports.ErrBadEndpoint)
@@ -96,84 +138,48 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.sub != nil {
 		return fmt.Errorf("start server %s: already started", s.cfg.Name)
 	}
-	ep := ports.Endpoint{Name: s.cfg.Name, Bindings: s.cfg.AllBindings(), Queue: s.cfg.Queue, Concurrency: s.cfg.Concurrency}
+	ep := ports.Endpoint{Name: s.cfg.Name, Bindings: s.cfg.AllBindings(), Queue: s.cfg.Queue,
+		Concurrency: s.cfg.Concurrency, WorkGroups: s.cfg.AllWorkGroups()}
 	sub, err := s.t.Serve(ctx, ep, s.serve)
 	if err != nil {
 		return fmt.Errorf("start server %s: %w", s.cfg.Name, err)
 	}
-	s.sub, s.started = sub, s.now()
-	s.log.Debug("serving", "queue", ep.QueueName(), "bindings", ep.Bindings, "concurrency", max(ep.Concurrency, 1))
+	s.sub, s.started = sub, time.Now()
+	go s.flights.progress(s.cfg.ProgressInterval, s.log)
+	s.presence = newAnnouncer(s.t, s.hello(ep), s.cfg.HeartbeatInterval, s.log)
+	if err := s.presence.start(ctx); err != nil {
+		// Serving matters more than being seen: clients fall back to acks.
+		s.log.Warn("presence unavailable: clients will not see this server in their roster", "err", err)
+	}
+	s.log.Debug("serving", "queue", ep.QueueName(), "bindings", ep.Bindings, "work_groups", ep.WorkGroups,
+		"concurrency", max(ep.Concurrency, 1))
 	return nil
 }
 
-// Stop stops taking requests and lets handlers in flight finish until ctx
-// ends; then their context is cancelled.
+// hello is the server's presence message.
+func (s *Server) hello(ep ports.Endpoint) domain.Presence {
+	host, _ := os.Hostname()
+	return domain.Presence{Server: s.cfg.Name, Queue: ep.QueueName(), Bindings: ep.Bindings,
+		WorkGroups: ep.WorkGroups, Commands: s.Commands(), Version: Version, Host: host, PID: os.Getpid(),
+		Started: s.started, Interval: s.cfg.HeartbeatInterval}
+}
+
+// Stop says goodbye, stops taking requests and lets handlers in flight finish
+// until ctx ends; then their context is cancelled.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	sub := s.sub
+	sub, presence := s.sub, s.presence
 	s.mu.Unlock()
 	if sub == nil {
 		return nil
 	}
-	if err := sub.Close(ctx); err != nil {
+	presence.stop(ctx)
+	err := sub.Close(ctx)
+	s.flights.close()
+	if err != nil {
 		return fmt.Errorf("stop server %s: %w", s.cfg.Name, err)
 	}
 	return nil
-}
-
-// serve is the ports.Handler: it runs one request and always sends one result.
-func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
-	start := time.Now()
-	reply := s.run(ctx, req)
-	reply.Server = s.cfg.Name
-	reply.Kind = domain.KindResult
-	reply.Elapsed = time.Since(start) // monotonic clock only: cheaper than Now
-	if err := rw.Reply(ctx, reply); err != nil {
-		s.log.Warn("reply not sent", "call", req.ID, "command", req.Command.Name, "err", err)
-	}
-}
-
-func (s *Server) run(ctx context.Context, req *domain.Request) domain.Reply {
-	h, ok := s.handlers.Lookup(req.Command.Name)
-	if !ok {
-		return domain.Reply{Code: domain.CodeUnknownCommand, Error: fmt.Sprintf(
-			"unknown command %q; this server has: %s", req.Command.Name, strings.Join(s.handlers.Names(), ", "))}
-	}
-	if !req.Deadline.IsZero() {
-		hctx := newHandlerContext(ctx, req.Deadline)
-		defer hctx.release()
-		ctx = hctx
-	}
-	result, err := s.call(ctx, h, req)
-	if err == nil {
-		return domain.Reply{Result: result}
-	}
-	code := domain.CodeFailed
-	switch {
-	case errors.Is(err, ErrBadArgs):
-		code = domain.CodeBadArgs
-	case errors.Is(err, errPanic):
-		code = domain.CodePanic
-	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		code = domain.CodeDeadline
-	case ctx.Err() != nil:
-		code = domain.CodeUnavailable
-	}
-	return domain.Reply{Code: code, Error: err.Error()}
-}
-
-var errPanic = errors.New("handler panicked")
-
-// call runs h, turning a panic into an error.
-func (s *Server) call(ctx context.Context, h HandlerFunc, req *domain.Request) (result string, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error("handler panicked", "call", req.ID, "command", req.Command.Name, "panic", p,
-				"stack", string(debug.Stack()))
-			err = fmt.Errorf("%w: %s: %v", errPanic, req.Command.Name, p)
-		}
-	}()
-	return h(ctx, req.Command.Args)
 }
 
 func (s *Server) ping(context.Context, string) (string, error) {
@@ -181,5 +187,5 @@ func (s *Server) ping(context.Context, string) (string, error) {
 	started := s.started
 	s.mu.Unlock()
 	return fmt.Sprintf("pong name=%s version=%s uptime=%s", s.cfg.Name, Version,
-		s.now().Sub(started).Truncate(time.Millisecond)), nil
+		time.Since(started).Truncate(time.Millisecond)), nil
 }
