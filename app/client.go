@@ -24,6 +24,9 @@ type ClientConfig struct {
 	// with no reply (once nothing is in progress); DefaultIdleGap if zero,
 	// none if negative.
 	IdleGap time.Duration
+	// Roster, when set, tells who should answer when the transport cannot
+	// (ports.ErrRoutesUnknown).
+	Roster *Roster
 }
 
 // Defaults for ClientConfig.
@@ -67,11 +70,24 @@ func NewClient(t ports.Transport, cfg ClientConfig, log *slog.Logger) *Client {
 type CallOption func(*callOptions)
 
 type callOptions struct {
-	count int
+	count    int
+	balanced bool
+	servers  []string
 }
 
 // ExpectCount finishes the call as soon as n results arrived, whoever sent them.
 func ExpectCount(n int) CallOption { return func(o *callOptions) { o.count = n } }
+
+// Balanced sends the call to the work queue of the group named by the
+// target: exactly one of the group's servers runs it (at least once: if that
+// server dies mid-job, another one runs it again). The call ends with the
+// first result.
+func Balanced() CallOption { return func(o *callOptions) { o.balanced = true } }
+
+// Servers addresses the call to these servers by name (each reached by its
+// own routing key, "<name>", which every server binds by default) instead of
+// to the target; the target only labels the call. They are the expected set.
+func Servers(names ...string) CallOption { return func(o *callOptions) { o.servers = names } }
 
 // Call sends cmd to every server target reaches and returns the call in
 // progress: read its replies with Next (or Replies), then its Summary.
@@ -102,31 +118,103 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 		deadline = start.Add(c.cfg.Timeout)
 	}
 	exp := domain.Expectation{Count: o.count, IdleGap: max(c.cfg.IdleGap, 0)}
-	switch servers, err := c.t.Routes(ctx, target); {
-	case err == nil && len(servers) == 0:
-		return nil, fmt.Errorf("call %s: %w %s", target, ports.ErrNoRoute, target)
-	case err == nil:
-		exp.Servers, exp.Known = servers, true
-	case !errors.Is(err, ports.ErrRoutesUnknown):
+	if err := c.expect(ctx, target, &o, &exp); err != nil {
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
 	call := &Call{
 		client: c,
 		ctx:    ctx,
-		req:    domain.Request{ID: c.nextID(), Target: target, Command: cmd, Sent: start, Deadline: deadline},
+		req:    domain.Request{ID: c.nextID(), Target: target, Command: cmd, Sent: start, Deadline: deadline, Balanced: o.balanced},
 		ready:  make(chan struct{}, 1),
 	}
 	call.pending, call.batch = call.inline[0][:0], call.inline[1][:0]
 	call.batchAt = start
 	call.agg.Reset(exp, start, deadline)
-	if err := c.t.Send(ctx, &call.req, call); err != nil {
-		if !errors.Is(err, ports.ErrQueueFull) || errors.Is(err, ports.ErrNoRoute) {
-			c.t.Forget(call.req.ID)
-			return nil, fmt.Errorf("call %s: %w", target, err)
-		}
-		c.log.Warn("some servers did not get the request", "target", target, "err", err)
+	if err := c.send(ctx, call, o.servers); err != nil {
+		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
 	return call, nil
+}
+
+// Resolve tells who a call to target should reach right now: the servers
+// and true when the transport or the roster knows, else nil and false.
+func (c *Client) Resolve(ctx context.Context, target string) ([]string, bool, error) {
+	if err := validateTarget(target); err != nil {
+		return nil, false, err
+	}
+	var o callOptions
+	var exp domain.Expectation
+	if err := c.expect(ctx, target, &o, &exp); err != nil {
+		return nil, false, err
+	}
+	return exp.Servers, exp.Known, nil
+}
+
+// expect fills in who should answer: the named servers, one of a balanced
+// group, the transport's routes, the roster's view, or unknown.
+func (c *Client) expect(ctx context.Context, target string, o *callOptions, exp *domain.Expectation) error {
+	switch {
+	case o.servers != nil:
+		for _, s := range o.servers {
+			if err := validateTarget(s); err != nil {
+				return fmt.Errorf("server %q: %w", s, err)
+			}
+		}
+		exp.Servers, exp.Known = o.servers, true
+		return nil
+	case o.balanced:
+		exp.Count = 1 // anyone of the group; who is unknown until it answers
+		return nil
+	}
+	servers, err := c.t.Routes(ctx, target)
+	switch {
+	case err == nil && len(servers) == 0:
+		return fmt.Errorf("%w %s", ports.ErrNoRoute, target)
+	case err == nil:
+		exp.Servers, exp.Known = servers, true
+	case !errors.Is(err, ports.ErrRoutesUnknown):
+		return err
+	case c.cfg.Roster != nil:
+		// A server without presence would be missing from the roster: an
+		// empty view leaves the set unknown; Send still says ErrNoRoute when
+		// nothing at all is bound.
+		if servers := c.cfg.Roster.Reach(target); len(servers) > 0 {
+			exp.Servers, exp.Known = servers, true
+		}
+	}
+	return nil
+}
+
+// send publishes the call's request, to each named server or to the target.
+func (c *Client) send(ctx context.Context, call *Call, servers []string) error {
+	keys := servers
+	if keys == nil {
+		keys = []string{call.req.Target}
+	}
+	var refused []error
+	for _, key := range keys {
+		req := &call.req
+		if servers != nil {
+			r := call.req
+			r.Target = key
+			req = &r
+		}
+		err := c.t.Send(ctx, req, call)
+		switch {
+		case err == nil:
+		case errors.Is(err, ports.ErrQueueFull) && !errors.Is(err, ports.ErrNoRoute),
+			servers != nil && errors.Is(err, ports.ErrNoRoute):
+			// That server will show as not received; the others go on.
+			refused = append(refused, err)
+		default:
+			c.t.Forget(call.req.ID)
+			return err
+		}
+	}
+	if refused != nil {
+		c.log.Warn("some servers did not get the request", "target", call.req.Target, "err", errors.Join(refused...))
+	}
+	return nil
 }
 
 // nextID returns a correlation id unique to this client: its random prefix

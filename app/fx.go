@@ -71,9 +71,43 @@ func ServerModule(cfgs ...ServerConfig) fx.Option {
 	)
 }
 
-// ClientModule provides a *Client.
+// ClientModule provides a *Client, using the *Roster when the app has one
+// (see RosterModule).
 func ClientModule(cfg ClientConfig) fx.Option {
 	return fx.Module("client",
-		fx.Provide(func(t ports.Transport, log *slog.Logger) *Client { return NewClient(t, cfg, log) }),
+		fx.Provide(func(p clientParams) *Client {
+			if cfg.Roster == nil {
+				cfg.Roster = p.Roster
+			}
+			return NewClient(p.Transport, cfg, p.Log)
+		}),
+	)
+}
+
+type clientParams struct {
+	fx.In
+	Transport ports.Transport
+	Log       *slog.Logger
+	Roster    *Roster `optional:"true"`
+}
+
+// RosterModule provides a *Roster of the servers on the transport, started
+// when the app starts: it asks who is there and waits until the answers have
+// stopped coming for quiet (at most the start timeout).
+func RosterModule(quiet time.Duration) fx.Option {
+	return fx.Module("roster",
+		fx.Provide(NewRoster),
+		fx.Invoke(func(lc fx.Lifecycle, r *Roster) {
+			lc.Append(fx.Hook{
+				OnStart: func(ctx context.Context) error {
+					if err := r.Start(ctx); err != nil {
+						return err
+					}
+					r.Settle(ctx, quiet)
+					return nil
+				},
+				OnStop: r.Close,
+			})
+		}),
 	)
 }

@@ -225,9 +225,12 @@ func (a *Aggregator) Finish(now time.Time) Summary {
 				continue
 			}
 			o.Latency = now.Sub(a.start)
-			if o.Acked {
+			switch {
+			case a.reason == DoneCount:
+				o.State = StateSkipped // enough results: nobody is missing
+			case o.Acked:
 				o.State = StateTimedOut
-			} else {
+			default:
 				o.State = StateNotReceived
 			}
 		}

@@ -17,6 +17,10 @@ type Request struct {
 	// Deadline is the caller's deadline. Servers do not start a request after
 	// it and cancel handlers at it. The zero value means no deadline.
 	Deadline time.Time
+	// Balanced sends the request to the work queue of the group named by
+	// Target instead of every matching server: exactly one server of the
+	// group handles it.
+	Balanced bool
 }
 
 // Expired reports whether r's deadline has passed at now.

@@ -18,9 +18,12 @@ const (
 	// StateTimedOut: the server acknowledged the request but had no result by
 	// the end of the call: it was still working, it is not silent.
 	StateTimedOut
+	// StateSkipped: the call had all the results it asked for (Expectation.Count)
+	// before this server answered; it is neither ok nor silent.
+	StateSkipped
 )
 
-var stateNames = [...]string{"pending", "ok", "error", "not_received", "timed_out"}
+var stateNames = [...]string{"pending", "ok", "error", "not_received", "timed_out", "skipped"}
 
 // String returns the stable lower-case name used in JSON output.
 func (s State) String() string {

@@ -12,12 +12,14 @@ import (
 //
 // All methods are safe for concurrent use by many goroutines.
 type Transport interface {
-	// Send publishes req to the routing key req.Target. Every reply carrying
+	// Send publishes req to the routing key req.Target (or, when req.Balanced,
+	// to the work queue of the group req.Target). Every reply carrying
 	// req.ID is handed to sink until Forget(req.ID) is called; sink is
 	// registered before the request is published, so no reply is missed.
 	//
 	// Send returns an error wrapping ErrNoRoute when no queue is bound to a
-	// matching pattern (nothing will answer), and ErrQueueFull (joined with the
+	// matching pattern, or no work queue exists for a balanced request
+	// (nothing will answer), and ErrQueueFull (joined with the
 	// queue names) when some queues refused it; other errors mean the request
 	// may not have been published. On any error the sink stays registered
 	// until Forget. Send blocks at most until ctx ends (for example while the
@@ -46,6 +48,22 @@ type Transport interface {
 	// The caller must not modify the returned slice.
 	Routes(ctx context.Context, key string) ([]string, error)
 
+	// Announce publishes a presence message to every current watcher (see
+	// WatchPresence). It returns once the transport has accepted the message
+	// (on RabbitMQ: the broker's confirm), not when watchers have it, and
+	// blocks at most until ctx ends. Transports do not fill in p.Sent: the
+	// roster orders one server's messages by it.
+	Announce(ctx context.Context, p domain.Presence) error
+
+	// WatchPresence calls fn with every presence message announced after it
+	// returns, from any process on the transport, its own included. Messages of
+	// one announcer arrive in order. fn is called from one goroutine at a time,
+	// must not block and must not modify the message's slices (they may be
+	// shared). A watcher that falls behind loses its oldest messages first, so
+	// it keeps the freshest view. The subscription's Close stops the calls and
+	// waits for one in progress.
+	WatchPresence(ctx context.Context, fn func(domain.Presence)) (Subscription, error)
+
 	// Close releases the transport. In-flight Sends fail with ErrClosed;
 	// subscriptions stop.
 	Close() error
@@ -63,6 +81,14 @@ type Endpoint struct {
 	// Concurrency bounds the requests handled at once (the prefetch count);
 	// values below 1 mean 1.
 	Concurrency int
+	// WorkGroups are the load-balanced groups the server also works for: for
+	// each group, a shared work queue, apart from the topic exchange, that
+	// receives the group's balanced requests (domain.Request.Balanced). Each
+	// such request goes to exactly one consumer of the queue, one at a time
+	// per consumer (prefetch 1, fair dispatch); it is settled after the
+	// handler returns and redelivered to another consumer if this one dies
+	// first (at-least-once).
+	WorkGroups []string
 }
 
 // QueueName returns the queue ep consumes: Queue if set, else Name.
@@ -93,9 +119,12 @@ type ReplySink interface {
 	Deliver(r domain.Reply)
 }
 
-// Subscription is a running Serve.
+// Subscription is a running Serve or WatchPresence.
 type Subscription interface {
-	// Close stops taking new requests, waits until handlers in flight return or
-	// ctx ends, and cancels their context. It is idempotent.
+	// Close stops taking new requests (or presence messages), waits until
+	// handlers in flight return or ctx ends, and then cancels their context.
+	// A request whose handler had not returned when ctx ended goes back to its
+	// queue for another consumer, and its late replies are refused. It is
+	// idempotent.
 	Close(ctx context.Context) error
 }

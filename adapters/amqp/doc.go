@@ -15,18 +15,43 @@
 //	                       no-ack on the client's publishing channel
 //	topicrpc.reply.<rand>  classic queue, exclusive, auto-delete,        replies (ReplyQueue mode only)
 //	                       consumed no-ack
+//	topicrpc.presence      fanout exchange, durable, not auto-delete     presence messages; declared on first
+//	                                                                     Announce or WatchPresence
+//	topicrpc.presence.     classic queue, exclusive, auto-delete,        one per WatchPresence (the broker names
+//	  <rand>               max-length 256, overflow drop-head,           it when the prefix is too long)
+//	                       consumed with acks, prefetch 64
+//	  binding              topicrpc.presence -> the watcher's queue      no routing key (fanout)
+//	topicrpc.work          direct exchange, durable                      balanced requests; routing key = group
+//	topicrpc.work.<group>  classic queue, durable, not exclusive,        one per work group (Endpoint.WorkGroups),
+//	                       not auto-delete, no arguments                 consumed with prefetch 1 by its servers
+//	  binding              topicrpc.work -> topicrpc.work.<group>,       routing key = <group>
+//	                       one per group
 //
 // A server's queue outlives the server: requests sent while it restarts wait
 // for it, and expire (per-message TTL) at their deadline if it does not come
 // back in time. Several servers serving the same queue (Endpoint.Queue) are
 // competing consumers: each request goes to one of them.
 //
+// Work queues are the classic work-queue pattern, apart from the topic
+// exchange: a balanced request reaches only its group's queue, never a
+// server's own queue, and a plain request never reaches a work queue. Every
+// server of the group consumes the group's queue with prefetch 1, so
+// RabbitMQ hands each request to one consumer with nothing unacknowledged
+// (fair dispatch: never behind a busy server), and requeues it for another
+// if the server's channel or connection closes before the ack (at least
+// once). Work queues outlive their servers like the other queues. Server
+// queue names may not start with "work." (they would collide).
+//
 // # Messages
 //
 // A request is published to the exchange with routing key Request.Target, the
 // mandatory flag (unroutable requests come back: ports.ErrNoRoute), in
 // confirm mode, and transient (delivery mode 1: requests do not survive a
-// broker restart; their deadlines are short anyway):
+// broker restart; their deadlines are short anyway). A balanced request
+// (Request.Balanced) goes to the work exchange with routing key
+// Request.Target (the group), also mandatory and confirmed, and persistent
+// (delivery mode 2: queued work survives a broker restart until its
+// deadline); its properties are the same:
 //
 //	correlation-id     Request.ID
 //	reply-to           amq.rabbitmq.reply-to (the broker rewrites it) or the reply queue
@@ -51,13 +76,46 @@
 //	topicrpc-code      header: Reply.Code; error replies only
 //	body               Reply.Result
 //
+// # Presence
+//
+// Servers announce themselves (domain.Presence) through the fanout exchange
+// <Exchange>.presence, so every watcher's queue gets every message, from
+// every process on the namespace. Announce publishes on the publishing
+// channel, mandatory off (no watcher is not an error), transient, and waits
+// for the broker's confirm; one channel's messages reach each queue in order,
+// so every watcher gets each announcer's messages in order.
+// Each WatchPresence consumes its own exclusive queue on a channel of its own
+// and acknowledges each message after its fn returns: a watcher that falls
+// behind holds at most 64 messages in memory, 256 more wait on the broker,
+// and the broker drops the oldest beyond that. The exchange is durable and
+// never deleted automatically: publishing to a missing exchange would close
+// the publishing channel.
+//
+//	content-type       application/json
+//	type               the kind: "hello", "heartbeat", "goodbye" or "query"
+//	app-id             Presence.Server (when at most 255 bytes)
+//	timestamp          Presence.Sent (whole seconds)
+//	body               JSON, fields omitted when empty or zero:
+//	                   {"kind": "heartbeat", "server": "q1", "queue": "q1",
+//	                    "bindings": ["all.#", "q1.#"], "work_groups": ["resize"],
+//	                    "commands": ["echo", "fib"], "version": "v1.0.0",
+//	                    "host": "web1", "pid": 4242, "started_ms": 1767322800000,
+//	                    "sent_ms": 1767326400123, "interval_ms": 5000}
+//	                   times in unix ms (0 or absent: the zero time), interval
+//	                   in whole ms; unknown fields are ignored, so fields can
+//	                   be added; a body that does not decode, or names
+//	                   another kind, is skipped (logged at debug level)
+//
 // # Channels
 //
 // One connection per Transport. One publishing channel in confirm mode,
 // which also consumes direct reply-to; one channel per Serve, with prefetch
 // = concurrency, consuming its queue, publishing replies and acknowledging;
-// a short-lived channel to declare the exchange; in ReplyQueue mode one more
-// channel consuming the reply queue. Setup of each lives in a function that a
+// one more channel per work group of a Serve, with prefetch 1, likewise (a
+// prefetch count is in practice per channel, and a reply must precede its
+// ack on the channel that acks); a short-lived channel to declare the
+// exchange, and another for the work exchange on the first balanced Send; in
+// ReplyQueue mode one more channel consuming the reply queue. Setup of each lives in a function that a
 // reconnecting supervisor can run again on a new connection
 // (Transport.setup, subscription.setup).
 //

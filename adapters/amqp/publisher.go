@@ -120,10 +120,12 @@ func (p *publisher) broken(down <-chan struct{}, downErr func() error) error {
 	return nil
 }
 
-// publish sends msg to key with the mandatory flag and waits for the
-// broker's confirm, for ctx, or for down to close, whichever comes first.
-// It reports whether the broker returned msg because no queue matched key.
-func (p *publisher) publish(ctx context.Context, key string, msg *amqp.Publishing, down <-chan struct{}, downErr func() error) (returned bool, err error) {
+// publish sends msg to key on exchange (p.exchange for requests to the topic
+// exchange) with the mandatory flag and waits for the broker's confirm, for
+// ctx, or for down to close, whichever comes first. It reports whether the
+// broker returned msg because no queue matched key. The exchange must exist:
+// publishing to a missing one makes the broker close the channel.
+func (p *publisher) publish(ctx context.Context, exchange, key string, msg *amqp.Publishing, down <-chan struct{}, downErr func() error) (returned bool, err error) {
 	if err := p.broken(down, downErr); err != nil {
 		return false, err
 	}
@@ -131,7 +133,7 @@ func (p *publisher) publish(ctx context.Context, key string, msg *amqp.Publishin
 	p.mu.Lock()
 	p.pending[id] = false
 	p.mu.Unlock()
-	dc, err := p.ch.PublishWithDeferredConfirmWithContext(ctx, p.exchange, key, true, false, *msg)
+	dc, err := p.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, *msg)
 	if err != nil {
 		p.forget(id)
 		if berr := p.broken(down, downErr); berr != nil {

@@ -64,6 +64,10 @@ type Transport struct {
 	subs map[*subscription]struct{} // nil once closed
 
 	wg sync.WaitGroup // the transport's own goroutines; all end when conn closes
+
+	workDecl workExchangeDecl // the work exchange, declared by the first balanced Send (work.go)
+
+	presence presenceState // the presence exchange, declared on first use (presence.go)
 }
 
 // New connects to the broker at cfg.URL, declares the exchange and starts
@@ -207,6 +211,12 @@ func (t *Transport) failure() error { return t.downErr }
 //
 // The request expires in every queue at req.Deadline (per-message TTL), so no
 // server starts it after then, even one that was down when it was sent.
+//
+// A balanced request (req.Balanced) is published instead to the direct
+// exchange Exchange+".work" (declared by the first balanced Send) with
+// routing key req.Target, persistent (delivery mode 2), with the same
+// properties otherwise: it reaches the work queue of group req.Target, and
+// ports.ErrNoRoute means no server ever declared that group's work queue.
 func (t *Transport) Send(ctx context.Context, req *domain.Request, sink ports.ReplySink) error {
 	t.router.register(req.ID, sink)
 	if t.closed.Load() {
@@ -224,11 +234,20 @@ func (t *Transport) Send(ctx context.Context, req *domain.Request, sink ports.Re
 	if err := t.gate.wait(ctx, t.down, t.failure); err != nil {
 		return t.sendError(req.Target, err)
 	}
-	returned, err := t.pub.publish(ctx, req.Target, &msg, t.down, t.failure)
+	exchange := t.cfg.Exchange
+	if req.Balanced {
+		if exchange, err = t.balance(ctx, &msg); err != nil {
+			return t.sendError(req.Target, err)
+		}
+	}
+	returned, err := t.pub.publish(ctx, exchange, req.Target, &msg, t.down, t.failure)
 	if err != nil {
 		return t.sendError(req.Target, err)
 	}
-	if returned {
+	switch {
+	case returned && req.Balanced:
+		return fmt.Errorf("send %s: %w (no work queue for group %s)", req.Target, ports.ErrNoRoute, req.Target)
+	case returned:
 		return fmt.Errorf("send %s: %w %s", req.Target, ports.ErrNoRoute, req.Target)
 	}
 	return nil

@@ -12,7 +12,10 @@ import (
 
 // Serve implements ports.Transport. The queue is created on first use and kept
 // after the subscription closes, with its bindings, like a durable RabbitMQ
-// queue. The subscription is a consumer with prefetch ep.Concurrency.
+// queue. The subscription is a consumer with prefetch ep.Concurrency, plus
+// one consumer with prefetch 1 of the work queue of each of ep.WorkGroups
+// (created on first use and kept too), each with a goroutine of its own: h
+// runs at most ep.Concurrency + len(ep.WorkGroups) times at once.
 func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handler) (ports.Subscription, error) {
 	name := ep.QueueName()
 	if err := validateEndpoint(ep); err != nil {
@@ -33,13 +36,28 @@ func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handle
 		return nil, fmt.Errorf("serve %s: %w", name, err)
 	}
 	s.q = q
+	for _, g := range ep.WorkGroups {
+		wq, err := t.declareWork(g)
+		if err != nil {
+			t.mu.Unlock()
+			cancel()
+			return nil, fmt.Errorf("serve %s: work group %s: %w", name, g, err)
+		}
+		s.workers = append(s.workers, newWorker(wq))
+	}
 	t.subs[s] = struct{}{}
 	t.mu.Unlock()
-	s.wg.Add(n)
+	s.wg.Add(n + len(s.workers))
 	for range n {
 		go s.work(subCtx, h)
 	}
+	for _, w := range s.workers {
+		go w.run(subCtx, h, &s.wg)
+	}
 	q.attach(s.c)
+	for _, w := range s.workers {
+		w.q.attach(w.c)
+	}
 	return s, nil
 }
 
@@ -56,7 +74,7 @@ func validateEndpoint(ep ports.Endpoint) error {
 			return fmt.Errorf("%w: binding %q: %w", ports.ErrBadEndpoint, b, err)
 		}
 	}
-	return nil
+	return validateWorkGroups(ep.WorkGroups)
 }
 
 // declare creates the queue if needed and binds it with every pattern it does
@@ -81,14 +99,16 @@ func (t *Transport) declare(name string, bindings []string) (*queue, error) {
 	return q, nil
 }
 
-// subscription is one consumer of a queue with its workers.
+// subscription is one consumer of a queue with its goroutines, and one
+// worker per work group.
 type subscription struct {
-	t      *Transport
-	q      *queue
-	c      *consumer
-	wg     sync.WaitGroup
-	once   sync.Once
-	cancel context.CancelFunc
+	t       *Transport
+	q       *queue
+	c       *consumer
+	workers []*worker      // one per Endpoint.WorkGroups entry
+	wg      sync.WaitGroup // every goroutine, workers' included
+	once    sync.Once
+	cancel  context.CancelFunc
 }
 
 func (s *subscription) work(ctx context.Context, h ports.Handler) {
@@ -104,19 +124,26 @@ func (s *subscription) work(ctx context.Context, h ports.Handler) {
 	}
 }
 
-// stop detaches the consumer; requests it held but had not started go back
-// to the queue for other consumers.
+// stop detaches the consumers; requests they held but had not started go
+// back to their queues for other consumers.
 func (s *subscription) stop() {
 	s.once.Do(func() {
 		s.t.mu.Lock()
 		delete(s.t.subs, s)
 		s.t.mu.Unlock()
 		s.q.detach(s.c)
+		for _, w := range s.workers {
+			w.q.detach(w.c)
+		}
 	})
 }
 
 // Close implements ports.Subscription: no new requests are taken; handlers in
-// flight may finish until ctx ends, then their context is cancelled.
+// flight may finish until ctx ends, then their context is cancelled. When
+// ctx ends first, the requests that work-queue handlers are still running go
+// back to their work queues for another consumer, and those handlers' later
+// replies are refused (see worker); requests from the server's own queue
+// are settled when their handlers return, as before.
 func (s *subscription) Close(ctx context.Context) error {
 	s.stop()
 	finished := make(chan struct{})
@@ -126,6 +153,9 @@ func (s *subscription) Close(ctx context.Context) error {
 		s.cancel()
 		return nil
 	case <-ctx.Done():
+		for _, w := range s.workers {
+			w.giveUp()
+		}
 		s.cancel()
 		return fmt.Errorf("close %s: handlers still running: %w", s.q.name, ctx.Err())
 	}

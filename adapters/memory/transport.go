@@ -41,12 +41,15 @@ type Transport struct {
 	queues map[string]*queue
 	routes map[string]*route // cache of index lookups; emptied on every binding change
 	subs   map[*subscription]struct{}
+	work   map[string]*queue // work queues by group name (work.go); nil until the first
 	closed bool
 
 	callsMu sync.RWMutex
 	calls   map[string]ports.ReplySink
 
 	droppedReplies atomic.Int64
+
+	presence presenceHub // watchers of presence messages (presence.go)
 }
 
 // New returns an empty exchange.
@@ -104,6 +107,9 @@ func (t *Transport) Send(_ context.Context, req *domain.Request, sink ports.Repl
 	t.calls[req.ID] = sink
 	t.callsMu.Unlock()
 
+	if req.Balanced {
+		return t.sendBalanced(req)
+	}
 	r, err := t.lookup(req.Target)
 	if err != nil {
 		return fmt.Errorf("send %s: %w", req.Target, err)
@@ -207,5 +213,6 @@ func (t *Transport) Close() error {
 		s.stop()
 		s.cancel()
 	}
+	t.presence.close()
 	return nil
 }

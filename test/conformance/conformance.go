@@ -44,6 +44,8 @@ func Run(t *testing.T, f Factory, feat Features) {
 		{"Routes", testRoutes},
 		{"ClosedTransport", testClosed},
 		{"ClientFanOut", testClientFanOut},
+		{"Presence", testPresence},
+		{"BalancedWork", testBalancedWork},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

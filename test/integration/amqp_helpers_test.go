@@ -65,7 +65,9 @@ func deleteNamespace(t *testing.T, b *brokertest.Broker, ns string) {
 			return
 		}
 	}
-	_ = ch.ExchangeDelete(ns, false, false)
+	for _, x := range []string{ns, ns + ".work", ns + ".presence"} {
+		_ = ch.ExchangeDelete(x, false, false)
+	}
 }
 
 // listQueues names the queues whose name starts with prefix, from the

@@ -51,14 +51,14 @@ func TestEndToEndClassicSession(t *testing.T) {
 	}
 }
 
-// TestEndToEndWithoutManagementAPI: with no routing view, the call still
+// TestEndToEndWithoutManagementAPI: with no discovery at all, the call still
 // ends by itself, after the idle gap, with both answers.
 func TestEndToEndWithoutManagementAPI(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, false)
 	f.server("q1", "--bind", "group1.#")
 	f.server("q2", "--bind", "group2.#")
-	r := f.client("", "call", "--timeout", "10s", "all", "fib|30")
+	r := f.client("", "call", "--discovery", "none", "--timeout", "10s", "all", "fib|30")
 	if r.code != 0 || strings.Count(r.out, "832040") != 2 || !strings.Contains(r.out, "(idle)") {
 		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
 	}

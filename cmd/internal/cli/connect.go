@@ -24,7 +24,25 @@ func DemoFleet() []app.ServerConfig {
 const (
 	startTimeout = 15 * time.Second
 	stopTimeout  = 10 * time.Second
+	// rosterQuiet is how long after the last presence answer the roster is
+	// taken as complete: servers answer a query within milliseconds.
+	rosterQuiet = 150 * time.Millisecond
+	// noneIdleGap ends a call with no discovery this long after the last
+	// reply, once no server that acknowledged is still working.
+	noneIdleGap = 500 * time.Millisecond
 )
+
+// wantRoster reports whether calls on rawURL learn who should answer from
+// presence: asked for, or by default when the transport cannot tell.
+func (o *options) wantRoster(rawURL string) bool {
+	switch o.discovery {
+	case "presence":
+		return true
+	case "auto", "":
+		return !isMemory(rawURL) && o.managementURL == ""
+	}
+	return false
+}
 
 // transportModule returns the fx option providing the transport rawURL names.
 func (o *options) transportModule(rawURL string) (fx.Option, error) {
@@ -59,11 +77,20 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		// Nothing else shares this process's exchange: bring the demo fleet.
 		tm = fx.Options(tm, app.ServerModule(DemoFleet()...))
 	}
+	var roster fx.Option = fx.Options()
+	if o.wantRoster(rawURL) {
+		roster = app.RosterModule(rosterQuiet)
+	}
+	cfg := app.ClientConfig{Timeout: o.timeout}
+	if o.discovery == "none" {
+		cfg.IdleGap = noneIdleGap
+	}
 	var client *app.Client
 	a := fx.New(
 		app.Logger(o.log, o.fxLog),
 		tm,
-		app.ClientModule(app.ClientConfig{Timeout: o.timeout}),
+		roster,
+		app.ClientModule(cfg),
 		fx.Populate(&client),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout),
 	)

@@ -44,7 +44,8 @@ the demo exits by itself with the worst exit code of the session. No broker need
 						return err
 					}
 					cctx, cancel := context.WithTimeout(ctx, o.timeout)
-					worst = max(worst, callLine(cctx, c, r, line.target, command))
+					_, _, code := callLine(cctx, c, r, line.target, command)
+					worst = max(worst, code)
 					cancel()
 				}
 				if o.io.Interactive {

@@ -50,7 +50,11 @@ func (t *textRenderer) summary(c callInfo, s domain.Summary, _ []domain.Outcome)
 	if s.Expected < 0 {
 		expected = "?"
 	}
-	fmt.Fprintf(t.w, "== %s %s: %s expected, %d ok, %d failed, %d silent", c.target, c.command, expected, s.OK, s.Failed, s.Silent)
+	label := ""
+	if c.id == "batches" {
+		label = "all batches of "
+	}
+	fmt.Fprintf(t.w, "== %s%s %s: %s expected, %d ok, %d failed, %d silent", label, c.target, c.command, expected, s.OK, s.Failed, s.Silent)
 	if s.Unexpected > 0 {
 		fmt.Fprintf(t.w, ", %d unexpected", s.Unexpected)
 	}

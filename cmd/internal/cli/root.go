@@ -38,6 +38,7 @@ type options struct {
 	url           string
 	managementURL string
 	namespace     string
+	discovery     string
 	timeout       time.Duration
 	output        string
 	logLevel      string
@@ -73,13 +74,14 @@ stayed silent or timed out, 3 no server matched the target, 64 usage error,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	f := root.PersistentFlags()
 	o.connectionFlags(f)
+	o.discoveryFlag(f)
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of each call")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json (JSON Lines: one object per reply, then a summary)")
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.setup() }
-	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newMatchCmd(o), newVersionCmd(o))
+	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newMatchCmd(o), newVersionCmd(o))
 	return execute(ctx, root, o.io.Err)
 }
 
@@ -136,6 +138,11 @@ func (o *options) setup() error {
 	if o.managementURL == "" {
 		o.managementURL = o.io.Getenv("TOPICRPC_MANAGEMENT_URL")
 	}
+	switch o.discovery {
+	case "auto", "routes", "presence", "none", "":
+	default:
+		return usageError("--discovery %q: want auto, routes, presence or none", o.discovery)
+	}
 	if o.namespace == "" || strings.ContainsAny(o.namespace, "*# ") {
 		return usageError("--namespace %q: want a name like topicrpc", o.namespace)
 	}
@@ -147,6 +154,11 @@ func (o *options) connectionFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.url, "url", "", "broker URL (amqp://, amqps://) or memory:// for the embedded demo fleet; default $TOPICRPC_URL, else "+DefaultURL)
 	f.StringVar(&o.managementURL, "management-url", "", "RabbitMQ management API (http://user:password@host:15672), to know who should answer; default $TOPICRPC_MANAGEMENT_URL")
 	f.StringVar(&o.namespace, "namespace", "topicrpc", "exchange name and queue name prefix, to run separate fleets on one broker")
+}
+
+// discoveryFlag is the client's way to know who should answer.
+func (o *options) discoveryFlag(f *pflag.FlagSet) {
+	f.StringVar(&o.discovery, "discovery", "auto", "how to know who should answer: auto (the transport's routes, else presence), routes, presence, or none (acks and an idle gap)")
 }
 
 // signalContext is ctx, also cancelled by SIGINT or SIGTERM.

@@ -25,6 +25,9 @@ type serverOptions struct {
 	concurrency int
 	grace       time.Duration
 	noDefaults  bool
+	heartbeat   time.Duration
+	workGroups  []string
+	noWork      bool
 }
 
 // RunServer runs the topicrpcd server program with args (without the program
@@ -63,6 +66,9 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.BoolVar(&o.noDefaults, "no-default-bindings", false, "do not bind all.# and <name>.#")
 	f.IntVar(&o.concurrency, "concurrency", 8, "requests handled at once (the prefetch count); more wait in the queue")
 	f.DurationVar(&o.grace, "grace", 10*time.Second, "on shutdown, how long handlers in flight may finish")
+	f.DurationVar(&o.heartbeat, "heartbeat", app.DefaultHeartbeatInterval, "how often to announce presence; clients drop a server silent for 3 heartbeats")
+	f.StringArrayVar(&o.workGroups, "work-group", nil, "take load-balanced requests (call --any) of this group (repeat); default: each group.# binding's group")
+	f.BoolVar(&o.noWork, "no-work", false, "take no load-balanced requests")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
@@ -77,7 +83,19 @@ func (o *serverOptions) run(ctx context.Context) error {
 	if o.concurrency < 1 {
 		return usageError("--concurrency %d: want 1 or more", o.concurrency)
 	}
-	cfg := app.ServerConfig{Name: o.name, Bindings: o.bindings, NoDefaultBindings: o.noDefaults, Concurrency: o.concurrency}
+	if o.heartbeat <= 0 {
+		return usageError("--heartbeat %s: want a positive duration like 5s", o.heartbeat)
+	}
+	cfg := app.ServerConfig{Name: o.name, Bindings: o.bindings, NoDefaultBindings: o.noDefaults,
+		Concurrency: o.concurrency, HeartbeatInterval: o.heartbeat, WorkGroups: o.workGroups}
+	if o.noWork {
+		cfg.WorkGroups = []string{}
+	}
+	for _, g := range cfg.WorkGroups {
+		if err := domain.ValidateKey(g); err != nil || g == "" {
+			return usageError("--work-group %q: want a group name", g)
+		}
+	}
 	if err := domain.ValidateKey(cfg.Name); err != nil || strings.ContainsAny(cfg.Name, ".*#") {
 		return usageError("--name %q: want one word without '.', '*' or '#', at most 255 bytes", cfg.Name)
 	}
@@ -104,7 +122,8 @@ func (o *serverOptions) run(ctx context.Context) error {
 	if err := a.Start(sctx); err != nil {
 		return &exitError{code: ExitTransport, err: fmt.Errorf("start %s on %s: %w", cfg.Name, redact(o.url), err)}
 	}
-	o.log.Info("serving", "name", cfg.Name, "bindings", cfg.AllBindings(), "url", redact(o.url), "concurrency", o.concurrency)
+	o.log.Info("serving", "name", cfg.Name, "bindings", cfg.AllBindings(), "work_groups", cfg.AllWorkGroups(),
+		"url", redact(o.url), "concurrency", o.concurrency)
 
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

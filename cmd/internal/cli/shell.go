@@ -88,7 +88,7 @@ func (o *options) shell(ctx context.Context, c *app.Client) error {
 		}
 		cctx, cancel := context.WithTimeout(ctx, o.timeout)
 		sctx, stop := signalContext(cctx)
-		callLine(sctx, c, r, target, command)
+		callLine(sctx, c, r, target, command) // its outcome is on screen; the shell goes on
 		stop()
 		cancel()
 		if ctx.Err() != nil {

@@ -1,0 +1,261 @@
+package amqp_test
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/topicrpc/topicrpc/adapters/amqp"
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// presenceEnv is an env whose presence exchange is deleted at the end of the
+// test, after checking that nothing is bound to it any more: every watcher's
+// queue went away with its watcher or its connection.
+func presenceEnv(tb testing.TB) *env {
+	tb.Helper()
+	e := newEnv(tb)
+	tb.Cleanup(func() { deletePresenceExchange(tb, e.url, e.exchange+".presence") })
+	return e
+}
+
+// deletePresenceExchange deletes name if unused, and fails the test if
+// queues are still bound to it. It runs after the transports are closed.
+func deletePresenceExchange(tb testing.TB, url, name string) {
+	tb.Helper()
+	conn, err := amqp091.Dial(url)
+	if err != nil {
+		tb.Logf("cleanup: %v", err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		tb.Logf("cleanup: %v", err)
+		return
+	}
+	if err := ch.ExchangeDelete(name, true, false); err != nil {
+		tb.Errorf("delete exchange %s if unused: %v; a watcher's queue outlived it", name, err)
+		ch, _ = conn.Channel()
+		if ch != nil {
+			_ = ch.ExchangeDelete(name, false, false)
+		}
+	}
+}
+
+// presences is a watcher's log.
+type presences chan domain.Presence
+
+func (p presences) fn(m domain.Presence) {
+	select {
+	case p <- m:
+	default:
+		panic("presence log full")
+	}
+}
+
+func (p presences) take(tb testing.TB, n int) []domain.Presence {
+	tb.Helper()
+	var got []domain.Presence
+	deadline := time.After(5 * time.Second)
+	for len(got) < n {
+		select {
+		case m := <-p:
+			got = append(got, m)
+		case <-deadline:
+			tb.Fatalf("got %d presence messages, want %d: %+v", len(got), n, got)
+		}
+	}
+	return got
+}
+
+func (p presences) none(tb testing.TB, wait time.Duration) {
+	tb.Helper()
+	select {
+	case m := <-p:
+		tb.Fatalf("unexpected presence message %+v", m)
+	case <-time.After(wait):
+	}
+}
+
+func watchPresence(tb testing.TB, tr *amqp.Transport, fn func(domain.Presence)) ports.Subscription {
+	tb.Helper()
+	sub, err := tr.WatchPresence(ctxTimeout(tb, 5*time.Second), fn)
+	if err != nil {
+		tb.Fatalf("WatchPresence: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := sub.Close(ctxTimeout(tb, 5*time.Second)); err != nil {
+			tb.Errorf("close watcher: %v", err)
+		}
+	})
+	return sub
+}
+
+func hello(server string, pid int) domain.Presence {
+	return domain.Presence{Kind: domain.PresenceHello, Server: server, PID: pid, Sent: time.Now()}
+}
+
+// Presence goes from process to process: a watcher sees what another
+// connection announces, and its own announcements too.
+func TestPresenceAcrossTransports(t *testing.T) {
+	t.Parallel()
+	e := presenceEnv(t)
+	watcher, server := e.transport(t), e.transport(t)
+	log := make(presences, 16)
+	watchPresence(t, watcher, log.fn)
+	if err := server.Announce(ctxTimeout(t, 5*time.Second), hello("s1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.Announce(ctxTimeout(t, 5*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
+		t.Fatal(err)
+	}
+	got := log.take(t, 2)
+	if got[0].Kind != domain.PresenceHello || got[0].Server != "s1" || got[1].Kind != domain.PresenceQuery {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+// Garbage on the presence exchange is skipped; the watcher carries on.
+func TestPresenceMalformedMessagesAreSkipped(t *testing.T) {
+	t.Parallel()
+	e := presenceEnv(t)
+	tr := e.transport(t)
+	log := make(presences, 16)
+	watchPresence(t, tr, log.fn)
+	raw := e.raw(t)
+	for _, body := range []string{"", "not json", `{"kind":"farewell"}`, `{"kind":"hello","pid":"x"}`, "\xff\xfe"} {
+		if err := raw.PublishWithContext(ctxTimeout(t, 5*time.Second), e.exchange+".presence", "", false, false,
+			amqp091.Publishing{Body: []byte(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Announce(ctxTimeout(t, 5*time.Second), hello("good", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.take(t, 1); got[0].Server != "good" {
+		t.Fatalf("got %+v, want the good hello only", got[0])
+	}
+	log.none(t, 100*time.Millisecond)
+}
+
+// A watcher that falls behind holds PresencePrefetch messages in memory and
+// PresenceQueueLength in its queue; the broker drops the oldest of those, so
+// the newest survive, in order. The announcer never waits for the watcher.
+func TestPresenceSlowWatcherLosesItsOldestMessages(t *testing.T) {
+	t.Parallel()
+	e := presenceEnv(t)
+	tr := e.transport(t)
+	const n = amqp.PresencePrefetch + amqp.PresenceQueueLength + 40
+	entered, release := make(chan struct{}), make(chan struct{})
+	log := make(presences, n)
+	watchPresence(t, tr, func(p domain.Presence) {
+		if p.PID == 0 {
+			close(entered)
+			<-release
+		}
+		log.fn(p)
+	})
+	ctx := ctxTimeout(t, 10*time.Second)
+	if err := tr.Announce(ctx, hello("s", 0)); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	for pid := 1; pid < n; pid++ {
+		if err := tr.Announce(ctx, hello("s", pid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	var want []int
+	for pid := range amqp.PresencePrefetch { // delivered before the watcher got stuck
+		want = append(want, pid)
+	}
+	for pid := n - amqp.PresenceQueueLength; pid < n; pid++ { // the newest, kept in the queue
+		want = append(want, pid)
+	}
+	got := log.take(t, len(want))
+	for i, p := range got {
+		if p.PID != want[i] {
+			t.Fatalf("message %d is pid %d, want %d", i, p.PID, want[i])
+		}
+	}
+	log.none(t, 100*time.Millisecond)
+}
+
+// Transport.Close ends its watchers and waits for a call to fn in progress;
+// fn is not called afterwards.
+func TestCloseEndsPresenceWatchers(t *testing.T) {
+	t.Parallel()
+	e := presenceEnv(t)
+	other := e.transport(t)
+	tr, err := amqp.New(ctxTimeout(t, 5*time.Second), e.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan struct{})
+	var calls, finished atomic.Int64
+	if _, err := tr.WatchPresence(ctxTimeout(t, 5*time.Second), func(domain.Presence) {
+		if calls.Add(1) == 1 {
+			close(entered)
+			time.Sleep(100 * time.Millisecond)
+		}
+		finished.Add(1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for pid := range 3 {
+		if err := other.Announce(ctxTimeout(t, 5*time.Second), hello("s", pid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-entered
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != finished.Load() {
+		t.Fatal("Close returned while fn was running")
+	}
+	n := calls.Load()
+	if err := other.Announce(ctxTimeout(t, 5*time.Second), hello("s", 9)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if calls.Load() != n {
+		t.Fatal("fn called after Close")
+	}
+	if err := tr.Announce(ctxTimeout(t, time.Second), hello("s", 1)); !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("Announce after Close = %v, want ErrClosed", err)
+	}
+}
+
+// An exchange name too long to name a presence exchange after fails presence
+// with a clear error, and leaves requests working.
+func TestPresenceExchangeNameTooLong(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	long := e.exchange + "-" + strings.Repeat("x", 250-len(e.exchange))
+	t.Cleanup(func() {
+		if conn, err := amqp091.Dial(e.url); err == nil {
+			defer conn.Close()
+			if ch, err := conn.Channel(); err == nil {
+				_ = ch.ExchangeDelete(long, false, false)
+			}
+		}
+	})
+	tr := e.transport(t, func(c *amqp.Config) { c.Exchange = long })
+	if err := tr.Announce(ctxTimeout(t, 5*time.Second), hello("s", 1)); err == nil || !strings.Contains(err.Error(), "shorten the exchange name") {
+		t.Errorf("Announce = %v, want the name is too long", err)
+	}
+	if _, err := tr.WatchPresence(ctxTimeout(t, 5*time.Second), func(domain.Presence) {}); err == nil {
+		t.Error("WatchPresence succeeded")
+	}
+	if err := tr.Send(ctxTimeout(t, 5*time.Second), request("nobody", "echo", ""), newCollector()); !errors.Is(err, ports.ErrNoRoute) {
+		t.Errorf("Send after a failed Announce = %v, want ErrNoRoute: the publishing channel must still work", err)
+	}
+}

@@ -1,0 +1,168 @@
+package amqp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// Work queues carry balanced requests (domain.Request.Balanced) to the
+// servers of a group (ports.Endpoint.WorkGroups): the classic work-queue
+// pattern. Balanced requests go to a durable direct exchange apart from the
+// topic exchange, <Exchange>.work, with the group as routing key; each group
+// has a durable queue <QueuePrefix>work.<group> bound to it with that key,
+// consumed by every server of the group with prefetch 1 on a channel of its
+// own. RabbitMQ then hands each request to one consumer without an
+// unacknowledged request (fair dispatch), and requeues it if that consumer's
+// channel or connection closes before the ack (at-least-once).
+
+// workQueuePrefix starts the name of every work queue after QueuePrefix. A
+// server queue may not start with it: it would be a work queue.
+const workQueuePrefix = "work."
+
+// workExchange is the direct exchange balanced requests are published to.
+func (c Config) workExchange() string { return c.Exchange + ".work" }
+
+// workQueue is the name of group's work queue.
+func (c Config) workQueue(group string) string { return c.QueuePrefix + workQueuePrefix + group }
+
+// checkWorkGroups reports, with bad, why ep's work groups cannot be served:
+// an empty, invalid or repeated group name, or a name too long for AMQP. It
+// also refuses a server queue whose name would be a work queue's.
+func (t *Transport) checkWorkGroups(ep ports.Endpoint, bad func(format string, a ...any) error) error {
+	if strings.HasPrefix(ep.QueueName(), workQueuePrefix) {
+		return bad("queue name %q starts with %q, which is kept for work queues", ep.QueueName(), workQueuePrefix)
+	}
+	if len(ep.WorkGroups) == 0 {
+		return nil
+	}
+	if x := t.cfg.workExchange(); len(x) > maxShortString {
+		return bad("work exchange name %s is %d bytes, at most %d allowed", x, len(x), maxShortString)
+	}
+	for i, g := range ep.WorkGroups {
+		switch {
+		case g == "":
+			return bad("empty work group name")
+		case !utf8.ValidString(g):
+			return bad("work group %q is not valid UTF-8", g)
+		case len(t.cfg.workQueue(g)) > maxShortString:
+			return bad("work queue name %s is %d bytes, at most %d allowed", t.cfg.workQueue(g), len(t.cfg.workQueue(g)), maxShortString)
+		}
+		if err := domain.ValidateKey(g); err != nil {
+			return bad("work group %q: %v", g, err)
+		}
+		for _, h := range ep.WorkGroups[:i] {
+			if h == g {
+				return bad("work group %q listed twice", g)
+			}
+		}
+	}
+	return nil
+}
+
+// declareWorkExchange declares the durable direct exchange of work queues on ch.
+func declareWorkExchange(ch *amqp.Channel, name string) error {
+	if err := ch.ExchangeDeclare(name, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("amqp: declare work exchange %s: %w", name, err)
+	}
+	return nil
+}
+
+// workExchangeDecl remembers that the transport declared the work exchange:
+// publishing to an exchange that does not exist would make the broker close
+// the publishing channel, so the first balanced Send declares it.
+type workExchangeDecl struct {
+	mu   sync.Mutex
+	done atomic.Bool
+}
+
+// balance prepares msg for the work queue of its group: persistent, to the
+// work exchange, which it declares on first use. It returns the exchange.
+func (t *Transport) balance(ctx context.Context, msg *amqp.Publishing) (string, error) {
+	name := t.cfg.workExchange()
+	if len(name) > maxShortString {
+		return "", fmt.Errorf("amqp: work exchange name %s is %d bytes, at most %d allowed", name, len(name), maxShortString)
+	}
+	if !t.workDecl.done.Load() {
+		t.workDecl.mu.Lock()
+		defer t.workDecl.mu.Unlock()
+		if !t.workDecl.done.Load() {
+			err := runCtx(ctx, func() error {
+				ch, err := t.conn.Channel()
+				if err != nil {
+					return fmt.Errorf("amqp: open channel: %w", err)
+				}
+				defer ch.Close()
+				return declareWorkExchange(ch, name)
+			}, func() {})
+			if err != nil {
+				return "", err
+			}
+			t.workDecl.done.Store(true)
+		}
+	}
+	msg.DeliveryMode = amqp.Persistent
+	return name, nil
+}
+
+// newWorkSub returns the subscription consuming group's work queue for ep:
+// one worker, prefetch 1, on a channel of its own.
+func (t *Transport) newWorkSub(ctx context.Context, ep ports.Endpoint, group string, h ports.Handler) *subscription {
+	queue := t.cfg.workQueue(group)
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	return &subscription{
+		t:        t,
+		ep:       ep,
+		queue:    queue,
+		exchange: t.cfg.workExchange(),
+		bindings: []string{group},
+		group:    group,
+		tag:      "topicrpc-" + rand.Text(),
+		h:        h,
+		log:      t.log.With("queue", queue, "server", ep.Name, "group", group),
+		ctx:      hctx,
+		cancel:   cancel,
+		workers:  1,
+		done:     make(chan struct{}),
+	}
+}
+
+// setupAll sets up subs in order; on failure it closes the channels of those
+// already set up.
+func setupAll(subs []*subscription) error {
+	for i, s := range subs {
+		if err := s.setup(); err != nil {
+			for _, ok := range subs[:i] {
+				ok.closeChannel()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// subscriptions is a Serve with work groups: the server's own subscription
+// and one per work group, closed together.
+type subscriptions []*subscription
+
+// Close implements ports.Subscription: it closes every subscription at once,
+// each as subscription.Close does, all bounded by ctx.
+func (ss subscriptions) Close(ctx context.Context) error {
+	errs := make([]error, len(ss))
+	var wg sync.WaitGroup
+	for i, s := range ss {
+		wg.Go(func() { errs[i] = s.Close(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,267 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// testPresence: every watcher sees every announcement made after it started,
+// whole (times to the millisecond), each announcer's in order; a closed
+// watcher sees nothing more; a closed transport announces nothing.
+func testPresence(t *testing.T, f Factory, _ Features) {
+	t.Run("RoundTripAndOrder", func(t *testing.T) {
+		t.Parallel()
+		testPresenceRoundTrip(t, f(t))
+	})
+	t.Run("ClosedWatcherSeesNothing", func(t *testing.T) {
+		t.Parallel()
+		testPresenceClosedWatcher(t, f(t))
+	})
+	t.Run("ClosedTransport", func(t *testing.T) {
+		t.Parallel()
+		testPresenceClosedTransport(t, f(t))
+	})
+}
+
+// heartbeats is how many heartbeats each announcer sends in order.
+const heartbeats = 50
+
+func testPresenceRoundTrip(t *testing.T, tr ports.Transport) {
+	w1, w2 := watchPresence(t, tr), watchPresence(t, tr)
+
+	started := time.Now().Add(-time.Hour)
+	base := time.Now()
+	a := domain.Presence{
+		Kind: domain.PresenceHello, Server: "pa", Queue: "shared-a",
+		Bindings: []string{"group1.#", "all.#", "pa.#"}, WorkGroups: []string{"resize", "encode"},
+		Commands: []string{"echo", "fib", "sleep"}, Version: "v1.2.3", Host: "host-a.example", PID: 4242,
+		Started: started, Sent: base, Interval: 1500 * time.Millisecond,
+	}
+	b := domain.Presence{
+		Kind: domain.PresenceHello, Server: "pb", Queue: "pb",
+		Bindings: []string{"group2.#", "all.#", "pb.#"},
+		Commands: []string{"echo"}, Version: "v1.2.4", Host: "host-b.example", PID: 7,
+		Started: started.Add(time.Minute + 123456789), Sent: base, Interval: time.Second,
+	}
+	// What is announced, in order: both hellos, interleaved heartbeats with
+	// increasing Sent (and PIDs telling them apart), a query, a goodbye.
+	var sent []domain.Presence
+	announce := func(p domain.Presence) {
+		t.Helper()
+		if err := tr.Announce(t.Context(), p); err != nil {
+			t.Fatalf("announce %s from %q: %v", p.Kind, p.Server, err)
+		}
+		sent = append(sent, p)
+	}
+	announce(a)
+	announce(b)
+	for i := 1; i <= heartbeats; i++ {
+		for _, p := range []domain.Presence{a, b} {
+			p.Kind = domain.PresenceHeartbeat
+			p.Sent = base.Add(time.Duration(i)*time.Millisecond + 321*time.Microsecond)
+			announce(p)
+		}
+	}
+	announce(domain.Presence{Kind: domain.PresenceQuery, Sent: base.Add(time.Second)})
+	bye := a
+	bye.Kind, bye.Sent = domain.PresenceGoodbye, base.Add(time.Second+time.Millisecond)
+	announce(bye)
+
+	for i, w := range []*presenceLog{w1, w2} {
+		got := w.take(t, len(sent))
+		// Per announcer (and for the queries), the messages arrive in the
+		// order they were announced, each whole.
+		for _, server := range []string{"pa", "pb", ""} {
+			gs, ws := ofServer(got, server), ofServer(sent, server)
+			if len(gs) != len(ws) {
+				t.Fatalf("watcher %d: %d messages from %q, want %d", i+1, len(gs), server, len(ws))
+			}
+			for j := range ws {
+				if d := presenceDiff(gs[j], ws[j]); d != "" {
+					t.Fatalf("watcher %d: message %d from %q: %s", i+1, j, server, d)
+				}
+			}
+		}
+		w.none(t, 100*time.Millisecond)
+	}
+
+	// End to end: a roster fed by a watcher knows who a target reaches.
+	r := domain.NewRoster()
+	now := time.Now()
+	var goodbyes []domain.Presence
+	for _, p := range w1.all {
+		if p.Kind == domain.PresenceGoodbye {
+			goodbyes = append(goodbyes, p)
+			continue
+		}
+		r.Observe(p, now)
+	}
+	for _, tc := range []struct {
+		target string
+		want   []string
+	}{{"all", []string{"pa", "pb"}}, {"group1", []string{"pa"}}, {"pb.x", []string{"pb"}}, {"group3", nil}} {
+		if got := r.Reach(tc.target, now); !slices.Equal(got, tc.want) {
+			t.Errorf("before the goodbye, %s reaches %v, want %v", tc.target, got, tc.want)
+		}
+	}
+	if got := r.WorkersOf("resize", now); !slices.Equal(got, []string{"pa"}) {
+		t.Errorf("workers of resize: %v, want [pa]", got)
+	}
+	for _, p := range goodbyes {
+		r.Observe(p, now)
+	}
+	if got := r.Reach("all", now); !slices.Equal(got, []string{"pb"}) {
+		t.Errorf("after pa's goodbye, all reaches %v, want [pb]", got)
+	}
+}
+
+func testPresenceClosedWatcher(t *testing.T, tr ports.Transport) {
+	w1, w2 := watchPresence(t, tr), watchPresence(t, tr)
+	hello := domain.Presence{Kind: domain.PresenceHello, Server: "s1", Sent: time.Now()}
+	if err := tr.Announce(t.Context(), hello); err != nil {
+		t.Fatal(err)
+	}
+	w1.take(t, 1)
+	w2.take(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	if err := w1.sub.Close(ctx); err != nil {
+		t.Fatalf("close watcher: %v", err)
+	}
+	if err := w1.sub.Close(ctx); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	beat := hello
+	beat.Kind, beat.Sent = domain.PresenceHeartbeat, time.Now()
+	if err := tr.Announce(t.Context(), beat); err != nil {
+		t.Fatal(err)
+	}
+	// w2 got it, so w1 would have by now, or very soon.
+	if got := w2.take(t, 1); got[0].Kind != domain.PresenceHeartbeat {
+		t.Fatalf("watcher 2 got %s, want the heartbeat", got[0].Kind)
+	}
+	w1.none(t, 200*time.Millisecond)
+}
+
+func testPresenceClosedTransport(t *testing.T, tr ports.Transport) {
+	w := watchPresence(t, tr)
+	if err := tr.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	p := domain.Presence{Kind: domain.PresenceGoodbye, Server: "late", Sent: time.Now()}
+	if err := tr.Announce(t.Context(), p); !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("Announce after Close = %v, want ErrClosed", err)
+	}
+	if _, err := tr.WatchPresence(t.Context(), func(domain.Presence) {}); !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("WatchPresence after Close = %v, want ErrClosed", err)
+	}
+	w.none(t, 50*time.Millisecond)
+}
+
+// presenceLog is a watcher keeping what it is given.
+type presenceLog struct {
+	sub ports.Subscription
+	ch  chan domain.Presence
+	all []domain.Presence // what take returned so far
+}
+
+// watchPresence starts a watcher closed at the end of the test.
+func watchPresence(t *testing.T, tr ports.Transport) *presenceLog {
+	t.Helper()
+	w := &presenceLog{ch: make(chan domain.Presence, 1024)}
+	sub, err := tr.WatchPresence(t.Context(), func(p domain.Presence) {
+		select {
+		case w.ch <- p:
+		default:
+			panic("conformance presence log overflow")
+		}
+	})
+	if err != nil {
+		t.Fatalf("watch presence: %v", err)
+	}
+	w.sub = sub
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = sub.Close(ctx)
+	})
+	return w
+}
+
+// take waits for n messages.
+func (w *presenceLog) take(t *testing.T, n int) []domain.Presence {
+	t.Helper()
+	got := make([]domain.Presence, 0, n)
+	deadline := time.After(wait)
+	for len(got) < n {
+		select {
+		case p := <-w.ch:
+			got = append(got, p)
+		case <-deadline:
+			t.Fatalf("got %d presence messages within %v, want %d", len(got), wait, n)
+		}
+	}
+	w.all = append(w.all, got...)
+	return got
+}
+
+// none asserts that nothing arrives within d.
+func (w *presenceLog) none(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case p := <-w.ch:
+		t.Fatalf("unexpected presence message: %s from %q", p.Kind, p.Server)
+	case <-time.After(d):
+	}
+}
+
+func ofServer(ps []domain.Presence, server string) []domain.Presence {
+	var out []domain.Presence
+	for _, p := range ps {
+		if p.Server == server {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// presenceDiff describes how got differs from want, or returns "". Times
+// compare to the millisecond; nil and empty slices are alike.
+func presenceDiff(got, want domain.Presence) string {
+	var diffs []string
+	check := func(field string, same bool, g, w any) {
+		if !same {
+			diffs = append(diffs, fmt.Sprintf("%s = %v, want %v", field, g, w))
+		}
+	}
+	check("Kind", got.Kind == want.Kind, got.Kind, want.Kind)
+	check("Server", got.Server == want.Server, got.Server, want.Server)
+	check("Queue", got.Queue == want.Queue, got.Queue, want.Queue)
+	check("Bindings", slices.Equal(got.Bindings, want.Bindings), got.Bindings, want.Bindings)
+	check("WorkGroups", slices.Equal(got.WorkGroups, want.WorkGroups), got.WorkGroups, want.WorkGroups)
+	check("Commands", slices.Equal(got.Commands, want.Commands), got.Commands, want.Commands)
+	check("Version", got.Version == want.Version, got.Version, want.Version)
+	check("Host", got.Host == want.Host, got.Host, want.Host)
+	check("PID", got.PID == want.PID, got.PID, want.PID)
+	check("Started", sameMilli(got.Started, want.Started), got.Started, want.Started)
+	check("Sent", sameMilli(got.Sent, want.Sent), got.Sent, want.Sent)
+	check("Interval", got.Interval == want.Interval, got.Interval, want.Interval)
+	if diffs == nil {
+		return ""
+	}
+	return fmt.Sprint(diffs)
+}
+
+func sameMilli(a, b time.Time) bool {
+	if a.IsZero() || b.IsZero() {
+		return a.IsZero() && b.IsZero()
+	}
+	return a.UnixMilli() == b.UnixMilli()
+}

@@ -1,0 +1,172 @@
+package integration_test
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestEndToEndFrozenServerIsNamed: a server frozen with SIGSTOP is reported
+// as silent, by name, with exit 2, at the deadline — not before, not after.
+func TestEndToEndFrozenServerIsNamed(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, true)
+	f.server("q1", "--bind", "group1.#")
+	q2 := f.server("q2", "--bind", "group1.#")
+	f.server("q3", "--bind", "group1.#")
+	if err := q2.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = q2.Process.Signal(syscall.SIGCONT) }()
+	r := f.client("", "call", "--timeout", "2s", "-o", "json", "group1", "echo|are you there")
+	sum := lastJSON(t, r.out)
+	t.Logf("frozen q2 reported after %.0f ms (process %s) against a 2s deadline", sum["elapsed_ms"], r.took.Round(time.Millisecond))
+	if r.code != 2 || sum["reason"] != "deadline" || fmt.Sprint(sum["silent_servers"]) != "[q2]" || sum["ok"] != 2.0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if e := sum["elapsed_ms"].(float64); e < 1900 || e > 2600 {
+		t.Errorf("reported after %.0f ms; the deadline was 2s", e)
+	}
+	if !strings.Contains(r.out, `{"server":"q2","state":"not_received"`) {
+		t.Errorf("q2 should be not received:\n%s", r.out)
+	}
+	// The same in text: the silent server is named.
+	r = f.client("", "call", "--timeout", "1s", "group1", "echo|again")
+	if r.code != 2 || !strings.Contains(r.out, "no response from: q2") {
+		t.Fatalf("exit %d\n%s", r.code, r.out)
+	}
+}
+
+// TestEndToEndLongJobIsTimedOutNotSilent: a server still working at the
+// deadline acknowledged the request, so it is timed out, not silent.
+func TestEndToEndLongJobIsTimedOutNotSilent(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, true)
+	f.server("q1", "--bind", "group1.#")
+	r := f.client("", "call", "--timeout", "1500ms", "-o", "json", "q1", "sleep|5s")
+	if r.code != 2 || !strings.Contains(r.out, `{"server":"q1","state":"timed_out"`) {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	r = f.client("", "call", "--timeout", "1500ms", "q1", "sleep|5s")
+	if !strings.Contains(r.out, "timed out: q1") || strings.Contains(r.out, "no response from") {
+		t.Fatalf("text output:\n%s", r.out)
+	}
+}
+
+// TestEndToEndGroupCallEndsEarly: with every server answering, calls end
+// long before the deadline, whether the expected set comes from the
+// management API or from presence.
+func TestEndToEndGroupCallEndsEarly(t *testing.T) {
+	t.Parallel()
+	for _, mgmt := range []bool{true, false} {
+		f := newFleet(t, mgmt)
+		f.server("a", "--bind", "web.#")
+		f.server("b", "--bind", "web.#")
+		f.server("c", "--bind", "web.#")
+		r := f.client("", "call", "--timeout", "10s", "-o", "json", "web", "fib|30")
+		sum := lastJSON(t, r.out)
+		t.Logf("management API %v: 3-server call ended after %.1f ms (process %s), reason %v, against a 10s deadline",
+			mgmt, sum["elapsed_ms"], r.took.Round(time.Millisecond), sum["reason"])
+		if r.code != 0 || sum["ok"] != 3.0 || sum["expected"] != 3.0 || sum["reason"] != "all_replied" {
+			t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+		}
+		if r.took > 3*time.Second {
+			t.Errorf("took %s", r.took)
+		}
+	}
+}
+
+// TestEndToEndServersSeesJoinAndLeave: `topicrpc servers` lists a server
+// that just started and drops one that stopped, at once.
+func TestEndToEndServersSeesJoinAndLeave(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, false)
+	f.server("q1", "--bind", "group1.#", "--heartbeat", "1s")
+	r := f.client("", "servers")
+	if r.code != 0 || !hasLine(r.out, "q1") || !strings.Contains(r.out, "group1.#") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	q3 := f.server("q3", "--bind", "group3.#", "--heartbeat", "1s")
+	r = f.client("", "servers")
+	if !hasLine(r.out, "q1") || !hasLine(r.out, "q3") {
+		t.Fatalf("after q3 joined:\n%s", r.out)
+	}
+	r = f.client("", "servers", "group3")
+	if !hasLine(r.out, "q3") || hasLine(r.out, "q1") {
+		t.Fatalf("servers group3:\n%s", r.out)
+	}
+	if err := q3.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = q3.Process.Wait()
+	r = f.client("", "servers")
+	if !hasLine(r.out, "q1") || hasLine(r.out, "q3") {
+		t.Fatalf("after q3 left:\n%s", r.out)
+	}
+	if r := f.client("", "servers", "group9"); r.code != 3 {
+		t.Fatalf("servers group9: exit %d", r.code)
+	}
+}
+
+// TestEndToEndAnySurvivesAKilledWorker: 100 load-balanced calls spread over
+// three servers; one is killed mid-job; no request is lost.
+func TestEndToEndAnySurvivesAKilledWorker(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, false)
+	f.server("w1", "--bind", "jobs.#", "--concurrency", "4")
+	f.server("w2", "--bind", "jobs.#", "--concurrency", "4")
+	w3 := f.server("w3", "--bind", "jobs.#", "--concurrency", "4")
+
+	const calls, parallel = 100, 10
+	served := make([]string, calls)
+	codes := make([]int, calls)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	var once sync.Once
+	who := regexp.MustCompile(`(?m)^(w\d)\s+ok\s`)
+	for i := range calls {
+		wg.Add(1)
+		sem <- struct{}{}
+		if i == calls/3 {
+			once.Do(func() {
+				time.Sleep(100 * time.Millisecond) // w3 is mid-job now
+				_ = w3.Process.Kill()
+			})
+		}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			cmd := exec.Command(filepath.Join(binDir, "topicrpc"), "call", "--url", f.b.URL, "--namespace", f.ns,
+				"--timeout", "20s", "--any", "jobs", fmt.Sprintf("sleep|%dms", 150+i%5*10))
+			out, err := cmd.Output()
+			if ee, ok := err.(*exec.ExitError); ok {
+				codes[i] = ee.ExitCode()
+			} else if err != nil {
+				codes[i] = -1
+			}
+			if m := who.FindStringSubmatch(string(out)); m != nil {
+				served[i] = m[1]
+			}
+		}()
+	}
+	wg.Wait()
+	per := map[string]int{}
+	lost := 0
+	for i := range calls {
+		if codes[i] != 0 || served[i] == "" {
+			lost++
+			t.Errorf("call %d: exit %d, served by %q", i, codes[i], served[i])
+		}
+		per[served[i]]++
+	}
+	t.Logf("100 balanced calls: %v; lost %d", per, lost)
+	if per["w1"] == 0 || per["w2"] == 0 {
+		t.Errorf("work not spread: %v", per)
+	}
+}
