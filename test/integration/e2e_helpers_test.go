@@ -46,9 +46,26 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// proc is a running topicrpcd.
+type proc struct {
+	*exec.Cmd
+	done chan struct{} // closed when it exited; then Cmd.ProcessState is set
+}
+
+// exitCode waits up to d for the process to exit and returns its code, or
+// -1 if it is still running.
+func (p *proc) exitCode(d time.Duration) int {
+	select {
+	case <-p.done:
+		return p.ProcessState.ExitCode()
+	case <-time.After(d):
+		return -1
+	}
+}
+
 // server starts topicrpcd and waits until it serves. It is stopped with
 // SIGTERM when the test ends.
-func (f *fleet) server(name string, args ...string) *exec.Cmd {
+func (f *fleet) server(name string, args ...string) *proc {
 	f.t.Helper()
 	argv := append([]string{"--url", f.b.URL, "--namespace", f.ns, "--name", name}, args...)
 	cmd := exec.Command(filepath.Join(binDir, "topicrpcd"), argv...)
@@ -57,12 +74,13 @@ func (f *fleet) server(name string, args ...string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		f.t.Fatal(err)
 	}
+	p := &proc{Cmd: cmd, done: make(chan struct{})}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { err := cmd.Wait(); close(p.done); exited <- err }()
 	f.t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-p.done:
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
 			f.t.Errorf("topicrpcd %s did not stop on SIGTERM:\n%s", name, stderr.String())
@@ -79,7 +97,7 @@ func (f *fleet) server(name string, args ...string) *exec.Cmd {
 			f.t.Fatalf("topicrpcd %s not serving after 30s:\n%s", name, stderr.String())
 		}
 	}
-	return cmd
+	return p
 }
 
 type run struct {

@@ -104,7 +104,7 @@ func TestEndToEndServersSeesJoinAndLeave(t *testing.T) {
 	if err := q3.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = q3.Process.Wait()
+	q3.exitCode(20 * time.Second)
 	r = f.client("", "servers")
 	if !hasLine(r.out, "q1") || hasLine(r.out, "q3") {
 		t.Fatalf("after q3 left:\n%s", r.out)

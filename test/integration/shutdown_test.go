@@ -1,0 +1,134 @@
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/domain"
+)
+
+// TestGracefulShutdownFinishesInFlight: SIGTERM while a handler runs — the
+// server stops taking requests, finishes the job within the grace period,
+// replies, says goodbye and exits 0.
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, true)
+	q1 := f.server("q1", "--bind", "group1.#", "--grace", "5s")
+	done := make(chan run, 1)
+	go func() { done <- f.client("", "call", "--timeout", "10s", "q1", "sleep|1500ms") }()
+	time.Sleep(500 * time.Millisecond) // the job is running
+	if err := q1.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.out, "slept 1.5s") {
+		t.Fatalf("the in-flight call was not finished: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if code := q1.exitCode(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d after a graceful stop (-1: still running)", code)
+	}
+	// Gone: a call to it now is not received (its queue is still bound).
+	r = f.client("", "call", "--timeout", "1s", "q1", "echo|x")
+	if r.code != 2 {
+		t.Fatalf("after shutdown: exit %d\n%s", r.code, r.out)
+	}
+}
+
+// TestSecondSignalExitsAtOnce: a second signal during the grace period
+// exits at once.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, true)
+	q1 := f.server("q1", "--grace", "30s")
+	busy := exec.Command(filepath.Join(binDir, "topicrpc"), "call", "--url", f.b.URL, "--namespace", f.ns,
+		"--management-url", f.b.ManagementURL, "--timeout", "20s", "q1", "sleep|15s")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = busy.Process.Kill(); _ = busy.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+	_ = q1.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	_ = q1.Process.Signal(syscall.SIGINT)
+	code := q1.exitCode(5 * time.Second)
+	t.Logf("exit %d %s after the second signal", code, time.Since(start).Round(time.Millisecond))
+	if code != 130 {
+		t.Fatalf("exit %d after a second signal, want 130 (-1: still running)", code)
+	}
+}
+
+// TestBalancedThousandWithAKilledWorker is the fault test "a server killed
+// mid-job in --any mode": 1,000 load-balanced requests over three topicrpcd,
+// one killed with SIGKILL a third of the way; none may be lost.
+func TestBalancedThousandWithAKilledWorker(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, true)
+	f.server("w1", "--bind", "jobs.#", "--concurrency", "4")
+	f.server("w2", "--bind", "jobs.#", "--concurrency", "4")
+	w3 := f.server("w3", "--bind", "jobs.#", "--concurrency", "4")
+	tr := amqpTransport(t, f.b, f.ns, false)
+	c := app.NewClient(tr, app.ClientConfig{}, nil)
+
+	const calls, callers = 1000, 16
+	var next, okCount atomic.Int64
+	var mu sync.Mutex
+	per := map[string]int{}
+	var lost []string
+	var wg sync.WaitGroup
+	killAt := int64(calls / 3)
+	start := time.Now()
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > calls {
+					return
+				}
+				if i == killAt {
+					_ = w3.Process.Kill()
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				sum, outs, err := c.Do(ctx, "jobs", domain.Command{Name: "sleep", Args: "20ms"}, app.Balanced())
+				cancel()
+				mu.Lock()
+				switch {
+				case err != nil:
+					lost = append(lost, fmt.Sprintf("call %d: %v", i, err))
+				case sum.OK != 1:
+					lost = append(lost, fmt.Sprintf("call %d: %+v", i, sum))
+				default:
+					okCount.Add(1)
+					for _, o := range outs {
+						if o.State == domain.StateOK {
+							per[o.Server]++
+						}
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d balanced calls in %s with w3 killed at call %d: %d ok, %d lost, served %v",
+		calls, time.Since(start).Round(time.Millisecond), killAt, okCount.Load(), len(lost), per)
+	for i, l := range lost {
+		if i < 5 {
+			t.Error(l)
+		}
+	}
+	if len(lost) > 0 {
+		t.Fatalf("%d of %d requests lost", len(lost), calls)
+	}
+}
