@@ -132,8 +132,8 @@ func (a *Aggregator) add(o Outcome) int {
 // redelivered and answered twice), replies after the call finished, and acks
 // or progress return false.
 func (a *Aggregator) Observe(r Reply, now time.Time) bool {
-	if a.finished {
-		return false
+	if a.finished || (a.exp.Count > 0 && a.results >= a.exp.Count) {
+		return false // over: finished, or the results asked for are in
 	}
 	i := a.find(r.Server)
 	if i < 0 {

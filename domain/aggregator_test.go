@@ -133,6 +133,7 @@ func TestAggregator(t *testing.T) {
 			exp:    domain.Expectation{Count: 2, Servers: []string{"a", "b", "c", "d"}, Known: true},
 			events: []event{{1, ok("c"), true}, {2, ack("a"), false}, {3, fail("b"), true}},
 			doneAt: 3, reason: domain.DoneCount,
+			// (a result after the count is not shown: see TestAggregatorCountIgnoresExtraResults)
 			want: domain.Summary{Expected: 4, Replied: 2, OK: 1, Failed: 1,
 				Elapsed: 3 * time.Millisecond, Reason: domain.DoneCount, FailedServers: []string{"b"}},
 			states: map[string]domain.State{"a": domain.StateSkipped, "b": domain.StateError, "c": domain.StateOK, "d": domain.StateSkipped},
@@ -290,5 +291,21 @@ func TestAggregatorUnknownSetManyServers(t *testing.T) {
 	}
 	if !slices.IsSortedFunc(a.Outcomes(), func(x, y domain.Outcome) int { return strings.Compare(x.Server, y.Server) }) {
 		t.Fatal("outcomes not sorted")
+	}
+}
+
+func TestAggregatorCountIgnoresExtraResults(t *testing.T) {
+	t.Parallel()
+	a := domain.NewAggregator(domain.Expectation{Count: 1}, t0, at(1000))
+	if !a.Observe(ok("a"), at(1)) {
+		t.Fatal("first result not shown")
+	}
+	// Already in the same batch as the first: must not be shown.
+	if a.Observe(ok("b"), at(1)) {
+		t.Fatal("a result past the count was shown")
+	}
+	s := a.Finish(at(1))
+	if s.OK != 1 || s.Reason != domain.DoneCount || s.Silent != 0 {
+		t.Fatalf("summary %+v", s)
 	}
 }
