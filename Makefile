@@ -7,9 +7,9 @@ BENCHSTAT     ?= golang.org/x/perf/cmd/benchstat@latest
 BIN           ?= bin
 PKGS          ?= ./...
 BENCHTIME     ?= 1s
-BENCHCOUNT    ?= 1
+BENCHCOUNT    ?= 5
 
-.PHONY: run build test test-short test-race bench lint fmt fuzz broker broker-stop clean
+.PHONY: run build test test-short test-race test-faults bench lint fmt fuzz broker broker-stop clean
 
 run: ## the demo: an in-memory fleet and the classic session
 	$(GO) run ./cmd/topicrpc demo
@@ -26,12 +26,18 @@ test-short: ## unit tests only: no broker, a few seconds
 test-race: ## every test under the race detector
 	scripts/with-broker.sh $(GO) test -race -count=1 $(PKGS)
 
-bench: ## the benchmarks (benchstat-friendly output)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) $(PKGS)
+test-faults: ## the fault tests (broker restarts)
+	$(GO) test -count=1 -v -run . ./test/faults/
+
+bench: ## topicrpc against hand-written baselines on one private broker, BENCHCOUNT rounds: bench.out, docs/BENCHMARKS.md
+	BENCHCOUNT=$(BENCHCOUNT) BENCHTIME=$(BENCHTIME) GO=$(GO) scripts/with-broker.sh bench/run.sh
 
 fuzz: ## each fuzz target for 30s
 	$(GO) test ./domain -run '^$$' -fuzz FuzzIndexAgreesWithMatch -fuzztime 30s
 	$(GO) test ./domain -run '^$$' -fuzz FuzzParseCommand -fuzztime 30s
+	$(GO) test ./domain -run '^$$' -fuzz FuzzSignVerify -fuzztime 30s
+	$(GO) test ./app -run '^$$' -fuzz FuzzSplitArgs -fuzztime 30s
+	$(GO) test ./adapters/amqp -run '^$$' -fuzz FuzzReplyable -fuzztime 30s
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo 'gofmt: run make fmt'; exit 1; }

@@ -27,6 +27,13 @@ type ClientConfig struct {
 	// Roster, when set, tells who should answer when the transport cannot
 	// (ports.ErrRoutesUnknown).
 	Roster *Roster
+	// MaxArgs is the largest Command.Args sent, in bytes; DefaultMaxArgs if
+	// < 1. Call refuses longer args before sending anything.
+	MaxArgs int
+	// AuthKey, when set, signs every request (a fresh random nonce and an
+	// HMAC-SHA256 signature, see domain.Sign) for servers holding the same
+	// key; at least domain.MinKeySize random bytes. Never logged.
+	AuthKey []byte
 }
 
 // Defaults for ClientConfig.
@@ -57,6 +64,9 @@ func NewClient(t ports.Transport, cfg ClientConfig, log *slog.Logger) *Client {
 	}
 	if cfg.IdleGap == 0 {
 		cfg.IdleGap = DefaultIdleGap
+	}
+	if cfg.MaxArgs < 1 {
+		cfg.MaxArgs = DefaultMaxArgs
 	}
 	if log == nil {
 		log = slog.Default()
@@ -106,6 +116,9 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
 	if err := cmd.Validate(); err != nil {
+		return nil, fmt.Errorf("call %s: %w", target, err)
+	}
+	if err := checkArgs(cmd.Args, c.cfg.MaxArgs); err != nil {
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
 	var o callOptions
@@ -199,6 +212,7 @@ func (c *Client) send(ctx context.Context, call *Call, servers []string) error {
 			r.Target = key
 			req = &r
 		}
+		c.sign(req) // each copy its own nonce: the signature covers the target
 		err := c.t.Send(ctx, req, call)
 		switch {
 		case err == nil:

@@ -14,8 +14,13 @@ import (
 
 // serve is the ports.Handler: it acknowledges the request at once, runs it
 // (with progress replies while it runs long) and sends exactly one result.
+// On a server with a key, a request that fails authorize gets only an
+// unauthorized result: no ack, and no handler runs.
 func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 	start := time.Now()
+	if !s.authorize(ctx, req, rw, start) {
+		return // refused: answered unauthorized, nothing acknowledged or run
+	}
 	if err := rw.Reply(ctx, domain.Reply{Server: s.cfg.Name, Kind: domain.KindAck}); err != nil {
 		s.log.Warn("ack not sent", "call", req.ID, "command", req.Command.Name, "err", err)
 	}
@@ -32,6 +37,9 @@ func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyW
 }
 
 func (s *Server) run(ctx context.Context, req *domain.Request) domain.Reply {
+	if r, refused := s.refuse(req); refused {
+		return r
+	}
 	h, ok := s.handlers.Lookup(req.Command.Name)
 	if !ok {
 		return domain.Reply{Code: domain.CodeUnknownCommand, Error: fmt.Sprintf(

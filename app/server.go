@@ -48,6 +48,16 @@ type ServerConfig struct {
 	// HeartbeatInterval is how often the server announces its presence;
 	// DefaultHeartbeatInterval if zero.
 	HeartbeatInterval time.Duration
+	// MaxArgs is the largest Command.Args run, in bytes; DefaultMaxArgs if
+	// < 1. A request with longer args gets a bad_args error reply and runs
+	// no handler.
+	MaxArgs int
+	// AuthKey, when set, makes the server refuse every request not signed
+	// with this key, forged, replayed or sent outside
+	// domain.DefaultReplayWindow of its clock: it answers CodeUnauthorized
+	// without acknowledging or running it (see app/auth.go). A server
+	// without a key accepts every request, signed or not. Never logged.
+	AuthKey []byte
 }
 
 // AllBindings returns the bindings the server's queue gets: the defaults
@@ -91,6 +101,7 @@ type Server struct {
 	log      *slog.Logger
 	handlers *Registry
 	flights  flights
+	auth     *authenticator // nil without AuthKey
 
 	mu       sync.Mutex
 	sub      ports.Subscription
@@ -110,7 +121,11 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
-	s := &Server{cfg: cfg, t: t, log: log.With("server", cfg.Name), handlers: NewRegistry()}
+	if cfg.MaxArgs < 1 {
+		cfg.MaxArgs = DefaultMaxArgs
+	}
+	s := &Server{cfg: cfg, t: t, log: log.With("server", cfg.Name), handlers: NewRegistry(),
+		auth: newAuthenticator(cfg.AuthKey)}
 	s.flights.init()
 	for name, h := range map[string]HandlerFunc{"echo": Echo, "fib": Fib, "sleep": Sleep, "ping": s.ping} {
 		_ = s.handlers.Handle(name, h) // names are valid

@@ -21,6 +21,13 @@ type Request struct {
 	// Target instead of every matching server: exactly one server of the
 	// group handles it.
 	Balanced bool
+	// Nonce is a value the client never reuses, set on signed requests (see
+	// Sign): servers with a key remember it and refuse a second request
+	// carrying it (ReplayGuard). Empty on unsigned requests.
+	Nonce string
+	// Signature is HMAC-SHA256 over SigningPayload, set by Sign; nil on
+	// unsigned requests. It is secret-derived: never log it.
+	Signature []byte
 }
 
 // Expired reports whether r's deadline has passed at now.
@@ -63,6 +70,7 @@ const (
 	CodeBadRequest     = "bad_request"     // the request itself was malformed
 	CodeFailed         = "failed"          // the handler returned any other error
 	CodeUnavailable    = "unavailable"     // the server is shutting down
+	CodeUnauthorized   = "unauthorized"    // unsigned, forged or replayed request refused by a server with a key
 )
 
 // Reply is one message from a server back to the caller of a request.

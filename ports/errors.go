@@ -16,4 +16,8 @@ var (
 	ErrQueueFull = errors.New("queue full")
 	// ErrBadEndpoint: Serve was given an endpoint it cannot serve.
 	ErrBadEndpoint = errors.New("bad endpoint")
+	// ErrUnavailable: the transport lost its connection (to the broker) and
+	// could not restore it in time; it keeps trying until closed. The request
+	// may or may not have been sent when a Send in flight fails with it.
+	ErrUnavailable = errors.New("transport unavailable")
 )

@@ -21,6 +21,12 @@
 #   TOPICRPC_BROKER_PORT             AMQP port; default a free port
 #   TOPICRPC_BROKER_DIST_PORT        Erlang distribution port; default a free port
 #   TOPICRPC_BROKER_MANAGEMENT_PORT  management HTTP port; default a free port
+#   TOPICRPC_BROKER_TLS_PORT         AMQPS (TLS) port, or "free" for a free one; default none
+#                                    (no TLS listener). Give the certificates with
+#                                    TOPICRPC_BROKER_EXTRA_CONF (ssl_options.*); the URL is
+#                                    written to amqps-url and exported as TOPICRPC_TEST_AMQPS_URL
+#   TOPICRPC_BROKER_EXTRA_CONF       lines appended to the node's rabbitmq.conf (new-style
+#                                    format), e.g. "ssl_options.cacertfile = /path/ca.pem"
 #   TOPICRPC_BROKER_TIMEOUT          seconds `start` may take; default 60
 #   TOPICRPC_BROKER_OWNER_PID        stop the node once this process has exited
 #   TOPICRPC_BROKER_KEEP=1           `stop` keeps the state directory (logs)
@@ -160,6 +166,9 @@ free_port() {
 print_exports() {
 	printf "export TOPICRPC_TEST_AMQP_URL='%s'\n" "$(cat "$dir/url")"
 	printf "export TOPICRPC_TEST_MANAGEMENT_URL='%s'\n" "$(cat "$dir/management-url")"
+	if [ -s "$dir/amqps-url" ]; then
+		printf "export TOPICRPC_TEST_AMQPS_URL='%s'\n" "$(cat "$dir/amqps-url")"
+	fi
 }
 
 show_logs() {
@@ -269,11 +278,14 @@ cmd_start() {
 		amqp_port="${TOPICRPC_BROKER_PORT:-$(free_port)}"
 		dist_port="${TOPICRPC_BROKER_DIST_PORT:-$(free_port "$amqp_port")}"
 		mgmt_port="${TOPICRPC_BROKER_MANAGEMENT_PORT:-$(free_port "$amqp_port" "$dist_port")}"
-		for p in "$amqp_port" "$dist_port" "$mgmt_port"; do
+		tls_port="${TOPICRPC_BROKER_TLS_PORT:-}"
+		[ "$tls_port" = free ] && tls_port="$(free_port "$amqp_port" "$dist_port" "$mgmt_port")"
+		[[ "$tls_port" =~ ^[0-9]*$ ]] || die "TOPICRPC_BROKER_TLS_PORT=$tls_port: want a port number or free"
+		for p in "$amqp_port" "$dist_port" "$mgmt_port" ${tls_port:+"$tls_port"}; do
 			port_listening "$p" && die "port $p is already in use; pick another or unset the TOPICRPC_BROKER_*PORT variables"
 		done
 
-		rm -rf "${dir:?}/mnesia" "${dir:?}/log" "${dir:?}/home" "$dir/url" "$dir/management-url" "$console_log"
+		rm -rf "${dir:?}/mnesia" "${dir:?}/log" "${dir:?}/home" "$dir/url" "$dir/management-url" "$dir/amqps-url" "$console_log"
 		mkdir -p "$dir/mnesia" "$dir/log" "$dir/home"
 		od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$dir/home/.erlang.cookie"
 		chmod 400 "$dir/home/.erlang.cookie"
@@ -284,6 +296,12 @@ cmd_start() {
 			management.tcp.port = $mgmt_port
 			log.file.level = info
 		EOF
+		if [ -n "$tls_port" ]; then
+			echo "listeners.ssl.default = 127.0.0.1:$tls_port" >>"$dir/rabbitmq.conf"
+		fi
+		if [ -n "${TOPICRPC_BROKER_EXTRA_CONF:-}" ]; then
+			printf '%s\n' "$TOPICRPC_BROKER_EXTRA_CONF" >>"$dir/rabbitmq.conf"
+		fi
 
 		say "starting $node (amqp $amqp_port, management $mgmt_port, dist $dist_port) in $dir"
 		launch
@@ -293,6 +311,9 @@ cmd_start() {
 		if [ "$rc" = 0 ]; then
 			echo "amqp://guest:guest@127.0.0.1:$amqp_port/" >"$dir/url"
 			echo "http://guest:guest@127.0.0.1:$mgmt_port" >"$dir/management-url"
+			if [ -n "$tls_port" ]; then
+				echo "amqps://guest:guest@127.0.0.1:$tls_port/" >"$dir/amqps-url"
+			fi
 			trap - INT TERM HUP
 			say "$node is up after $((SECONDS - deadline + timeout_s))s; stop it with: TOPICRPC_BROKER_NAME=$name $self stop"
 			print_exports
@@ -344,7 +365,7 @@ cmd_stop() {
 		say "$node is not running; removing its state directory"
 	fi
 	if [ "${TOPICRPC_BROKER_KEEP:-}" = 1 ]; then
-		rm -f "$dir/url" "$dir/management-url" "$dir/server.pid" "$dir/watchdog.pid"
+		rm -f "$dir/url" "$dir/management-url" "$dir/amqps-url" "$dir/server.pid" "$dir/watchdog.pid"
 	else
 		rm -rf "$dir"
 	fi

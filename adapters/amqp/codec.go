@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,6 +31,13 @@ const (
 	// maxErrorText bounds Reply.Error: message headers must fit in one frame
 	// (128 KiB by default), so a huge error message is cut here.
 	maxErrorText = 16 << 10
+)
+
+// Signed requests (domain.Sign) carry two more headers; the signature covers
+// topicrpc-sent's milliseconds, never the whole-second timestamp property.
+const (
+	hdrNonce = "topicrpc-nonce"     // request: Request.Nonce (string); signed requests only
+	hdrSig   = "topicrpc-signature" // request: Request.Signature, base64 std (string; raw bytes accepted); signed requests only
 )
 
 // errMalformed is wrapped by every decoding error.
@@ -68,6 +76,12 @@ func encodeRequest(req *domain.Request, replyTo string, now time.Time) (amqp.Pub
 	if !req.Deadline.IsZero() {
 		h[hdrDeadline] = req.Deadline.UnixMilli()
 		msg.Expiration = expiration(req.Deadline.Sub(now))
+	}
+	if req.Nonce != "" {
+		h[hdrNonce] = req.Nonce
+	}
+	if len(req.Signature) > 0 {
+		h[hdrSig] = base64.StdEncoding.EncodeToString(req.Signature)
 	}
 	return msg, nil
 }
@@ -122,7 +136,33 @@ func decodeRequest(d *amqp.Delivery) (*domain.Request, error) {
 		}
 		req.Deadline = time.UnixMilli(ms)
 	}
+	if v, ok := d.Headers[hdrNonce]; ok {
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: header %s is a %T, not a string", errMalformed, hdrNonce, v)
+		}
+		req.Nonce = s
+	}
+	if v, ok := d.Headers[hdrSig]; ok {
+		sig, err := signature(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: header %s: %v", errMalformed, hdrSig, err)
+		}
+		req.Signature = sig
+	}
 	return req, nil
+}
+
+// signature reads the signature header: a base64 string (as encodeRequest
+// writes it) or raw bytes (a byte-array field from another publisher).
+func signature(v any) ([]byte, error) {
+	switch s := v.(type) {
+	case string:
+		return base64.StdEncoding.DecodeString(s)
+	case []byte:
+		return s, nil
+	}
+	return nil, fmt.Errorf("a %T, not a base64 string", v)
 }
 
 // encodeReply builds the message for r.

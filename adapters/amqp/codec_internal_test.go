@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -33,6 +34,8 @@ func TestRequestRoundTrip(t *testing.T) {
 		{"no deadline", domain.Request{ID: "c2", Target: "all", Command: domain.Command{Name: "uptime"}, Sent: now}, ""},
 		{"past deadline", domain.Request{ID: "c3", Target: "q1", Command: domain.Command{Name: "x"}, Sent: now,
 			Deadline: now.Add(-time.Second)}, "1"},
+		{"signed", signed(domain.Request{ID: "c4", Target: "group1", Command: domain.Command{Name: "echo", Args: "hi"},
+			Sent: now.Add(999_999), Deadline: now.Add(2*time.Second + 7), Balanced: true, Nonce: "0123abcd"}), "2001"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,12 +54,51 @@ func TestRequestRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := tt.req
+			want.Sent = want.Sent.Truncate(time.Millisecond)
 			want.Deadline = want.Deadline.Truncate(time.Millisecond)
 			if got.ID != want.ID || got.Target != want.Target || got.Command != want.Command ||
-				!got.Sent.Equal(want.Sent) || !got.Deadline.Equal(want.Deadline) {
+				!got.Sent.Equal(want.Sent) || !got.Deadline.Equal(want.Deadline) ||
+				got.Nonce != want.Nonce || !bytes.Equal(got.Signature, want.Signature) {
 				t.Errorf("decoded %+v, want %+v", *got, want)
 			}
+			// The server marks balanced requests by the queue they came from.
+			got.Balanced = want.Balanced
+			if want.Signature != nil && !domain.Verify(testKey, got) {
+				t.Error("the decoded request no longer verifies")
+			}
 		})
+	}
+}
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func signed(r domain.Request) domain.Request {
+	domain.Sign(testKey, &r)
+	return r
+}
+
+func TestDecodeSignatureHeaders(t *testing.T) {
+	t.Parallel()
+	sig := []byte{0, 1, 2, 0xff}
+	base := func(h amqp.Table) *amqp.Delivery {
+		return &amqp.Delivery{CorrelationId: "c", ReplyTo: "r", Type: "echo", RoutingKey: "k", Headers: h}
+	}
+	req, err := decodeRequest(base(amqp.Table{hdrNonce: "n", hdrSig: sig}))
+	if err != nil || req.Nonce != "n" || !bytes.Equal(req.Signature, sig) {
+		t.Errorf("raw bytes signature: %+v, %v", req, err)
+	}
+	req, err = decodeRequest(base(nil))
+	if err != nil || req.Nonce != "" || req.Signature != nil {
+		t.Errorf("unsigned: %+v, %v", req, err)
+	}
+	for _, h := range []amqp.Table{
+		{hdrSig: "not base64!"},
+		{hdrSig: int64(3)},
+		{hdrNonce: int64(3)},
+	} {
+		if _, err := decodeRequest(base(h)); !errors.Is(err, errMalformed) {
+			t.Errorf("headers %v: %v, want errMalformed", h, err)
+		}
 	}
 }
 

@@ -16,6 +16,10 @@ const (
 	DefaultDialTimeout    = 5 * time.Second
 	DefaultHeartbeat      = 10 * time.Second
 	DefaultConnectionName = "topicrpc"
+	// DefaultMaxBody bounds request bodies: twice the client's default
+	// limit on args (app.DefaultMaxArgs), so that the server's own, more
+	// precise limit answers first.
+	DefaultMaxBody = 2 << 20
 )
 
 // ReplyMode selects how replies travel back to the caller.
@@ -100,6 +104,14 @@ type Config struct {
 	// RoutesTTL is how long Routes may reuse the bindings it read; zero reads
 	// them for every call, so a server that just started is always expected.
 	RoutesTTL time.Duration
+
+	// MaxBody is the largest request body (Command.Args) in bytes;
+	// DefaultMaxBody if < 1. Send refuses a longer request before
+	// publishing it; Serve answers a longer delivery with
+	// domain.CodeBadRequest and rejects it without requeueing, calling no
+	// handler. (RabbitMQ's own max_message_size, 128 MiB by default, bounds
+	// what reaches the queue at all.)
+	MaxBody int
 }
 
 // withDefaults returns c with its zero fields set to the defaults.
@@ -124,6 +136,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ConnectionName == "" {
 		c.ConnectionName = DefaultConnectionName
+	}
+	if c.MaxBody < 1 {
+		c.MaxBody = DefaultMaxBody
 	}
 	return c
 }

@@ -62,6 +62,8 @@
 //	topicrpc-target    header: Request.Target (string)
 //	topicrpc-sent      header: Request.Sent, unix ms (int64)
 //	topicrpc-deadline  header: Request.Deadline, unix ms (int64); absent without deadline
+//	topicrpc-nonce     header: Request.Nonce (string); signed requests only
+//	topicrpc-signature header: Request.Signature, standard base64 (string); signed requests only
 //	body               Command.Args
 //
 // A reply is published to the default exchange with the request's reply-to
@@ -115,9 +117,8 @@
 // prefetch count is in practice per channel, and a reply must precede its
 // ack on the channel that acks); a short-lived channel to declare the
 // exchange, and another for the work exchange on the first balanced Send; in
-// ReplyQueue mode one more channel consuming the reply queue. Setup of each lives in a function that a
-// reconnecting supervisor can run again on a new connection
-// (Transport.setup, subscription.setup).
+// ReplyQueue mode one more channel consuming the reply queue. All of them are
+// set up again on every new connection (see Reconnection).
 //
 // # Replies: direct reply-to
 //
@@ -142,4 +143,52 @@
 // server that takes it late anyway answers domain.CodeExpired without running
 // it. The handler's context ends at the deadline. Deadlines are absolute, so
 // servers need clocks within a few milliseconds of the client's.
+//
+// # Poison messages
+//
+// Anyone who may publish to the exchange can put anything on a server's
+// queue. A delivery that is not a valid request (no correlation id or
+// reply-to, a malformed command or args, a header of the wrong type, a
+// body over Config.MaxBody) is logged in one line, answered with
+// domain.CodeBadRequest when it can be, and rejected without requeueing,
+// so it can neither loop nor reach a handler. A reply-to starting with
+// amq.rabbitmq.reply-to. must be shaped as RabbitMQ writes it (see
+// replyable): RabbitMQ 3.10 decodes it when the reply is published, and a
+// malformed one crashes the replying channel and closes the connection
+// (541 INTERNAL_ERROR), requeueing every request in flight, the poison
+// included; such a request is rejected unanswered. One well-formed address
+// naming a node the broker does not know still crashes RabbitMQ 3.10; newer
+// brokers drop the reply.
+//
+// # Reconnection
+//
+// A Transport outlives its connections. When one breaks (a broker restart,
+// a node killed, a network cut, an operator closing it), a supervisor
+// goroutine redials with exponential backoff and jitter: about 100 ms, then
+// doubling to at most 10 s, each wait spread by ±20%, with no limit on the
+// attempts: only Close stops it, also in the middle of a wait. On each new
+// connection the Transport declares the request exchange and opens its
+// publisher and reply consumer (a new reply queue in ReplyQueue mode); the
+// work and presence exchanges are declared again on first use. Every Serve
+// subscription then declares, binds and consumes its queue and work queues
+// again, and every WatchPresence consumes a new exclusive queue, each on
+// its own, retrying with the same backoff while that fails on a live
+// connection. Everything the adapter declares is declared again, so a node
+// that came back empty works as before.
+//
+// This is the adapter's own supervisor, not amqp091-go's Config.Recovery
+// (v1.12.0 and later): that recovery reopens channels in place, so an ack
+// for a delivery taken before the loss would go out on the recovered channel
+// with a stale delivery tag, settling another request or closing the
+// channel; it retries at a fixed interval a bounded number of times, then
+// gives up; and it logs through a package-global logger.
+//
+// Sends waiting for a confirm when the connection breaks fail at once with
+// ErrConnectionLost (so ports.ErrUnavailable); Sends made while the
+// Transport reconnects wait for it until their ctx or their request's
+// deadline ends. Replies in flight are lost, and registered sinks are not
+// told: their calls end at their deadline, naming the servers silent.
+// Handlers in flight have their context cancelled and their replies
+// refused; their requests, never acknowledged, go back to the queue. See
+// Transport for the log lines.
 package amqp

@@ -32,8 +32,9 @@ const (
 	PresenceQueueLength = 256
 )
 
-// presenceState is the Transport's presence exchange, declared on first use.
-// The zero value is ready to use.
+// presenceState is the presence exchange of one connection (link), declared
+// on first use: a broker that restarted may have lost it. The zero value is
+// ready to use.
 type presenceState struct {
 	declared atomic.Bool
 	mu       sync.Mutex // serialises declarations
@@ -43,18 +44,19 @@ type presenceState struct {
 // go through.
 func (t *Transport) presenceExchange() string { return t.cfg.Exchange + presenceSuffix }
 
-// declarePresence declares the presence exchange, unless this Transport has
-// already: durable, so that it is declared the same way by every process, and
-// never deleted automatically, so that an Announce never publishes to a
-// missing exchange (which would close the publishing channel). ch, if not
-// nil, is used for the declaration; else a short-lived channel is.
-func (t *Transport) declarePresence(ch *amqp.Channel) error {
-	if t.presence.declared.Load() {
+// declarePresence declares the presence exchange, unless it was already on
+// l's connection: durable, so that it is declared the same way by every
+// process, and never deleted automatically, so that an Announce never
+// publishes to a missing exchange (which would close the publishing
+// channel). ch, if not nil, is used for the declaration; else a short-lived
+// channel is.
+func (t *Transport) declarePresence(l *link, ch *amqp.Channel) error {
+	if l.presence.declared.Load() {
 		return nil
 	}
-	t.presence.mu.Lock()
-	defer t.presence.mu.Unlock()
-	if t.presence.declared.Load() {
+	l.presence.mu.Lock()
+	defer l.presence.mu.Unlock()
+	if l.presence.declared.Load() {
 		return nil
 	}
 	name := t.presenceExchange()
@@ -63,7 +65,7 @@ func (t *Transport) declarePresence(ch *amqp.Channel) error {
 			name, len(name), maxShortString)
 	}
 	if ch == nil {
-		c, err := t.conn.Channel()
+		c, err := l.conn.Channel()
 		if err != nil {
 			return fmt.Errorf("amqp: open channel: %w", err)
 		}
@@ -73,7 +75,7 @@ func (t *Transport) declarePresence(ch *amqp.Channel) error {
 	if err := ch.ExchangeDeclare(name, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("amqp: declare exchange %s: %w", name, err)
 	}
-	t.presence.declared.Store(true)
+	l.presence.declared.Store(true)
 	return nil
 }
 
@@ -84,9 +86,10 @@ func (t *Transport) declarePresence(ch *amqp.Channel) error {
 // Transport reach each watcher in the order their Announce calls reached the
 // channel. Announce does not fill in p.Sent.
 //
-// It fails, wrapping ports.ErrClosed, after Close; ErrConnectionLost after
-// the connection broke; with ctx's error when ctx ended first (the message may
-// still have been published).
+// It fails, wrapping ports.ErrClosed, after Close; ErrConnectionLost when the
+// connection broke while it waited for the confirm, or when ctx ended while
+// the Transport was reconnecting; with ctx's error when ctx ended first
+// otherwise (the message may still have been published).
 func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 	fail := func(err error) error { return fmt.Errorf("announce %s %q: %w", p.Kind, p.Server, err) }
 	if t.closed.Load() {
@@ -96,15 +99,19 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := t.pub.broken(t.down, t.failure); err != nil {
+	l, err := t.awaitLink(ctx)
+	if err != nil {
 		return fail(err)
 	}
-	if !t.presence.declared.Load() {
-		if err := runCtx(ctx, func() error { return t.declarePresence(nil) }, func() {}); err != nil {
+	if err := l.pub.broken(l.lost, l.failure); err != nil {
+		return fail(err)
+	}
+	if !l.presence.declared.Load() {
+		if err := runCtx(ctx, func() error { return t.declarePresence(l, nil) }, func() {}); err != nil {
 			return fail(err)
 		}
 	}
-	if err := t.gate.wait(ctx, t.down, t.failure); err != nil {
+	if err := l.gate.wait(ctx, l.lost, l.failure); err != nil {
 		return fail(err)
 	}
 	msg := amqp.Publishing{
@@ -117,9 +124,9 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 	if len(p.Server) <= maxShortString {
 		msg.AppId = p.Server
 	}
-	dc, err := t.pub.ch.PublishWithDeferredConfirmWithContext(ctx, t.presenceExchange(), "", false, false, msg)
+	dc, err := l.pub.ch.PublishWithDeferredConfirmWithContext(ctx, t.presenceExchange(), "", false, false, msg)
 	if err != nil {
-		if berr := t.pub.broken(t.down, t.failure); berr != nil {
+		if berr := l.pub.broken(l.lost, l.failure); berr != nil {
 			return fail(berr)
 		}
 		return fail(err)
@@ -128,11 +135,11 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 	case <-dc.Done():
 	case <-ctx.Done():
 		return fail(ctx.Err())
-	case <-t.down:
-		return fail(t.failure())
+	case <-l.lost:
+		return fail(l.failure())
 	}
 	if !dc.Acked() {
-		if err := t.pub.broken(t.down, t.failure); err != nil {
+		if err := l.pub.broken(l.lost, l.failure); err != nil {
 			return fail(err)
 		}
 		return fail(errors.New("broker refused the presence message (basic.nack)"))
@@ -153,8 +160,11 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 // which drops the oldest past that, so a watcher that falls behind loses its
 // oldest messages, not its newest, and never grows this process's memory.
 //
-// ctx bounds the setup only. Transport.Close, or the connection's loss, ends
-// the watch too; Transport.Close waits until a call to fn in progress returns.
+// ctx bounds the setup only (it waits for the connection while the
+// Transport reconnects). Transport.Close ends the watch too, and waits until
+// a call to fn in progress returns. When the connection breaks, the watch
+// goes on, after the reconnection, on a new queue: the messages announced
+// in between are not seen, and the announcers' next heartbeats fill the gap.
 func (t *Transport) WatchPresence(ctx context.Context, fn func(domain.Presence)) (ports.Subscription, error) {
 	if fn == nil {
 		return nil, errors.New("amqp: watch presence: fn is nil")
@@ -162,70 +172,89 @@ func (t *Transport) WatchPresence(ctx context.Context, fn func(domain.Presence))
 	if t.closed.Load() {
 		return nil, fmt.Errorf("amqp: watch presence: %w", ports.ErrClosed)
 	}
-	select {
-	case <-t.down:
-		return nil, fmt.Errorf("amqp: watch presence: %w", t.failure())
-	default:
+	l, err := t.awaitLink(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("amqp: watch presence: %w", err)
 	}
 	w := &presenceWatcher{
 		t:    t,
 		fn:   fn,
 		tag:  "topicrpc-presence-" + rand.Text(),
+		log:  t.log,
 		done: make(chan struct{}),
 	}
-	if err := runCtx(ctx, w.setup, w.closeChannel); err != nil {
+	w.quitCtx, w.quit = context.WithCancel(t.ctx)
+	var g *watchGen
+	setup := func() (err error) {
+		g, err = w.setup(l)
+		return err
+	}
+	if err := runCtx(ctx, setup, func() { g.closeChannel(w.log) }); err != nil {
+		w.quit()
 		return nil, fmt.Errorf("amqp: watch presence: %w", err)
 	}
-	w.log = t.log.With("presence_queue", w.queue)
+	w.gen = g
 	// Run the watcher as one of the transport's goroutines, so that Close
 	// waits for it, unless Close has begun (t.subs is nil from then on).
 	t.mu.Lock()
 	if t.subs == nil {
 		t.mu.Unlock()
-		w.closeChannel()
+		w.quit()
+		g.closeChannel(w.log)
 		return nil, fmt.Errorf("amqp: watch presence: %w", ports.ErrClosed)
 	}
 	t.wg.Add(1)
 	t.mu.Unlock()
 	go func() {
 		defer t.wg.Done()
-		w.run()
+		w.run(g)
 	}()
-	w.log.Debug("amqp: watching presence")
+	w.log.Debug("amqp: watching presence", "presence_queue", g.queue)
 	return w, nil
 }
 
-// presenceWatcher is one WatchPresence: a channel, a queue and a consumer.
+// presenceWatcher is one WatchPresence: a consumer that outlives
+// connections, with a new queue on each (watchGen).
 type presenceWatcher struct {
 	t   *Transport
 	fn  func(domain.Presence)
 	tag string
 	log *slog.Logger
 
-	ch         *amqp.Channel
-	queue      string
-	deliveries <-chan amqp.Delivery
+	quitCtx  context.Context // ends when Close, or the Transport's, begins: ends a resumption in progress
+	quit     context.CancelFunc
+	stopping atomic.Bool   // set by Close (under mu): fn is not called again
+	done     chan struct{} // closed when run returns
 
-	stopping  atomic.Bool   // set by Close: fn is not called again
-	done      chan struct{} // closed when run returns
+	mu  sync.Mutex
+	gen *watchGen // the current queue and consumer
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// setup opens the watcher's channel, declares its queue, binds it and
-// starts consuming.
-func (w *presenceWatcher) setup() (err error) {
-	ch, err := w.t.conn.Channel()
+// watchGen is a watcher's channel, queue and consumer on one connection.
+type watchGen struct {
+	link       *link
+	ch         *amqp.Channel
+	queue      string
+	deliveries <-chan amqp.Delivery
+}
+
+// setup opens a channel on l, declares a queue, binds it and starts
+// consuming.
+func (w *presenceWatcher) setup(l *link) (g *watchGen, err error) {
+	ch, err := l.conn.Channel()
 	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
+		return nil, fmt.Errorf("open channel: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			ch.Close()
 		}
 	}()
-	if err := w.t.declarePresence(ch); err != nil {
-		return err
+	if err := w.t.declarePresence(l, ch); err != nil {
+		return nil, err
 	}
 	name := w.t.cfg.QueuePrefix + "presence." + rand.Text()
 	if len(name) > maxShortString {
@@ -234,28 +263,72 @@ func (w *presenceWatcher) setup() (err error) {
 	args := amqp.Table{"x-max-length": int32(PresenceQueueLength), "x-overflow": "drop-head"}
 	q, err := ch.QueueDeclare(name, false, true, true, false, args)
 	if err != nil {
-		return fmt.Errorf("declare queue %s: %w", name, err)
+		return nil, fmt.Errorf("declare queue %s: %w", name, err)
 	}
 	exchange := w.t.presenceExchange()
 	if err := ch.QueueBind(q.Name, "", exchange, false, nil); err != nil {
-		return fmt.Errorf("bind queue %s to exchange %s: %w", q.Name, exchange, err)
+		return nil, fmt.Errorf("bind queue %s to exchange %s: %w", q.Name, exchange, err)
 	}
 	if err := ch.Qos(PresencePrefetch, 0, false); err != nil {
-		return fmt.Errorf("set prefetch %d: %w", PresencePrefetch, err)
+		return nil, fmt.Errorf("set prefetch %d: %w", PresencePrefetch, err)
 	}
 	deliveries, err := ch.Consume(q.Name, w.tag, false, true, false, false, nil)
 	if err != nil {
-		return fmt.Errorf("consume queue %s: %w", q.Name, err)
+		return nil, fmt.Errorf("consume queue %s: %w", q.Name, err)
 	}
-	w.ch, w.queue, w.deliveries = ch, q.Name, deliveries
-	return nil
+	return &watchGen{link: l, ch: ch, queue: q.Name, deliveries: deliveries}, nil
 }
 
-// run calls fn for each delivery until the deliveries end: the consumer was
-// cancelled or the channel closed.
-func (w *presenceWatcher) run() {
+// run calls fn for each delivery until the watcher stops. When a queue's
+// deliveries end otherwise (the connection broke, the broker closed the
+// channel or deleted the queue), it watches on a new queue, set up on the
+// live connection once there is one; after a channel error, it first waits
+// a backoff that starts afresh once a queue has lasted reconnectMax.
+func (w *presenceWatcher) run(g *watchGen) {
 	defer close(w.done)
-	for d := range w.deliveries {
+	b := newBackoff()
+	since := time.Now()
+	for {
+		w.consume(g)
+		if w.stopping.Load() || w.t.closed.Load() {
+			return
+		}
+		w.log.Debug("amqp: presence watch paused: channel closed or connection lost", "presence_queue", g.queue)
+		g.closeChannel(w.log)
+		if !g.link.down() { // the supervisor paces reconnections
+			if time.Since(since) >= reconnectMax {
+				b = newBackoff()
+			}
+			if !sleepCtx(w.quitCtx, b.next()) {
+				return
+			}
+		}
+		ok := w.t.redo(w.quitCtx, w.log, func(l *link) error {
+			n, err := w.setup(l)
+			if err != nil {
+				return err
+			}
+			w.mu.Lock()
+			if w.stopping.Load() {
+				w.mu.Unlock()
+				n.closeChannel(w.log)
+				return errStopped
+			}
+			w.gen, g = n, n
+			w.mu.Unlock()
+			return nil
+		})
+		if !ok {
+			return
+		}
+		w.log.Debug("amqp: watching presence again", "presence_queue", g.queue)
+		since = time.Now()
+	}
+}
+
+// consume calls fn for each of g's deliveries until they end.
+func (w *presenceWatcher) consume(g *watchGen) {
+	for d := range g.deliveries {
 		if w.stopping.Load() {
 			continue // closing: the channel closes soon, unacknowledged is fine
 		}
@@ -270,9 +343,6 @@ func (w *presenceWatcher) run() {
 			w.log.Debug("amqp: could not acknowledge a presence message", "error", err)
 		}
 	}
-	if !w.stopping.Load() && !w.t.closed.Load() {
-		w.log.Warn("amqp: presence watch ended: channel closed or connection lost")
-	}
 }
 
 // Close cancels the consumer, which deletes the queue, and closes the
@@ -285,14 +355,18 @@ func (w *presenceWatcher) Close(ctx context.Context) error {
 }
 
 func (w *presenceWatcher) close(ctx context.Context) error {
+	w.mu.Lock()
 	w.stopping.Store(true)
-	err := runCtx(ctx, func() error { return w.ch.Cancel(w.tag, false) }, func() {})
+	g := w.gen
+	w.mu.Unlock()
+	w.quit()
+	err := runCtx(ctx, func() error { return g.ch.Cancel(w.tag, false) }, func() {})
 	if err != nil && !errors.Is(err, amqp.ErrClosed) && ctx.Err() == nil {
 		w.log.Debug("amqp: could not cancel the presence consumer", "error", err)
 	}
 	closed := make(chan struct{})
 	go func() {
-		w.closeChannel()
+		g.closeChannel(w.log)
 		close(closed)
 	}()
 	select {
@@ -303,16 +377,16 @@ func (w *presenceWatcher) close(ctx context.Context) error {
 	case <-w.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("amqp: close presence watcher %s: fn still running: %w", w.queue, ctx.Err())
+		return fmt.Errorf("amqp: close presence watcher %s: fn still running: %w", g.queue, ctx.Err())
 	}
 }
 
-func (w *presenceWatcher) closeChannel() {
-	if w.ch == nil {
+func (g *watchGen) closeChannel(log *slog.Logger) {
+	if g == nil {
 		return
 	}
-	if err := w.ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) && w.log != nil {
-		w.log.Debug("amqp: close presence channel", "error", err)
+	if err := g.ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		log.Debug("amqp: close presence channel", "error", err)
 	}
 }
 

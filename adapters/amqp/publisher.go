@@ -23,6 +23,7 @@ const returnBuffer = 256
 var (
 	errNacked     = errors.New("broker refused the request (basic.nack)")
 	errPubChannel = errors.New("publishing channel closed")
+	errUnsent     = errors.New("not sent") // nothing reached the broker: safe to send again
 )
 
 // publisher publishes requests on one channel in confirm mode with the
@@ -124,10 +125,12 @@ func (p *publisher) broken(down <-chan struct{}, downErr func() error) error {
 // exchange) with the mandatory flag and waits for the broker's confirm, for
 // ctx, or for down to close, whichever comes first. It reports whether the
 // broker returned msg because no queue matched key. The exchange must exist:
-// publishing to a missing one makes the broker close the channel.
+// publishing to a missing one makes the broker close the channel. An error
+// wrapping errUnsent means msg was not written: the channel or connection
+// was already closed.
 func (p *publisher) publish(ctx context.Context, exchange, key string, msg *amqp.Publishing, down <-chan struct{}, downErr func() error) (returned bool, err error) {
 	if err := p.broken(down, downErr); err != nil {
-		return false, err
+		return false, fmt.Errorf("%w: %w", errUnsent, err)
 	}
 	id := msg.CorrelationId
 	p.mu.Lock()
@@ -135,9 +138,12 @@ func (p *publisher) publish(ctx context.Context, exchange, key string, msg *amqp
 	p.mu.Unlock()
 	dc, err := p.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, *msg)
 	if err != nil {
+		// With the connection gone, a publish that failed was never
+		// routed: the broker routes a message only once all its frames
+		// are in, and the connection that failed to carry them is gone.
 		p.forget(id)
 		if berr := p.broken(down, downErr); berr != nil {
-			return false, berr
+			return false, fmt.Errorf("%w: %w", errUnsent, berr)
 		}
 		return false, err
 	}

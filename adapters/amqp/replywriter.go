@@ -12,7 +12,7 @@ import (
 // channel, whose client-side mutex serializes them with other workers'
 // replies and acks.
 type replyWriter struct {
-	s        *subscription
+	g        *subGen // the generation whose channel delivered the request
 	callID   string
 	replyTo  string
 	finished atomic.Bool
@@ -30,17 +30,17 @@ func (w *replyWriter) Reply(ctx context.Context, r domain.Reply) error {
 	}
 	r.CallID = w.callID
 	if r.Server == "" {
-		r.Server = w.s.ep.Name
+		r.Server = w.g.s.ep.Name
 	}
 	msg, err := encodeReply(&r)
 	if err != nil {
 		return fmt.Errorf("amqp: reply to %s: %w", w.callID, err)
 	}
-	t := w.s.t
-	if err := t.gate.wait(ctx, t.down, t.failure); err != nil {
+	l := w.g.link
+	if err := l.gate.wait(ctx, l.lost, l.failure); err != nil {
 		return fmt.Errorf("amqp: reply to %s: %w", w.callID, err)
 	}
-	if err := w.s.ch.PublishWithContext(ctx, "", w.replyTo, false, false, msg); err != nil {
+	if err := w.g.ch.PublishWithContext(ctx, "", w.replyTo, false, false, msg); err != nil {
 		return fmt.Errorf("amqp: reply to %s: %w", w.callID, err)
 	}
 	return nil

@@ -90,8 +90,8 @@ func (v *routeView) bindings(ctx context.Context) (*domain.Index[string], error)
 	endpoint := v.api.String() + "/api/exchanges/" + url.PathEscape(v.vhost) + "/" +
 		url.PathEscape(v.exchange) + "/bindings/source"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
-	if err != nil {
-		return nil, fmt.Errorf("amqp: routes: %w", err)
+	if err != nil { // a *url.Error would repeat the URL, credentials included
+		return nil, fmt.Errorf("amqp: routes: management API %s: %w", RedactURL(v.api.String()), urlError(err))
 	}
 	resp, err := v.client.Do(req)
 	if err != nil {

@@ -53,61 +53,59 @@ import (
 //
 // The ctx passed to h carries ctx's values, ends at the request's deadline,
 // and ends when the subscription closes; ctx's own end only bounds Serve.
+//
+// The subscription outlives connections: when the Transport reconnects, it
+// declares, binds and consumes its queues again on the new connection
+// (logged "amqp: serving again"), and does the same when the broker cancels
+// its consumer (its queue was deleted) or closes its channel, retrying with
+// backoff while that fails. Handlers in flight when a connection breaks
+// have their ctx cancelled and their replies refused; the broker requeues
+// their requests. A handler that ignores its ctx may still be running when
+// the next connection's handlers start. Serve called while the Transport
+// reconnects waits for the connection until ctx ends.
 func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handler) (ports.Subscription, error) {
 	queue := t.cfg.QueuePrefix + ep.QueueName()
 	if err := t.checkEndpoint(ep, queue, h); err != nil {
 		return nil, err
 	}
-	select {
-	case <-t.down:
-		return nil, fmt.Errorf("amqp: serve %s: %w", queue, t.failure())
-	default:
+	l, err := t.awaitLink(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("amqp: serve %s: %w", queue, err)
 	}
 	n := ep.Concurrency
 	if n < 1 {
 		n = t.cfg.Prefetch
 	}
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &subscription{
-		t:        t,
-		ep:       ep,
-		queue:    queue,
-		exchange: t.cfg.Exchange,
-		bindings: ep.Bindings,
-		tag:      "topicrpc-" + rand.Text(),
-		h:        h,
-		log:      t.log.With("queue", queue, "server", ep.Name),
-		ctx:      hctx,
-		cancel:   cancel,
-		workers:  n,
-		done:     make(chan struct{}),
-	}
+	s := newSubscription(ctx, t, ep, h, queue, t.cfg.Exchange, ep.Bindings, "", n)
 	subs := subscriptions{s}
 	for _, g := range ep.WorkGroups {
 		subs = append(subs, t.newWorkSub(ctx, ep, g, h))
 	}
-	setup := func() error { return setupAll(subs) }
+	var gens []*subGen
+	setup := func() (err error) {
+		gens, err = setupAll(l, subs)
+		return err
+	}
 	abandon := func() {
-		for _, x := range subs {
-			x.closeChannel()
+		for _, g := range gens {
+			g.closeChannel()
 		}
 	}
 	if err := runCtx(ctx, setup, abandon); err != nil {
 		for _, x := range subs {
-			x.cancel()
+			x.stop()
+		}
+		if l.down() && !errors.Is(err, ports.ErrUnavailable) {
+			err = fmt.Errorf("%w (%w)", ErrConnectionLost, err)
 		}
 		return nil, err
 	}
-	for _, x := range subs {
-		if !t.addSub(x) {
-			for _, x := range subs {
-				x.abort()
-			}
-			return nil, fmt.Errorf("amqp: serve %s: %w", queue, ports.ErrClosed)
+	if !t.startSubs(subs, gens) {
+		for i, x := range subs {
+			x.stop()
+			gens[i].closeChannel()
 		}
-	}
-	for _, x := range subs {
-		x.start()
+		return nil, fmt.Errorf("amqp: serve %s: %w", queue, ports.ErrClosed)
 	}
 	s.log.Info("amqp: serving", "bindings", ep.Bindings, "work_groups", ep.WorkGroups, "concurrency", n)
 	if len(subs) == 1 {
@@ -141,8 +139,9 @@ func (t *Transport) checkEndpoint(ep ports.Endpoint, queue string, h ports.Handl
 	return t.checkWorkGroups(ep, bad)
 }
 
-// subscription is one running Serve, or one work group of it: a channel, a
-// consumer and its workers.
+// subscription is one running Serve, or one work group of it: a consumer
+// that outlives connections. On each connection it has one generation
+// (subGen): a channel, the consumer on it, and its workers.
 type subscription struct {
 	t        *Transport
 	ep       ports.Endpoint
@@ -155,16 +154,39 @@ type subscription struct {
 	log      *slog.Logger
 	workers  int
 
+	ctx      context.Context // parent of the handlers' contexts
+	cancel   context.CancelFunc
+	quitCtx  context.Context // ends when the subscription or the Transport stops: ends a resumption in progress
+	quit     context.CancelFunc
+	stopping atomic.Bool    // set by Close (under mu): requests not yet started go back to the queue
+	running  sync.WaitGroup // the runner and the workers of every generation
+	done     chan struct{}  // closed when the runner and every worker have returned
+
+	mu  sync.Mutex
+	gen *subGen // the current generation
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// subGen is one generation of a subscription: its channel on one
+// connection, with the consumer and the handlers of the requests delivered
+// on it. Acks and replies go out on the channel the request came from,
+// never on a later generation's: delivery tags belong to their channel, and
+// acknowledging an old tag on a new channel would settle another request or
+// close the channel.
+type subGen struct {
+	s          *subscription
+	link       *link
 	ch         *amqp.Channel
 	deliveries <-chan amqp.Delivery
 	closed     chan *amqp.Error // ch's NotifyClose
 	cancelled  chan string      // ch's NotifyCancel
+	idle       chan struct{}    // closed when this generation's workers have returned
 
-	ctx      context.Context // parent of the handlers' contexts
-	cancel   context.CancelFunc
-	stopping atomic.Bool   // set by Close: requests not yet started go back to the queue
-	gaveUp   atomic.Bool   // set when handlers in flight are cancelled: work queues requeue their requests
-	done     chan struct{} // closed when every worker has returned
+	ctx    context.Context // parent of this generation's handlers' contexts
+	cancel context.CancelFunc
+	gaveUp atomic.Bool // set when handlers in flight are cancelled: work queues requeue their requests
 
 	// chMu is held for reading while ch carries an ack, a nack or a reply,
 	// and for writing to mark it closing: a frame sent on a channel after
@@ -172,17 +194,46 @@ type subscription struct {
 	// CHANNEL_ERROR), every other subscription on it included.
 	chMu      sync.RWMutex
 	chClosing bool // guarded by chMu; no frame goes out on ch once set
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
-// setup opens the subscription's channel, declares and binds its queue, and
-// starts consuming. A reconnecting supervisor can run it again.
-func (s *subscription) setup() (err error) {
-	ch, err := s.t.conn.Channel()
+// newSubscription returns a subscription not yet set up; h's contexts carry
+// ctx's values.
+func newSubscription(ctx context.Context, t *Transport, ep ports.Endpoint, h ports.Handler,
+	queue, exchange string, bindings []string, group string, workers int) *subscription {
+	s := &subscription{
+		t:        t,
+		ep:       ep,
+		queue:    queue,
+		exchange: exchange,
+		bindings: bindings,
+		group:    group,
+		tag:      "topicrpc-" + rand.Text(),
+		h:        h,
+		log:      t.log.With("queue", queue, "server", ep.Name),
+		workers:  workers,
+		done:     make(chan struct{}),
+	}
+	if group != "" {
+		s.log = s.log.With("group", group)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.quitCtx, s.quit = context.WithCancel(t.ctx)
+	return s
+}
+
+// stop ends a subscription that never started.
+func (s *subscription) stop() {
+	s.stopping.Store(true)
+	s.quit()
+	s.cancel()
+}
+
+// setup opens a channel on l, declares and binds the queue, and starts
+// consuming: the subscription's next generation, not yet running.
+func (s *subscription) setup(l *link) (g *subGen, err error) {
+	ch, err := l.conn.Channel()
 	if err != nil {
-		return fmt.Errorf("amqp: serve %s: open channel: %w", s.queue, err)
+		return nil, fmt.Errorf("amqp: serve %s: open channel: %w", s.queue, err)
 	}
 	defer func() {
 		if err != nil {
@@ -193,116 +244,246 @@ func (s *subscription) setup() (err error) {
 	cancelled := ch.NotifyCancel(make(chan string, 1))
 	if s.group != "" {
 		if err := declareWorkExchange(ch, s.exchange); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	// Durable and not exclusive: a server that restarts finds the requests
 	// that arrived meanwhile (those not expired), and several servers may
 	// share the queue as competing consumers.
 	if _, err := ch.QueueDeclare(s.queue, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("amqp: declare queue %s: %w", s.queue, err)
+		return nil, fmt.Errorf("amqp: declare queue %s: %w", s.queue, err)
 	}
 	for _, b := range s.bindings {
 		if err := ch.QueueBind(s.queue, b, s.exchange, false, nil); err != nil {
-			return fmt.Errorf("amqp: bind queue %s to exchange %s with %s: %w", s.queue, s.exchange, b, err)
+			return nil, fmt.Errorf("amqp: bind queue %s to exchange %s with %s: %w", s.queue, s.exchange, b, err)
 		}
 	}
 	if err := ch.Qos(s.workers, 0, false); err != nil {
-		return fmt.Errorf("amqp: serve %s: set prefetch %d: %w", s.queue, s.workers, err)
+		return nil, fmt.Errorf("amqp: serve %s: set prefetch %d: %w", s.queue, s.workers, err)
 	}
 	deliveries, err := ch.Consume(s.queue, s.tag, false, false, false, false, nil)
 	if err != nil {
-		return fmt.Errorf("amqp: consume queue %s: %w", s.queue, err)
+		return nil, fmt.Errorf("amqp: consume queue %s: %w", s.queue, err)
 	}
-	s.ch, s.deliveries, s.closed, s.cancelled = ch, deliveries, closed, cancelled
-	return nil
+	g = &subGen{s: s, link: l, ch: ch, deliveries: deliveries, closed: closed, cancelled: cancelled,
+		idle: make(chan struct{})}
+	g.ctx, g.cancel = context.WithCancel(s.ctx)
+	return g, nil
 }
 
-// start runs the workers and the channel watcher.
-func (s *subscription) start() {
+// start makes g the current generation and runs the subscription: g's
+// workers and the runner, which resumes on the next connection. Call it
+// under t.mu (Transport.startSubs), so that Close waits for the runner.
+func (s *subscription) start(g *subGen) {
+	s.mu.Lock()
+	s.gen = g
+	s.mu.Unlock()
+	s.running.Add(1)
+	g.startWorkers()
+	s.t.wg.Go(func() {
+		defer s.running.Done()
+		s.run(g)
+	})
+	go func() {
+		s.running.Wait()
+		close(s.done)
+	}()
+}
+
+// startWorkers runs g's workers, one request each at a time.
+func (g *subGen) startWorkers() {
 	var wg sync.WaitGroup
-	for range s.workers {
+	for range g.s.workers {
+		g.s.running.Add(1)
 		wg.Go(func() {
-			for d := range s.deliveries {
-				s.handle(&d)
+			defer g.s.running.Done()
+			for d := range g.deliveries {
+				g.handle(&d)
 			}
 		})
 	}
 	go func() {
 		wg.Wait()
-		close(s.done)
-	}()
-	go func() {
-		select {
-		case e, ok := <-s.closed:
-			if ok && e != nil {
-				// Unacked requests go back to the queue; replies can no
-				// longer be sent, so stop the handlers.
-				if s.t.conn.IsClosed() {
-					s.log.Warn("amqp: no longer serving: connection lost")
-				} else {
-					s.log.Error("amqp: subscription channel closed by the broker; no longer serving", "error", e)
-				}
-				s.gaveUp.Store(true)
-				s.cancel()
-			}
-		case _, ok := <-s.cancelled:
-			if ok {
-				s.log.Error("amqp: broker cancelled the consumer (queue deleted?); no longer serving")
-			}
-		}
+		close(g.idle)
 	}()
 }
 
+// How a generation ended (subGen.wait).
+type genEnd uint8
+
+const (
+	endClosed       genEnd = iota // its channel closed on purpose: Close, or the Transport's
+	endLost                       // the connection broke
+	endChannelError               // the broker closed the channel
+	endCancelled                  // the broker cancelled the consumer (its queue was deleted)
+	endDrained                    // the deliveries ended with the channel open: Close cancelled the consumer
+)
+
+// wait returns when g ends, and why (with the broker's error, if any).
+// When the channel broke, it first cancels the handlers' contexts: their
+// replies can no longer be sent, and the broker requeues their requests.
+func (g *subGen) wait() (genEnd, *amqp.Error) {
+	broke := func(e *amqp.Error, ok bool) (genEnd, *amqp.Error) {
+		if !ok || e == nil {
+			return endClosed, nil
+		}
+		g.gaveUp.Store(true)
+		g.cancel()
+		if g.link.conn.IsClosed() { // set before the connection closes its channels
+			return endLost, e
+		}
+		return endChannelError, e
+	}
+	cancelled := g.cancelled
+	for {
+		select {
+		case e, ok := <-g.closed:
+			return broke(e, ok)
+		case _, ok := <-cancelled:
+			if !ok {
+				cancelled = nil // closed with the channel; closed says why
+				continue
+			}
+			return endCancelled, nil
+		case <-g.idle:
+			// The library reports a close or a cancel before it ends the
+			// deliveries.
+			select {
+			case e, ok := <-g.closed:
+				return broke(e, ok)
+			case _, ok := <-cancelled:
+				if ok {
+					return endCancelled, nil
+				}
+				return endDrained, nil
+			default:
+				return endDrained, nil
+			}
+		}
+	}
+}
+
+// run follows the subscription from generation to generation: when one ends
+// for any reason but Close, it sets the subscription up again on the live
+// connection (waiting for the supervisor's next one if need be) until that
+// succeeds or the subscription stops. After a channel error or a cancelled
+// consumer it first waits a backoff, which starts afresh only once a
+// generation has lasted reconnectMax: a channel that keeps breaking is not
+// set up again in a tight loop.
+func (s *subscription) run(g *subGen) {
+	b := newBackoff()
+	since := time.Now()
+	for {
+		end, e := g.wait()
+		if s.stopping.Load() {
+			return
+		}
+		switch end {
+		case endLost:
+			s.log.Debug("amqp: paused serving: connection lost", "error", e)
+		case endChannelError:
+			s.log.Error("amqp: subscription channel closed by the broker; serving again on a new channel", "error", e)
+		case endCancelled:
+			s.log.Error("amqp: broker cancelled the consumer (queue deleted?); declaring the queue again")
+		default:
+			s.log.Warn("amqp: subscription channel closed unexpectedly; serving again on a new channel")
+		}
+		if end == endCancelled {
+			// The channel is open: let its handlers settle their requests.
+			go func(old *subGen) {
+				<-old.idle
+				old.closeChannel()
+				old.cancel()
+			}(g)
+		} else {
+			g.closeChannel()
+			g.cancel() // its handlers can no longer reply
+		}
+		if end != endLost { // the supervisor paces reconnections
+			if time.Since(since) >= reconnectMax {
+				b = newBackoff()
+			}
+			if !sleepCtx(s.quitCtx, b.next()) {
+				return
+			}
+		}
+		var next *subGen
+		ok := s.t.redo(s.quitCtx, s.log, func(l *link) error {
+			n, err := s.setup(l)
+			if err != nil {
+				return err
+			}
+			s.mu.Lock()
+			if s.stopping.Load() {
+				s.mu.Unlock()
+				n.closeChannel()
+				return errStopped
+			}
+			s.gen = n
+			n.startWorkers() // under mu: Close cancels this generation's consumer, not the last one's
+			s.mu.Unlock()
+			next = n
+			return nil
+		})
+		if !ok {
+			return
+		}
+		s.log.Info("amqp: serving again", "bindings", s.bindings, "concurrency", s.workers)
+		g, since = next, time.Now()
+	}
+}
+
 // handle runs one delivery to completion and settles it.
-func (s *subscription) handle(d *amqp.Delivery) {
+func (g *subGen) handle(d *amqp.Delivery) {
+	s := g.s
 	if s.stopping.Load() {
 		// Prefetched but not started: give it to another consumer.
-		s.settle(d, settleRequeue)
+		g.settle(d, settleRequeue)
 		return
 	}
-	req, err := decodeRequest(d)
+	req, err := s.decode(d)
 	if err != nil {
 		s.log.Warn("amqp: rejected a malformed request", "reason", err, "call_id", truncate(d.CorrelationId, 64),
 			"command", truncate(d.Type, 64), "redelivered", d.Redelivered)
-		if d.CorrelationId != "" && d.ReplyTo != "" {
-			s.replyError(d, domain.CodeBadRequest, err.Error())
+		if d.CorrelationId != "" && replyable(d.ReplyTo) {
+			g.replyError(d, domain.CodeBadRequest, err.Error())
 		}
-		s.settle(d, settleReject)
+		g.settle(d, settleReject)
 		return
 	}
 	if now := time.Now(); req.Expired(now) {
 		s.log.Debug("amqp: request expired before it was taken", "call_id", req.ID,
 			"late", now.Sub(req.Deadline).String())
-		s.replyError(d, domain.CodeExpired, fmt.Sprintf("request expired %v before %s took it",
+		g.replyError(d, domain.CodeExpired, fmt.Sprintf("request expired %v before %s took it",
 			now.Sub(req.Deadline).Round(time.Millisecond), s.ep.Name))
-		s.settle(d, settleAck)
+		g.settle(d, settleAck)
 		return
 	}
 	req.Balanced = s.group != ""
-	ctx, cancel := s.ctx, context.CancelFunc(nil)
+	ctx, cancel := g.ctx, context.CancelFunc(nil)
 	if !req.Deadline.IsZero() {
-		ctx, cancel = context.WithDeadline(s.ctx, req.Deadline)
+		ctx, cancel = context.WithDeadline(g.ctx, req.Deadline)
 	}
-	rw := &replyWriter{s: s, callID: req.ID, replyTo: d.ReplyTo}
+	rw := &replyWriter{g: g, callID: req.ID, replyTo: d.ReplyTo}
 	start := time.Now()
-	s.run(ctx, req, guardedReply{rw}, start)
+	s.call(ctx, req, guardedReply{rw}, start)
 	rw.finished.Store(true)
 	if cancel != nil {
 		cancel()
 	}
-	if s.group != "" && s.gaveUp.Load() {
-		// Close gave up on the handler: the request goes back to the work
-		// queue for another consumer (the broker would requeue it anyway
-		// when the channel closes), never acknowledged half done.
-		s.settle(d, settleRequeue)
+	if s.group != "" && g.gaveUp.Load() {
+		// Close gave up on the handler, or the channel broke: the request
+		// goes back to the work queue for another consumer (the broker
+		// would requeue it anyway when the channel closes), never
+		// acknowledged half done.
+		g.settle(d, settleRequeue)
 		return
 	}
-	s.settle(d, settleAck)
+	g.settle(d, settleAck)
 }
 
-// run calls the handler, turning a panic into an error reply.
-func (s *subscription) run(ctx context.Context, req *domain.Request, rw ports.ReplyWriter, start time.Time) {
+// call calls the handler, turning a panic into an error reply.
+func (s *subscription) call(ctx context.Context, req *domain.Request, rw ports.ReplyWriter, start time.Time) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("amqp: handler panicked", "call_id", req.ID, "command", req.Command.Name,
@@ -318,11 +499,11 @@ func (s *subscription) run(ctx context.Context, req *domain.Request, rw ports.Re
 }
 
 // replyError answers d with an error result, without a handler.
-func (s *subscription) replyError(d *amqp.Delivery, code, msg string) {
-	rw := guardedReply{&replyWriter{s: s, callID: d.CorrelationId, replyTo: d.ReplyTo}}
+func (g *subGen) replyError(d *amqp.Delivery, code, msg string) {
+	rw := guardedReply{&replyWriter{g: g, callID: d.CorrelationId, replyTo: d.ReplyTo}}
 	r := domain.Reply{Kind: domain.KindResult, Code: code, Error: msg}
-	if err := rw.Reply(s.ctx, r); err != nil {
-		s.log.Warn("amqp: could not send an error reply", "call_id", truncate(d.CorrelationId, 64), "code", code, "error", err)
+	if err := rw.Reply(g.ctx, r); err != nil {
+		g.s.log.Warn("amqp: could not send an error reply", "call_id", truncate(d.CorrelationId, 64), "code", code, "error", err)
 	}
 }
 
@@ -335,13 +516,14 @@ const (
 	settleReject                    // unusable: drop it
 )
 
-// settle acknowledges, requeues or rejects d, unless the channel is closing:
-// then the broker requeues d when the channel closes. A failure is logged;
-// the broker then redelivers the request once the channel closes.
-func (s *subscription) settle(d *amqp.Delivery, how settlement) {
-	s.chMu.RLock()
-	defer s.chMu.RUnlock()
-	if s.chClosing {
+// settle acknowledges, requeues or rejects d on g's channel, unless the
+// channel is closing: then the broker requeues d when the channel closes. A
+// failure is logged; the broker then redelivers the request once the
+// channel closes.
+func (g *subGen) settle(d *amqp.Delivery, how settlement) {
+	g.chMu.RLock()
+	defer g.chMu.RUnlock()
+	if g.chClosing {
 		return
 	}
 	var err error
@@ -354,8 +536,8 @@ func (s *subscription) settle(d *amqp.Delivery, how settlement) {
 	case settleReject:
 		err, what = d.Reject(false), "reject"
 	}
-	if err != nil && !s.stopping.Load() {
-		s.log.Warn("amqp: could not "+what+" a request; the broker will redeliver it", "error", err)
+	if err != nil && !g.s.stopping.Load() && !g.link.down() {
+		g.s.log.Warn("amqp: could not "+what+" a request; the broker will redeliver it", "error", err)
 	}
 }
 
@@ -367,14 +549,16 @@ type guardedReply struct{ *replyWriter }
 
 // Reply implements ports.ReplyWriter.
 func (w guardedReply) Reply(ctx context.Context, r domain.Reply) error {
-	s := w.s
-	s.chMu.RLock()
-	defer s.chMu.RUnlock()
+	g := w.g
+	g.chMu.RLock()
+	defer g.chMu.RUnlock()
 	switch {
-	case s.group != "" && s.gaveUp.Load():
-		return fmt.Errorf("amqp: reply to %s: the request went back to work queue %s when the subscription stopped", w.callID, s.queue)
-	case s.chClosing:
+	case g.s.group != "" && g.gaveUp.Load():
+		return fmt.Errorf("amqp: reply to %s: the request went back to work queue %s when the subscription stopped", w.callID, g.s.queue)
+	case g.chClosing:
 		return fmt.Errorf("amqp: reply to %s: subscription closed: %w", w.callID, amqp.ErrClosed)
+	case g.link.down():
+		return fmt.Errorf("amqp: reply to %s: %w; the broker requeues the request", w.callID, ErrConnectionLost)
 	}
 	return w.replyWriter.Reply(ctx, r)
 }
@@ -393,9 +577,13 @@ func (s *subscription) Close(ctx context.Context) error {
 }
 
 func (s *subscription) close(ctx context.Context) error {
+	s.mu.Lock()
 	s.stopping.Store(true)
+	g := s.gen
+	s.mu.Unlock()
+	s.quit()
 	defer s.t.removeSub(s)
-	err := runCtx(ctx, func() error { return s.ch.Cancel(s.tag, false) }, func() {})
+	err := runCtx(ctx, func() error { return g.ch.Cancel(s.tag, false) }, func() {})
 	if err != nil && !errors.Is(err, amqp.ErrClosed) && ctx.Err() == nil {
 		s.log.Warn("amqp: could not cancel the consumer", "error", err)
 	}
@@ -404,13 +592,13 @@ func (s *subscription) close(ctx context.Context) error {
 		err = nil
 	case <-ctx.Done():
 		err = fmt.Errorf("amqp: close subscription %s: handlers still running: %w", s.queue, ctx.Err())
-		s.gaveUp.Store(true)
+		g.gaveUp.Store(true)
 	}
 	s.cancel()
 	// Closing waits for the broker's close-ok; do not wait past ctx for it.
 	closed := make(chan struct{})
 	go func() {
-		s.closeChannel()
+		g.closeChannel()
 		close(closed)
 	}()
 	select {
@@ -424,18 +612,24 @@ func (s *subscription) close(ctx context.Context) error {
 // abort stops the subscription without waiting: the transport is closing
 // and its connection, with every channel, with it.
 func (s *subscription) abort() {
+	s.mu.Lock()
 	s.stopping.Store(true)
-	s.gaveUp.Store(true)
+	g := s.gen
+	s.mu.Unlock()
+	s.quit()
+	if g != nil {
+		g.gaveUp.Store(true)
+	}
 	s.cancel()
 }
 
-func (s *subscription) closeChannel() {
-	s.chMu.Lock() // waits for acks and replies being sent
-	s.chClosing = true
-	s.chMu.Unlock()
-	if s.ch != nil {
-		if err := s.ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
-			s.log.Debug("amqp: close channel", "error", err)
-		}
+// closeChannel closes g's channel once the acks and replies being sent on
+// it are out; none goes out after.
+func (g *subGen) closeChannel() {
+	g.chMu.Lock() // waits for acks and replies being sent
+	g.chClosing = true
+	g.chMu.Unlock()
+	if err := g.ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		g.s.log.Debug("amqp: close channel", "error", err)
 	}
 }

@@ -17,12 +17,7 @@ import (
 
 var _ ports.Transport = (*Transport)(nil)
 
-// ErrConnectionLost is wrapped by the errors of Sends made after, or waiting
-// when, the connection to the broker broke. The Transport does not reconnect
-// yet: make a new one.
-var ErrConnectionLost = errors.New("connection to the broker lost")
-
-// Transport is a ports.Transport over one RabbitMQ connection.
+// Transport is a ports.Transport over one RabbitMQ connection at a time.
 //
 // All methods are safe for concurrent use by many goroutines.
 //
@@ -39,35 +34,54 @@ var ErrConnectionLost = errors.New("connection to the broker lost")
 // Replies are consumed without acks and handed to sinks at once, which must
 // not block.
 //
-// Failures: when the connection breaks, Sends in flight and later fail with
-// ErrConnectionLost and subscriptions stop; unacknowledged requests go back
-// to their queues. There is no automatic reconnection yet.
+// Failures: the Transport reconnects by itself when its connection breaks
+// (a broker restart, a dropped network), until it is closed. A supervisor
+// redials with exponential backoff (100 ms doubling to 10 s, each wait
+// ±20%), then declares the exchange and opens the publisher and reply
+// consumer again; every Serve subscription declares and binds its queue and
+// work queues again and resumes consuming, and every WatchPresence gets a
+// new exclusive queue (the package documentation, Reconnection, says why
+// this is not amqp091-go's own recovery). Phase by phase:
+//
+//   - Connection lost: Sends and Announces waiting for a confirm fail at
+//     once with ErrConnectionLost (the request may or may not have been
+//     routed). Replies to calls already sent are lost: the caller hears
+//     nothing more from them, and its deadline ends them (servers reported
+//     silent); sinks are not told. Handlers in flight have their context
+//     cancelled; their replies cannot be sent, their requests are not
+//     acknowledged, and the broker requeues them for another consumer or for
+//     this server once it is back (at least once).
+//   - Reconnecting: Send, Announce, Serve and WatchPresence wait for the new
+//     connection until ctx ends (Send also until the request's deadline), then
+//     fail with an error wrapping ErrConnectionLost (so ports.ErrUnavailable)
+//     and ctx's error. A call whose deadline allows completes after recovery.
+//   - Reconnected: everything works again; presence watchers see the
+//     announcers' next heartbeat.
+//   - Closed: every call fails at once with ports.ErrClosed, the supervisor
+//     stops, even in the middle of a backoff.
+//
+// Logs: "amqp: connection lost" (warn, with the error), "amqp: reconnecting"
+// (info: attempt, backoff, last error), "amqp: reconnected" (info: downtime,
+// attempts), and per subscription "amqp: serving again" (info).
 type Transport struct {
 	cfg    Config
 	log    *slog.Logger
-	conn   *amqp.Connection
-	router *replyRouter
-	pub    *publisher
-	rq     *replyQueue // ReplyQueue mode only
-	routes *routeView  // nil without a management URL
-	gate   flowGate
+	router *replyRouter // shared by every connection: sinks outlive a reconnection
+	routes *routeView   // nil without a management URL
 
-	down     chan struct{} // closed when the transport is closed or its connection lost
-	downOnce sync.Once
-	downErr  error // why down closed; written once before closing down
+	ctx  context.Context // ends when Close begins: stops the supervisor and every wait for a connection
+	stop context.CancelFunc
 
 	closeOnce sync.Once
-	closed    atomic.Bool
+	closed    atomic.Bool // set under mu
 	closeErr  error
 
-	mu   sync.Mutex
-	subs map[*subscription]struct{} // nil once closed
+	mu      sync.Mutex
+	link    *link                      // the connection in use; the supervisor replaces it once lost
+	changed chan struct{}              // closed when link is replaced
+	subs    map[*subscription]struct{} // nil once closed
 
-	wg sync.WaitGroup // the transport's own goroutines; all end when conn closes
-
-	workDecl workExchangeDecl // the work exchange, declared by the first balanced Send (work.go)
-
-	presence presenceState // the presence exchange, declared on first use (presence.go)
+	wg sync.WaitGroup // the transport's own goroutines: all end once Close has closed the connection
 }
 
 // New connects to the broker at cfg.URL, declares the exchange and starts
@@ -82,56 +96,56 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dial(ctx, cfg)
+	t := &Transport{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		router:  newReplyRouter(cfg.Logger),
+		routes:  routes,
+		changed: make(chan struct{}),
+		subs:    make(map[*subscription]struct{}),
+	}
+	t.ctx, t.stop = context.WithCancel(context.Background())
+	l, err := t.connect(ctx)
 	if err != nil {
+		t.stop()
 		return nil, err
 	}
-	t := &Transport{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		conn:   conn,
-		router: newReplyRouter(cfg.Logger),
-		routes: routes,
-		down:   make(chan struct{}),
-		subs:   make(map[*subscription]struct{}),
-	}
-	t.watchConnection()
-	if err := runCtx(ctx, t.setup, func() {}); err != nil {
-		conn.Close() // ends setup, if still running, and every goroutine it started
-		return nil, fmt.Errorf("amqp: set up on %s: %w", RedactURL(cfg.URL), err)
-	}
+	t.link = l
+	t.wg.Go(func() { t.supervise(l) })
 	t.log.Info("amqp: connected", "url", RedactURL(cfg.URL), "exchange", cfg.Exchange,
 		"reply_mode", cfg.ReplyMode.String())
 	return t, nil
 }
 
 // setup declares the exchange and opens the publisher and reply consumer on
-// t.conn. It is all the per-connection state of the client side, so a
-// reconnecting supervisor can run it again on a new connection.
-func (t *Transport) setup() error {
-	if err := declareExchange(t.conn, t.cfg.Exchange); err != nil {
+// l's connection: all the per-connection state of the client side, which
+// the supervisor sets up again on every new connection.
+func (t *Transport) setup(l *link) error {
+	if err := declareExchange(l.conn, t.cfg.Exchange); err != nil {
 		return err
 	}
 	replyTo := directReplyTo
 	if t.cfg.ReplyMode == ReplyQueue {
-		rq, replies, err := consumeReplyQueue(t.conn, t.cfg.QueuePrefix)
+		// A new name on every connection: the broker may not have deleted
+		// the last connection's exclusive queue yet.
+		rq, replies, err := consumeReplyQueue(l.conn, t.cfg.QueuePrefix)
 		if err != nil {
 			return err
 		}
-		t.rq, replyTo = rq, rq.name
+		l.rq, replyTo = rq, rq.name
 		t.goRoute(replies)
 	}
-	pub, replies, err := openPublisher(t.conn, t.cfg.Exchange, replyTo, t.cfg.ReplyMode == ReplyDirect)
+	pub, replies, err := openPublisher(l.conn, t.cfg.Exchange, replyTo, t.cfg.ReplyMode == ReplyDirect)
 	if err != nil {
 		return err
 	}
-	t.pub = pub
+	l.pub = pub
 	if replies != nil {
 		t.goRoute(replies)
 	}
 	t.wg.Go(func() {
 		if e := pub.watch(); e != nil {
-			t.log.Error("amqp: publishing channel closed by the broker; Sends will fail", "error", e)
+			t.log.Error("amqp: publishing channel closed by the broker; Sends fail until the connection is replaced", "error", e)
 		}
 	})
 	return nil
@@ -156,49 +170,6 @@ func declareExchange(conn *amqp.Connection, name string) error {
 	return nil
 }
 
-// watchConnection logs and acts on the connection's closing and blocking.
-func (t *Transport) watchConnection() {
-	closes := t.conn.NotifyClose(make(chan *amqp.Error, 1))
-	blocks := t.conn.NotifyBlocked(make(chan amqp.Blocking, 4))
-	t.wg.Go(func() {
-		for {
-			select {
-			case b, ok := <-blocks:
-				if !ok {
-					blocks = nil
-					continue
-				}
-				if b.Active {
-					t.log.Warn("amqp: broker blocks publishing; Sends wait", "reason", b.Reason)
-				} else {
-					t.log.Info("amqp: broker unblocked publishing")
-				}
-				t.gate.set(b.Active)
-			case e, ok := <-closes:
-				if ok && e != nil {
-					t.log.Error("amqp: connection lost", "error", e)
-					t.setDown(fmt.Errorf("%w: %w", ErrConnectionLost, e))
-				} else {
-					t.setDown(ErrConnectionLost)
-				}
-				t.gate.set(false)
-				return
-			}
-		}
-	})
-}
-
-// setDown makes Sends in flight and later fail with err, once.
-func (t *Transport) setDown(err error) {
-	t.downOnce.Do(func() {
-		t.downErr = err
-		close(t.down)
-	})
-}
-
-// failure returns why the transport is down; call it only after down closed.
-func (t *Transport) failure() error { return t.downErr }
-
 // Send publishes req to the exchange with routing key req.Target and the
 // mandatory flag, and waits for the broker's confirm. The sink is registered
 // first. It returns an error wrapping ports.ErrNoRoute when the broker
@@ -206,14 +177,21 @@ func (t *Transport) failure() error { return t.downErr }
 // when the broker refused it (basic.nack, which RabbitMQ sends when a queue
 // is at its length limit with reject-publish overflow; the queue names are
 // not available over AMQP); ports.ErrClosed after Close; ErrConnectionLost
-// after the connection broke; ctx.Err() when ctx ended first. A request whose
-// Send failed for ctx or the connection may still have been routed.
+// (which matches ports.ErrUnavailable) when the connection broke while the
+// Send waited for its confirm, or when ctx or req.Deadline ended while the
+// Transport was reconnecting (joined with ctx's error); ctx.Err() when ctx
+// ended first otherwise. While the Transport reconnects, Send waits for the
+// new connection, so a call whose deadline allows completes after recovery;
+// a request the broken connection never carried is sent on the new one.
+// A request whose Send failed for ctx or the connection may still have been
+// routed.
 //
 // The request expires in every queue at req.Deadline (per-message TTL), so no
 // server starts it after then, even one that was down when it was sent.
 //
 // A balanced request (req.Balanced) is published instead to the direct
-// exchange Exchange+".work" (declared by the first balanced Send) with
+// exchange Exchange+".work" (declared by the first balanced Send on each
+// connection) with
 // routing key req.Target, persistent (delivery mode 2), with the same
 // properties otherwise: it reaches the work queue of group req.Target, and
 // ports.ErrNoRoute means no server ever declared that group's work queue.
@@ -222,26 +200,22 @@ func (t *Transport) Send(ctx context.Context, req *domain.Request, sink ports.Re
 	if t.closed.Load() {
 		return fmt.Errorf("send %s: %w", req.Target, ports.ErrClosed)
 	}
-	select {
-	case <-t.down:
-		return fmt.Errorf("send %s: %w", req.Target, t.failure())
-	default:
+	if err := checkBody(len(req.Command.Args), t.cfg.MaxBody); err != nil {
+		return fmt.Errorf("send %s: %w: %w", req.Target, domain.ErrBadCommand, err)
 	}
-	msg, err := encodeRequest(req, t.pub.replyTo, time.Now())
-	if err != nil {
-		return fmt.Errorf("send %s: %w", req.Target, err)
-	}
-	if err := t.gate.wait(ctx, t.down, t.failure); err != nil {
-		return t.sendError(req.Target, err)
-	}
-	exchange := t.cfg.Exchange
-	if req.Balanced {
-		if exchange, err = t.balance(ctx, &msg); err != nil {
-			return t.sendError(req.Target, err)
+	var returned bool
+	for {
+		l, err := t.awaitLinkBy(ctx, req.Deadline)
+		if err != nil {
+			return fmt.Errorf("send %s: %w", req.Target, err)
 		}
-	}
-	returned, err := t.pub.publish(ctx, exchange, req.Target, &msg, t.down, t.failure)
-	if err != nil {
+		returned, err = t.sendOn(ctx, l, req)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, errUnsent) && l.down() && ctx.Err() == nil {
+			continue // it never left: send it on the next connection
+		}
 		return t.sendError(req.Target, err)
 	}
 	switch {
@@ -251,6 +225,32 @@ func (t *Transport) Send(ctx context.Context, req *domain.Request, sink ports.Re
 		return fmt.Errorf("send %s: %w %s", req.Target, ports.ErrNoRoute, req.Target)
 	}
 	return nil
+}
+
+// sendOn publishes req on l and waits for the confirm. An error wrapping
+// errUnsent means the request was not published: the connection broke
+// before it was written.
+func (t *Transport) sendOn(ctx context.Context, l *link, req *domain.Request) (returned bool, err error) {
+	msg, err := encodeRequest(req, l.pub.replyTo, time.Now())
+	if err != nil {
+		return false, err
+	}
+	if err := l.gate.wait(ctx, l.lost, l.failure); err != nil {
+		if l.down() {
+			err = fmt.Errorf("%w: %w", errUnsent, err)
+		}
+		return false, err
+	}
+	exchange := t.cfg.Exchange
+	if req.Balanced {
+		if exchange, err = t.balance(ctx, l, &msg); err != nil {
+			if l.down() {
+				err = fmt.Errorf("%w: %w", errUnsent, err)
+			}
+			return false, err
+		}
+	}
+	return l.pub.publish(ctx, exchange, req.Target, &msg, l.lost, l.failure)
 }
 
 // sendError wraps a failed publish.
@@ -271,24 +271,28 @@ func (t *Transport) Forget(callID string) { t.router.forget(callID) }
 func (t *Transport) DroppedReplies() uint64 { return t.router.dropped.Load() }
 
 // Close closes the connection, waiting at most Config.DialTimeout for the
-// broker to confirm. Sends in flight fail with ports.ErrClosed.
+// broker to confirm, and stops reconnecting (also in the middle of a
+// backoff). Sends in flight, and those waiting for a reconnection, fail
+// with ports.ErrClosed.
 // Subscriptions stop at once: their handlers' contexts are cancelled and the
 // requests they hold, not yet acknowledged, go back to their queues for
 // another consumer. Close does not wait for handlers; close subscriptions
 // first (Subscription.Close) to drain them gracefully. Close is idempotent.
 func (t *Transport) Close() error {
 	t.closeOnce.Do(func() {
-		t.closed.Store(true)
-		t.setDown(ports.ErrClosed)
 		t.mu.Lock()
+		t.closed.Store(true)
+		l := t.link
 		subs := t.subs
 		t.subs = nil
 		t.mu.Unlock()
+		t.stop() // first: the supervisor must not take the link's loss for a failure
+		l.markLost(ports.ErrClosed)
 		for s := range subs {
 			s.abort()
 		}
 		// Bounded: an unresponsive broker never answers connection.close.
-		if err := t.conn.CloseDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		if err := l.conn.CloseDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			t.closeErr = fmt.Errorf("amqp: close connection: %w", err)
 		}
 		t.wg.Wait()
@@ -297,14 +301,19 @@ func (t *Transport) Close() error {
 	return t.closeErr
 }
 
-// addSub records a running subscription; it fails once the transport is closed.
-func (t *Transport) addSub(s *subscription) bool {
+// startSubs records subs and starts each on its first generation, all
+// under t.mu: Close, which waits for their runners, either sees them all or
+// none. It fails once the transport is closed.
+func (t *Transport) startSubs(subs []*subscription, gens []*subGen) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.subs == nil {
 		return false
 	}
-	t.subs[s] = struct{}{}
+	for i, s := range subs {
+		t.subs[s] = struct{}{}
+		s.start(gens[i])
+	}
 	return true
 }
 

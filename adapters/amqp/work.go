@@ -2,7 +2,6 @@ package amqp
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -87,18 +86,19 @@ type workExchangeDecl struct {
 }
 
 // balance prepares msg for the work queue of its group: persistent, to the
-// work exchange, which it declares on first use. It returns the exchange.
-func (t *Transport) balance(ctx context.Context, msg *amqp.Publishing) (string, error) {
+// work exchange, which it declares on first use on l's connection (a broker
+// that restarted may have lost it). It returns the exchange.
+func (t *Transport) balance(ctx context.Context, l *link, msg *amqp.Publishing) (string, error) {
 	name := t.cfg.workExchange()
 	if len(name) > maxShortString {
 		return "", fmt.Errorf("amqp: work exchange name %s is %d bytes, at most %d allowed", name, len(name), maxShortString)
 	}
-	if !t.workDecl.done.Load() {
-		t.workDecl.mu.Lock()
-		defer t.workDecl.mu.Unlock()
-		if !t.workDecl.done.Load() {
+	if !l.workDecl.done.Load() {
+		l.workDecl.mu.Lock()
+		defer l.workDecl.mu.Unlock()
+		if !l.workDecl.done.Load() {
 			err := runCtx(ctx, func() error {
-				ch, err := t.conn.Channel()
+				ch, err := l.conn.Channel()
 				if err != nil {
 					return fmt.Errorf("amqp: open channel: %w", err)
 				}
@@ -108,7 +108,7 @@ func (t *Transport) balance(ctx context.Context, msg *amqp.Publishing) (string, 
 			if err != nil {
 				return "", err
 			}
-			t.workDecl.done.Store(true)
+			l.workDecl.done.Store(true)
 		}
 	}
 	msg.DeliveryMode = amqp.Persistent
@@ -118,37 +118,24 @@ func (t *Transport) balance(ctx context.Context, msg *amqp.Publishing) (string, 
 // newWorkSub returns the subscription consuming group's work queue for ep:
 // one worker, prefetch 1, on a channel of its own.
 func (t *Transport) newWorkSub(ctx context.Context, ep ports.Endpoint, group string, h ports.Handler) *subscription {
-	queue := t.cfg.workQueue(group)
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	return &subscription{
-		t:        t,
-		ep:       ep,
-		queue:    queue,
-		exchange: t.cfg.workExchange(),
-		bindings: []string{group},
-		group:    group,
-		tag:      "topicrpc-" + rand.Text(),
-		h:        h,
-		log:      t.log.With("queue", queue, "server", ep.Name, "group", group),
-		ctx:      hctx,
-		cancel:   cancel,
-		workers:  1,
-		done:     make(chan struct{}),
-	}
+	return newSubscription(ctx, t, ep, h, t.cfg.workQueue(group), t.cfg.workExchange(), []string{group}, group, 1)
 }
 
-// setupAll sets up subs in order; on failure it closes the channels of those
-// already set up.
-func setupAll(subs []*subscription) error {
-	for i, s := range subs {
-		if err := s.setup(); err != nil {
-			for _, ok := range subs[:i] {
+// setupAll sets up subs in order on l and returns their first generations;
+// on failure it closes the channels of those already set up.
+func setupAll(l *link, subs []*subscription) ([]*subGen, error) {
+	gens := make([]*subGen, 0, len(subs))
+	for _, s := range subs {
+		g, err := s.setup(l)
+		if err != nil {
+			for _, ok := range gens {
 				ok.closeChannel()
 			}
-			return err
+			return nil, err
 		}
+		gens = append(gens, g)
 	}
-	return nil
+	return gens, nil
 }
 
 // subscriptions is a Serve with work groups: the server's own subscription

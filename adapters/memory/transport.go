@@ -98,10 +98,18 @@ func (t *Transport) deliver(r domain.Reply) error {
 	return nil
 }
 
-// Send implements ports.Transport.
+// Send implements ports.Transport. Like the AMQP transport, it refuses a
+// request without an ID or with a malformed command (an error wrapping
+// domain.ErrBadCommand) before registering the sink.
 func (t *Transport) Send(_ context.Context, req *domain.Request, sink ports.ReplySink) error {
 	if err := domain.ValidateKey(req.Target); err != nil {
 		return fmt.Errorf("send %s: %w", req.Command.Name, err)
+	}
+	if req.ID == "" {
+		return fmt.Errorf("send %s: request has no ID", req.Target)
+	}
+	if err := req.Command.Validate(); err != nil {
+		return fmt.Errorf("send %s: %w", req.Target, err)
 	}
 	t.callsMu.Lock()
 	t.calls[req.ID] = sink

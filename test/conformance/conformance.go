@@ -46,6 +46,8 @@ func Run(t *testing.T, f Factory, feat Features) {
 		{"ClientFanOut", testClientFanOut},
 		{"Presence", testPresence},
 		{"BalancedWork", testBalancedWork},
+		{"SignedRequests", testSigned},
+		{"MalformedRequests", testMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"net/url"
+
 	"go.uber.org/fx"
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
@@ -9,8 +11,18 @@ import (
 
 // amqpModule provides the AMQP transport for rawURL with the common flags.
 func amqpModule(o *options, rawURL string) (fx.Option, error) {
+	if m := o.managementURL; m != "" {
+		if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, usageError("--management-url %s: want http://user:password@host:15672 (or https://)", redact(m))
+		}
+	}
+	tlsConfig, err := o.tls.config(rawURL, o.managementURL)
+	if err != nil {
+		return nil, err
+	}
 	return app.AMQPTransport(amqp.Config{
 		URL:            rawURL,
+		TLS:            tlsConfig,
 		Exchange:       o.namespace,
 		QueuePrefix:    o.namespace + ".",
 		ManagementURL:  o.managementURL,

@@ -43,12 +43,18 @@ func parseCallArgs(args []string) (string, domain.Command, error) {
 		return "", domain.Command{}, usageError("want TARGET COMMAND, e.g. group1 'echo|hello' (see --help)")
 	}
 	target := args[0]
+	if target == "" {
+		return "", domain.Command{}, usageError("empty target: want all, a group or a server name")
+	}
 	if err := domain.ValidateKey(target); err != nil {
 		return "", domain.Command{}, usageError("target: %v", err)
 	}
 	cmd, err := domain.ParseCommand(strings.Join(args[1:], " "))
 	if err != nil {
 		return "", domain.Command{}, usageError("%v", err)
+	}
+	if len(cmd.Args) > app.DefaultMaxArgs {
+		return "", domain.Command{}, usageError("args of %s are %d bytes, at most %d allowed", cmd.Name, len(cmd.Args), app.DefaultMaxArgs)
 	}
 	return target, cmd, nil
 }

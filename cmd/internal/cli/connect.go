@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -81,7 +80,11 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 	if o.wantRoster(rawURL) {
 		roster = app.RosterModule(rosterQuiet)
 	}
-	cfg := app.ClientConfig{Timeout: o.timeout}
+	key, err := o.authKey()
+	if err != nil {
+		return err
+	}
+	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: key}
 	if o.discovery == "none" {
 		cfg.IdleGap = noneIdleGap
 	}
@@ -95,12 +98,12 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout),
 	)
 	if err := a.Err(); err != nil {
-		return &exitError{code: ExitTransport, err: fmt.Errorf("connect to %s: %w", redact(rawURL), err)}
+		return o.transportError("", rawURL, err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := a.Start(sctx); err != nil {
-		return &exitError{code: ExitTransport, err: fmt.Errorf("connect to %s: %w", redact(rawURL), err)}
+		return o.transportError("", rawURL, err)
 	}
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
 )
@@ -65,7 +66,9 @@ func codeOf(err error) int {
 		return ee.code
 	case errors.Is(err, ports.ErrNoRoute):
 		return ExitNoMatch
-	case errors.Is(err, domain.ErrBadCommand), errors.Is(err, domain.ErrBadKey):
+	case errors.Is(err, ports.ErrUnavailable):
+		return ExitTransport // the connection broke and did not come back in time
+	case errors.Is(err, domain.ErrBadCommand), errors.Is(err, domain.ErrBadKey), errors.Is(err, app.ErrBadTarget):
 		return ExitUsage
 	}
 	return ExitSoftware

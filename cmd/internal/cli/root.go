@@ -37,6 +37,8 @@ type options struct {
 	program       string
 	url           string
 	managementURL string
+	tls           tlsOptions
+	authKeyFile   string
 	namespace     string
 	discovery     string
 	timeout       time.Duration
@@ -154,6 +156,8 @@ func (o *options) connectionFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.url, "url", "", "broker URL (amqp://, amqps://) or memory:// for the embedded demo fleet; default $TOPICRPC_URL, else "+DefaultURL)
 	f.StringVar(&o.managementURL, "management-url", "", "RabbitMQ management API (http://user:password@host:15672), to know who should answer; default $TOPICRPC_MANAGEMENT_URL")
 	f.StringVar(&o.namespace, "namespace", "topicrpc", "exchange name and queue name prefix, to run separate fleets on one broker")
+	f.StringVar(&o.authKeyFile, "auth-key-file", "", "sign requests (client) or require signed ones (server) with the secret key in FILE (at least 32 bytes, mode 600); default $TOPICRPC_AUTH_KEY_FILE")
+	o.tls.flags(f)
 }
 
 // discoveryFlag is the client's way to know who should answer.

@@ -28,6 +28,8 @@ type serverOptions struct {
 	heartbeat   time.Duration
 	workGroups  []string
 	noWork      bool
+	allowExec   []string
+	execLimit   int
 }
 
 // RunServer runs the topicrpcd server program with args (without the program
@@ -69,6 +71,8 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.DurationVar(&o.heartbeat, "heartbeat", app.DefaultHeartbeatInterval, "how often to announce presence; clients drop a server silent for 3 heartbeats")
 	f.StringArrayVar(&o.workGroups, "work-group", nil, "take load-balanced requests (call --any) of this group (repeat); default: each group.# binding's group")
 	f.BoolVar(&o.noWork, "no-work", false, "take no load-balanced requests")
+	f.StringArrayVar(&o.allowExec, "allow-exec", nil, "enable the exec command for this program only: NAME=/absolute/path (repeat); run as argv, no shell; off by default")
+	f.IntVar(&o.execLimit, "exec-output-limit", app.DefaultExecOutputLimit, "with --allow-exec: bytes of output kept per exec, the rest dropped")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
@@ -85,6 +89,9 @@ func (o *serverOptions) run(ctx context.Context) error {
 	}
 	if o.heartbeat <= 0 {
 		return usageError("--heartbeat %s: want a positive duration like 5s", o.heartbeat)
+	}
+	if o.grace < 0 {
+		return usageError("--grace %s: want 0 or a positive duration like 10s", o.grace)
 	}
 	cfg := app.ServerConfig{Name: o.name, Bindings: o.bindings, NoDefaultBindings: o.noDefaults,
 		Concurrency: o.concurrency, HeartbeatInterval: o.heartbeat, WorkGroups: o.workGroups}
@@ -104,6 +111,17 @@ func (o *serverOptions) run(ctx context.Context) error {
 			return usageError("--bind %q: %v", b, err)
 		}
 	}
+	key, err := o.authKey()
+	if err != nil {
+		return err
+	}
+	if cfg.AuthKey = key; key != nil {
+		o.log.Info("requests must be signed with the auth key; unsigned, forged and replayed ones are refused")
+	}
+	execModule, err := o.execModule()
+	if err != nil {
+		return err
+	}
 	tm, err := o.transportModule(o.url)
 	if err != nil {
 		return err
@@ -112,15 +130,16 @@ func (o *serverOptions) run(ctx context.Context) error {
 		app.Logger(o.log, o.fxLog),
 		tm,
 		app.ServerModule(cfg),
+		execModule,
 		fx.StartTimeout(startTimeout), fx.StopTimeout(o.grace+stopTimeout),
 	)
 	if err := a.Err(); err != nil {
-		return &exitError{code: ExitTransport, err: fmt.Errorf("start %s on %s: %w", cfg.Name, redact(o.url), err)}
+		return o.transportError("start "+cfg.Name, o.url, err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := a.Start(sctx); err != nil {
-		return &exitError{code: ExitTransport, err: fmt.Errorf("start %s on %s: %w", cfg.Name, redact(o.url), err)}
+		return o.transportError("start "+cfg.Name, o.url, err)
 	}
 	o.log.Info("serving", "name", cfg.Name, "bindings", cfg.AllBindings(), "work_groups", cfg.AllWorkGroups(),
 		"url", redact(o.url), "concurrency", o.concurrency)

@@ -72,12 +72,12 @@ func (o *options) roster(ctx context.Context) ([]domain.Member, error) {
 	a := fx.New(app.Logger(o.log, o.fxLog), tm, app.RosterModule(rosterQuiet), fx.Populate(&r),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout))
 	if err := a.Err(); err != nil {
-		return nil, &exitError{code: ExitTransport, err: fmt.Errorf("connect to %s: %w", redact(o.url), err)}
+		return nil, o.transportError("", o.url, err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := a.Start(sctx); err != nil {
-		return nil, &exitError{code: ExitTransport, err: fmt.Errorf("ask %s who is there: %w", redact(o.url), err)}
+		return nil, o.transportError("ask who is there", o.url, err)
 	}
 	members := r.Members()
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)

@@ -64,6 +64,9 @@ type Broker struct {
 	// Source says where the broker came from: SourceEnv, SourceLocal or
 	// SourceTestcontainers.
 	Source string
+	// TLSURL is the amqps:// URL of the broker's TLS listener, credentials
+	// included; "" without one (see StartLocal).
+	TLSURL string
 }
 
 // Start finds or starts a broker (see the package documentation for the order)

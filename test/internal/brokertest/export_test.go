@@ -2,7 +2,6 @@ package brokertest
 
 // Internals exercised by the external tests.
 var (
-	StartLocal     = startLocal
 	StartContainer = startContainer
 	RunContainer   = runContainer
 	DockerAnswers  = dockerAnswers

@@ -26,7 +26,24 @@ const localBootTimeout = 2 * time.Minute
 // startLocal boots a throwaway private node with scripts/broker.sh. The node
 // gets a unique name and a temporary directory; broker.sh's watchdog kills it
 // if this process dies without calling stop.
-func startLocal(ctx context.Context) (*Broker, func(), error) {
+func startLocal(ctx context.Context) (*Broker, func(), error) { return StartLocal(ctx) }
+
+// StartLocal boots a throwaway private node of the installed rabbitmq-server
+// with scripts/broker.sh, as Start does when no broker is named, whatever
+// the environment names: for tests that need a node of their own, such as
+// one with a TLS listener. env holds extra settings for broker.sh
+// (TOPICRPC_BROKER_TLS_PORT=free, TOPICRPC_BROKER_EXTRA_CONF=...). The
+// returned function kills the node and deletes its directory. It fails with
+// an error wrapping ErrNoBroker when rabbitmq-server is not installed.
+func StartLocal(ctx context.Context, env ...string) (*Broker, func(), error) {
+	b, stop, err := startLocalEnv(ctx, env)
+	if errors.Is(err, errUnavailable) {
+		err = fmt.Errorf("%w: %w", ErrNoBroker, err)
+	}
+	return b, stop, err
+}
+
+func startLocalEnv(ctx context.Context, extra []string) (*Broker, func(), error) {
 	script, err := brokerScript()
 	if err != nil {
 		return nil, nil, err
@@ -51,12 +68,12 @@ func startLocal(ctx context.Context) (*Broker, func(), error) {
 		_ = os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("start %s: less than 10s left to boot it: %w", name, context.DeadlineExceeded)
 	}
-	env := brokerEnv(
-		"TOPICRPC_BROKER_NAME="+name,
-		"TOPICRPC_BROKER_DIR="+dir,
-		"TOPICRPC_BROKER_OWNER_PID="+strconv.Itoa(os.Getpid()),
-		"TOPICRPC_BROKER_TIMEOUT="+strconv.Itoa(int(bootTimeout/time.Second)),
-	)
+	env := brokerEnv(append([]string{
+		"TOPICRPC_BROKER_NAME=" + name,
+		"TOPICRPC_BROKER_DIR=" + dir,
+		"TOPICRPC_BROKER_OWNER_PID=" + strconv.Itoa(os.Getpid()),
+		"TOPICRPC_BROKER_TIMEOUT=" + strconv.Itoa(int(bootTimeout/time.Second)),
+	}, extra...)...)
 
 	stop := sync.OnceFunc(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -79,7 +96,14 @@ func startLocal(ctx context.Context) (*Broker, func(), error) {
 		stop()
 		return nil, nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	return &Broker{URL: amqpURL, ManagementURL: mgmtURL, Source: SourceLocal}, stop, nil
+	b := &Broker{URL: amqpURL, ManagementURL: mgmtURL, Source: SourceLocal}
+	if fileExists(filepath.Join(dir, "amqps-url")) {
+		if b.TLSURL, err = readLine(filepath.Join(dir, "amqps-url")); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("start %s: %w", name, err)
+		}
+	}
+	return b, stop, nil
 }
 
 // brokerScript locates scripts/broker.sh: relative to this source file, or

@@ -1,0 +1,468 @@
+package amqp_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/topicrpc/topicrpc/adapters/amqp"
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// mgmtEnv names the environment variable holding the test broker's
+// management API URL.
+const mgmtEnv = "TOPICRPC_TEST_MANAGEMENT_URL"
+
+// A connection the broker closes (an operator, a node going down) comes back
+// by itself: the server serves again, the client calls again, and a watcher
+// sees presence again.
+func TestReconnectAfterBrokerClosesConnections(t *testing.T) {
+	t.Parallel()
+	api := os.Getenv(mgmtEnv)
+	e := presenceEnv(t)
+	if api == "" {
+		t.Skip(mgmtEnv + " is not set; skipping the test that closes connections through the management API")
+	}
+	id := strings.ToLower(rand.Text()[:8])
+	srvName, cliName := "topicrpc-test-srv-"+id, "topicrpc-test-cli-"+id
+	srv := e.transport(t, func(c *amqp.Config) { c.ConnectionName = srvName })
+	cli := e.transport(t, func(c *amqp.Config) { c.ConnectionName = cliName })
+	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
+	seen := make(presences, 64)
+	watchPresence(t, cli, seen.fn)
+	echoRoundTrip(t, cli, "s1", "before")
+
+	closeConnections(t, api, srvName, cliName)
+
+	// A Send with time to spare completes once both sides are back. One
+	// that races the close (the client has not read the broker's
+	// connection.close yet) fails as in flight, with the sentinel.
+	c := newCollector()
+	begin := time.Now()
+	for {
+		err := cli.Send(ctxTimeout(t, 15*time.Second), request("s1", "echo", "after"), c)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ports.ErrUnavailable) || time.Since(begin) > 15*time.Second {
+			t.Fatalf("Send after the broker closed the connections: %v", err)
+		}
+		t.Logf("raced the close: %v", err)
+	}
+	if r := c.take(t, 1, 15*time.Second)[0]; r.Result != "s1:after" {
+		t.Errorf("reply after recovery = %+v", r)
+	}
+	t.Logf("answered %v after the connections were closed", time.Since(begin).Round(time.Millisecond))
+
+	// The watcher has a queue again: it sees what the server announces.
+	announceUntilSeen(t, srv, seen, "s1")
+}
+
+// A dropped network (a proxy that cuts every connection and refuses new
+// ones, then lets them through again): during the outage a Send with a short
+// ctx fails promptly with the sentinel, one with a long ctx completes after
+// recovery, and the server serves again.
+func TestReconnectAfterNetworkOutage(t *testing.T) {
+	t.Parallel()
+	e := presenceEnv(t)
+	p := newSwitchProxy(t, brokerAddr(t, e.url))
+	viaProxy := func(c *amqp.Config) { c.URL = proxyURL(t, e.url, p.addr()) }
+	srv, cli := e.transport(t, viaProxy), e.transport(t, viaProxy)
+	group := "w" + strings.TrimSuffix(strings.TrimPrefix(e.prefix, "topicrpc-test-"), ".")
+	e.track("work." + group)
+	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, WorkGroups: []string{group}}, echo("s1"))
+	seen := make(presences, 64)
+	watchPresence(t, cli, seen.fn)
+	echoRoundTrip(t, cli, "s1", "before")
+
+	p.down()
+	waitFor(t, 5*time.Second, "the client to notice the outage", func() bool {
+		err := cli.Send(ctxTimeout(t, 50*time.Millisecond), request("s1", "echo", ""), newCollector())
+		return errors.Is(err, ports.ErrUnavailable)
+	})
+
+	// Short ctx: fails at its end, with the sentinel.
+	begin := time.Now()
+	err := cli.Send(ctxTimeout(t, 200*time.Millisecond), request("s1", "echo", "short"), newCollector())
+	took := time.Since(begin)
+	switch {
+	case !errors.Is(err, ports.ErrUnavailable) || !errors.Is(err, amqp.ErrConnectionLost):
+		t.Errorf("Send during the outage = %v, want ports.ErrUnavailable and amqp.ErrConnectionLost", err)
+	case !errors.Is(err, context.DeadlineExceeded):
+		t.Errorf("Send during the outage = %v, want it to name the deadline", err)
+	case took > time.Second:
+		t.Errorf("Send during the outage took %v with a 200ms ctx", took)
+	}
+	t.Logf("during the outage, after %v: %v", took.Round(time.Millisecond), err)
+
+	// Long ctx: waits for the network and completes.
+	c := newCollector()
+	sent := make(chan error, 1)
+	go func() { sent <- cli.Send(ctxTimeout(t, 20*time.Second), request("s1", "echo", "long"), c) }()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-sent:
+		t.Fatalf("Send returned %v while the network was down", err)
+	default:
+	}
+	p.up()
+	upAt := time.Now()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatalf("Send waiting across the outage: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Send still waiting 20s after the network came back")
+	}
+	if r := c.take(t, 1, 15*time.Second)[0]; r.Result != "s1:long" {
+		t.Errorf("reply after recovery = %+v", r)
+	}
+	t.Logf("answered %v after the network came back", time.Since(upAt).Round(time.Millisecond))
+
+	// Balanced work resumes too: the work queue has its consumer again.
+	c = newCollector()
+	req := request(group, "echo", "work")
+	req.Balanced = true
+	if err := cli.Send(ctxTimeout(t, 10*time.Second), req, c); err != nil {
+		t.Fatalf("balanced Send after recovery: %v", err)
+	}
+	c.take(t, 1, 10*time.Second)
+	announceUntilSeen(t, srv, seen, "s1")
+}
+
+// A server whose queue is deleted under it (the broker cancels its
+// consumer) declares the queue again and goes on serving.
+func TestServeResumesWhenItsQueueIsDeleted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv, cli := e.transport(t), e.transport(t)
+	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
+	echoRoundTrip(t, cli, "s1", "before")
+	if _, err := e.raw(t).QueueDelete(e.prefix+"s1", false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the queue to be declared and bound again", func() bool {
+		err := cli.Send(ctxTimeout(t, 2*time.Second), request("s1", "echo", ""), newCollector())
+		return err == nil
+	})
+	echoRoundTrip(t, cli, "s1", "after")
+}
+
+// Close stops the supervisor in the middle of its backoff, Sends waiting for
+// the connection fail with ErrClosed, and nothing of the transport's is left
+// running afterwards. Not parallel: it counts goroutines.
+func TestCloseStopsReconnectingAndLeavesNoGoroutines(t *testing.T) {
+	e := presenceEnv(t)
+	p := newSwitchProxy(t, brokerAddr(t, e.url))
+	cfg := e.config()
+	cfg.URL = proxyURL(t, e.url, p.addr())
+	cfg.DialTimeout = time.Second
+	srv, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.track("s1")
+	sub, err := srv.Serve(ctxTimeout(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, Concurrency: 4}, echo("s1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := cli.WatchPresence(ctxTimeout(t, 5*time.Second), func(domain.Presence) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoRoundTrip(t, cli, "s1", "x")
+
+	// One outage and recovery, so that second generations exist too.
+	p.down()
+	time.Sleep(300 * time.Millisecond)
+	p.up()
+	echoRoundTrip(t, cli, "s1", "y")
+
+	// Down again, for good: Close while reconnecting.
+	p.down()
+	waitFor(t, 5*time.Second, "the client to notice the outage", func() bool {
+		err := cli.Send(ctxTimeout(t, 50*time.Millisecond), request("s1", "echo", ""), newCollector())
+		return errors.Is(err, ports.ErrUnavailable)
+	})
+	waiting := make(chan error, 1)
+	go func() { waiting <- cli.Send(context.Background(), request("s1", "echo", ""), newCollector()) }()
+	time.Sleep(1500 * time.Millisecond) // a few attempts: the backoff is past its first steps
+	begin := time.Now()
+	if err := sub.Close(ctxTimeout(t, 2*time.Second)); err != nil {
+		t.Errorf("close subscription while reconnecting: %v", err)
+	}
+	if err := w.Close(ctxTimeout(t, 2*time.Second)); err != nil {
+		t.Errorf("close watcher while reconnecting: %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("close server transport: %v", err)
+	}
+	if err := cli.Close(); err != nil {
+		t.Errorf("close client transport: %v", err)
+	}
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("closing while reconnecting took %v", d)
+	}
+	select {
+	case err := <-waiting:
+		if !errors.Is(err, ports.ErrClosed) {
+			t.Errorf("Send waiting for the connection = %v, want ErrClosed", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Send waiting for the connection still blocked after Close")
+	}
+	if err := cli.Send(context.Background(), request("s1", "echo", ""), newCollector()); !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for leftovers() != "" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := leftovers(); s != "" {
+		t.Errorf("goroutines left 5s after Close:\n%s", s)
+	}
+}
+
+// leftovers returns the stacks of goroutines running code of the adapter or
+// of amqp091-go, other than tests'.
+func leftovers() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var left []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "testing.tRunner") { // a test, possibly one of the package's internal tests
+			continue
+		}
+		if strings.Contains(g, "topicrpc/adapters/amqp.") || strings.Contains(g, "rabbitmq/amqp091-go") {
+			left = append(left, g)
+		}
+	}
+	return strings.Join(left, "\n\n")
+}
+
+// echoRoundTrip sends one echo to target and waits for its answer.
+func echoRoundTrip(tb testing.TB, tr *amqp.Transport, target, args string) {
+	tb.Helper()
+	c := newCollector()
+	if err := tr.Send(ctxTimeout(tb, 10*time.Second), request(target, "echo", args), c); err != nil {
+		tb.Fatalf("Send to %s: %v", target, err)
+	}
+	if r := c.take(tb, 1, 10*time.Second)[0]; !r.OK() {
+		tb.Fatalf("reply from %s = %+v", target, r)
+	}
+}
+
+// announceUntilSeen announces server's hello until the watcher logging to
+// seen gets one: a watcher resumes a moment after its transport reconnects.
+func announceUntilSeen(tb testing.TB, tr *amqp.Transport, seen presences, server string) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := tr.Announce(ctxTimeout(tb, 5*time.Second), hello(server, 1)); err != nil {
+			tb.Fatalf("Announce: %v", err)
+		}
+		timeout := time.After(200 * time.Millisecond)
+		for {
+			select {
+			case m := <-seen:
+				if m.Server == server {
+					return
+				}
+				continue
+			case <-timeout:
+			}
+			break
+		}
+	}
+	tb.Fatalf("the watcher saw no presence from %s for 10s after recovery", server)
+}
+
+func waitFor(tb testing.TB, d time.Duration, what string, ok func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited %v for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// closeConnections closes, through the management API, every connection
+// whose client-provided name is one of names, once each has shown up there.
+func closeConnections(tb testing.TB, api string, names ...string) {
+	tb.Helper()
+	base, err := url.Parse(api)
+	if err != nil {
+		tb.Fatalf("%s: %v", mgmtEnv, err)
+	}
+	want := make(map[string]bool)
+	for _, n := range names {
+		want[n] = true
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(want) > 0 {
+		if time.Now().After(deadline) {
+			tb.Fatalf("connections %v never showed up in the management API", want)
+		}
+		var conns []struct {
+			Name             string `json:"name"`
+			ClientProperties struct {
+				ConnectionName string `json:"connection_name"`
+			} `json:"client_properties"`
+		}
+		if err := getJSON(client, base.JoinPath("api", "connections"), &conns); err != nil {
+			tb.Fatal(err)
+		}
+		for _, c := range conns {
+			if !want[c.ClientProperties.ConnectionName] {
+				continue
+			}
+			// Names hold spaces and '>': escape them.
+			u := strings.TrimSuffix(api, "/") + "/api/connections/" + url.PathEscape(c.Name)
+			req, err := http.NewRequest(http.MethodDelete, u, nil)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			req.Header.Set("X-Reason", "topicrpc reconnection test")
+			resp, err := client.Do(req)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				tb.Fatalf("DELETE %s: %s", c.Name, resp.Status)
+			}
+			tb.Logf("closed connection %q (%s)", c.Name, c.ClientProperties.ConnectionName)
+			delete(want, c.ClientProperties.ConnectionName)
+		}
+		if len(want) > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+func getJSON(client *http.Client, u *url.URL, v any) error {
+	resp, err := client.Get(u.String())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u.Redacted(), resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// switchProxy forwards TCP connections to a broker until down cuts them all
+// and turns new ones away (they are accepted and closed at once: the
+// handshake fails), until up lets them through again.
+type switchProxy struct {
+	ln     net.Listener
+	target string
+	off    atomic.Bool
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func newSwitchProxy(tb testing.TB, target string) *switchProxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &switchProxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p.wg.Go(p.accept)
+	tb.Cleanup(func() {
+		ln.Close()
+		p.down()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *switchProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *switchProxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if p.off.Load() {
+			c.Close()
+			continue
+		}
+		b, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.off.Load() { // down ran meanwhile
+			p.mu.Unlock()
+			c.Close()
+			b.Close()
+			continue
+		}
+		p.conns[c], p.conns[b] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		p.wg.Go(func() { p.pipe(b, c) })
+		p.wg.Go(func() { p.pipe(c, b) })
+	}
+}
+
+func (p *switchProxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	dst.Close()
+	src.Close()
+	p.mu.Lock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+	p.mu.Unlock()
+}
+
+// down cuts every connection and turns new ones away.
+func (p *switchProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.off.Store(true)
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// up lets connections through again.
+func (p *switchProxy) up() { p.off.Store(false) }

@@ -1,0 +1,195 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/topicrpc/topicrpc/cmd/internal/cli"
+)
+
+// Passwords the tests put in URLs; none may ever be printed.
+const (
+	secret     = "S3cr3t-P4ss"
+	mgmtSecret = "M4nage-S3cret"
+	// encoded is a password with reserved characters, percent-encoded in
+	// the URL; neither form may be printed.
+	encoded, decoded = "p%40ss%2Fw0rd%3A%23", "p@ss/w0rd:#"
+)
+
+// listener accepts connections and hands each to serve; it and every
+// connection are closed when the test ends. It returns its address.
+func listener(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { serve(c) })
+		}
+	})
+	return l.Addr().String()
+}
+
+// closedPort returns an address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestPasswordsAreNeverPrinted runs both programs in-process with URLs
+// holding passwords that cannot work (refused, unreachable, a peer that
+// hangs up or speaks another protocol, bad schemes, unparsable URLs, a
+// management API that is down), with debug logs in text and JSON, and
+// checks that no password appears on stdout or stderr, in any form.
+func TestPasswordsAreNeverPrinted(t *testing.T) {
+	t.Parallel()
+	refused := closedPort(t)
+	hangsUp := listener(t, func(c net.Conn) { c.Close() })
+	speaksHTTP := listener(t, func(c net.Conn) {
+		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+		c.Close()
+	})
+	silent := listener(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	withPassword := func(scheme, addr, pw string) string { return scheme + "://user:" + pw + "@" + addr + "/" }
+
+	type tc struct {
+		name string
+		prog string // topicrpc or topicrpcd
+		env  map[string]string
+		args []string
+		code int
+	}
+	tests := []tc{
+		{"refused", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", refused, secret), "all", "echo"}, 69},
+		{"refused, amqps", "topicrpc", nil, []string{"call", "--url", withPassword("amqps", refused, secret), "all", "echo"}, 69},
+		{"refused, encoded password", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", refused, encoded), "all", "echo"}, 69},
+		{"unreachable host", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", "192.0.2.1:5672", secret), "all", "echo"}, 69},
+		{"peer hangs up", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", hangsUp, secret), "all", "echo"}, 69},
+		{"peer hangs up, encoded password", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", hangsUp, encoded), "all", "echo"}, 69},
+		{"peer speaks HTTP", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", speaksHTTP, secret), "all", "echo"}, 69},
+		{"peer stays silent", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", silent, secret), "all", "echo"}, 69},
+		{"TLS to a plain peer", "topicrpc", nil, []string{"call", "--url", withPassword("amqps", speaksHTTP, secret), "all", "echo"}, 69},
+		{"bad scheme", "topicrpc", nil, []string{"call", "--url", withPassword("ftp", refused, secret), "all", "echo"}, 64},
+		{"unparsable URL", "topicrpc", nil, []string{"call", "--url", "amqp://user:" + secret + "@host:port:x/", "all", "echo"}, 64},
+		{"unescaped @ in the password", "topicrpc", nil, []string{"call", "--url", "amqp://user:" + secret + "@x@" + refused + "/", "all", "echo"}, 69},
+		{"management URL with a bad scheme", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", refused, secret),
+			"--management-url", "ftp://admin:" + mgmtSecret + "@" + refused, "all", "echo"}, 64},
+		{"management URL unparsable", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", refused, secret),
+			"--management-url", "http://admin:" + mgmtSecret + "@host:port:x", "all", "echo"}, 64},
+		{"management URL, broker refused", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", refused, secret),
+			"--management-url", "http://admin:" + mgmtSecret + "@" + refused, "all", "echo"}, 69},
+		{"URLs from the environment", "topicrpc", map[string]string{
+			"TOPICRPC_URL":            withPassword("amqp", refused, secret),
+			"TOPICRPC_MANAGEMENT_URL": "http://admin:" + mgmtSecret + "@" + refused},
+			[]string{"call", "all", "echo"}, 69},
+		{"TLS flags with a bad file", "topicrpc", nil, []string{"call", "--url", withPassword("amqps", refused, secret), "--tls-ca", "/nonexistent", "all", "echo"}, 64},
+		{"servers", "topicrpc", nil, []string{"servers", "--url", withPassword("amqp", refused, secret)}, 69},
+		{"shell", "topicrpc", nil, []string{"shell", "--url", withPassword("amqp", hangsUp, secret)}, 69},
+		{"server refused", "topicrpcd", nil, []string{"--url", withPassword("amqp", refused, secret), "--name", "q1"}, 69},
+		{"server, encoded password", "topicrpcd", nil, []string{"--url", withPassword("amqp", speaksHTTP, encoded), "--name", "q1"}, 69},
+		{"server, bad scheme", "topicrpcd", nil, []string{"--url", withPassword("http", refused, secret), "--name", "q1"}, 64},
+		{"server, management URL", "topicrpcd", nil, []string{"--url", withPassword("amqp", refused, secret),
+			"--management-url", "http://admin:" + mgmtSecret + "@" + refused, "--name", "q1"}, 69},
+		{"server, URL from the environment", "topicrpcd", map[string]string{"TOPICRPC_URL": withPassword("amqp", hangsUp, secret)},
+			[]string{"--name", "q1"}, 69},
+	}
+	// With a broker (make test, scripts/with-broker.sh): a wrong password,
+	// and a management API that is down or refuses the password, behind a
+	// broker that works.
+	if real := os.Getenv("TOPICRPC_TEST_AMQP_URL"); real != "" {
+		u, err := url.Parse(real)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong := *u
+		wrong.User = url.UserPassword(u.User.Username(), secret)
+		ns := "secrets" + time.Now().Format("150405.000000")
+		tests = append(tests,
+			tc{"wrong password", "topicrpc", nil, []string{"call", "--url", wrong.String(), "all", "echo"}, 69},
+			tc{"server, wrong password", "topicrpcd", nil, []string{"--url", wrong.String(), "--name", "q1"}, 69},
+			tc{"management API down", "topicrpc", nil, []string{"call", "--url", real, "--namespace", ns,
+				"--management-url", "http://admin:" + mgmtSecret + "@" + refused, "all", "echo"}, -1},
+		)
+		if m := os.Getenv("TOPICRPC_TEST_MANAGEMENT_URL"); m != "" {
+			mu, err := url.Parse(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.User = url.UserPassword("admin", mgmtSecret)
+			tests = append(tests, tc{"management API refuses the password", "topicrpc", nil,
+				[]string{"call", "--url", real, "--namespace", ns, "--management-url", mu.String(), "all", "echo"}, -1})
+		}
+	}
+
+	for _, tc := range tests {
+		for _, format := range []string{"text", "json"} {
+			t.Run(tc.name+"/"+format, func(t *testing.T) {
+				t.Parallel()
+				args := append([]string{"--log-level", "debug", "--log-format", format, "--fx-log"}, tc.args...)
+				if tc.prog == "topicrpc" { // the subcommand first
+					args = append([]string{tc.args[0], "--log-level", "debug", "--log-format", format, "--fx-log"}, tc.args[1:]...)
+				}
+				var out, errb bytes.Buffer
+				stdio := cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb, Getenv: func(k string) string { return tc.env[k] }}
+				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+				defer cancel()
+				var code int
+				if tc.prog == "topicrpcd" {
+					code = cli.RunServer(ctx, args, stdio)
+				} else {
+					code = cli.Run(ctx, args, stdio)
+				}
+				all := out.String() + errb.String()
+				if tc.code >= 0 && code != tc.code {
+					t.Errorf("exit %d, want %d\n%s", code, tc.code, all)
+				}
+				if code == 0 {
+					t.Errorf("exit 0: the call should have failed\n%s", all)
+				}
+				for _, s := range []string{secret, mgmtSecret, encoded, decoded, url.QueryEscape(decoded)} {
+					if strings.Contains(all, s) {
+						t.Errorf("the password %q was printed:\n%s", s, all)
+					}
+				}
+				if strings.TrimSpace(all) == "" {
+					t.Error("nothing was printed")
+				}
+			})
+		}
+	}
+}
