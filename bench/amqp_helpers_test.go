@@ -1,0 +1,403 @@
+package bench_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/topicrpc/topicrpc/adapters/amqp"
+	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/domain"
+)
+
+// callTimeout bounds every call of every side: a lost reply fails the
+// benchmark instead of hanging it.
+const callTimeout = 30 * time.Second
+
+// broker is the RabbitMQ the AMQP benchmarks run on.
+type broker struct {
+	url        string
+	management string // "" without the management API
+}
+
+// needBroker returns the broker, or skips the benchmark with one line.
+func needBroker(b *testing.B) broker {
+	b.Helper()
+	url := os.Getenv(envAMQPURL)
+	if url == "" {
+		b.Skip(envAMQPURL + " is not set: run make bench, which starts a private RabbitMQ")
+	}
+	return broker{url: url, management: os.Getenv(envManagementURL)}
+}
+
+// namespace returns a fresh exchange name, so that benchmarks sharing a
+// broker never see each other's queues.
+func namespace(what string) string {
+	return "bench-" + what + "-" + strings.ToLower(rand.Text()[:8])
+}
+
+func dialRaw(b *testing.B, url string) *amqp091.Connection {
+	b.Helper()
+	conn, err := amqp091.DialConfig(url, amqp091.Config{Dial: amqp091.DefaultDial(5 * time.Second)})
+	if err != nil {
+		b.Fatalf("dial broker: %v", err)
+	}
+	return conn
+}
+
+// --- the baseline: amqp091-go by hand ----------------------------------------
+
+// rawServers are hand-written RPC servers on one connection, the tutorial's
+// way: each consumes its own queue (exclusive, auto-delete) on a channel of
+// its own with manual acks, publishes the reply to the request's reply-to
+// through the default exchange, then acks.
+type rawServers struct{ conn *amqp091.Connection }
+
+// serve starts one server on queue, bound to exchange with bindings (none
+// for the default exchange), with prefetch and as many worker goroutines.
+// With wire, it speaks topicrpc's protocol (see rawClient.wire): an ack
+// reply, then the result, each labelled with its kind and the server's name.
+func (s *rawServers) serve(b *testing.B, queue, exchange string, bindings []string, prefetch int, wire bool) {
+	b.Helper()
+	ch, err := s.conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(queue, false, true, true, false, nil); err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range bindings {
+		if err := ch.QueueBind(queue, k, exchange, false, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		b.Fatal(err)
+	}
+	deliveries, err := ch.Consume(queue, "", false, true, false, false, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range prefetch {
+		go func() {
+			for d := range deliveries {
+				if !wire {
+					_ = ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, amqp091.Publishing{
+						CorrelationId: d.CorrelationId,
+						Body:          d.Body,
+					})
+					_ = d.Ack(false)
+					continue
+				}
+				start := time.Now()
+				_ = ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, amqp091.Publishing{
+					ContentType: wireContentType, CorrelationId: d.CorrelationId, AppId: queue, Type: "ack",
+				})
+				_ = ch.PublishWithContext(context.Background(), "", d.ReplyTo, false, false, amqp091.Publishing{
+					ContentType: wireContentType, CorrelationId: d.CorrelationId, AppId: queue, Type: "result",
+					Headers: amqp091.Table{"topicrpc-elapsed": int64(time.Since(start))},
+					Body:    d.Body,
+				})
+				_ = d.Ack(false)
+			}
+		}()
+	}
+}
+
+func newRawServers(b *testing.B, url string) *rawServers {
+	s := &rawServers{conn: dialRaw(b, url)}
+	b.Cleanup(func() { _ = s.conn.Close() })
+	return s
+}
+
+// rawClient is the tutorial's RPC client with direct reply-to: it publishes
+// on the channel that consumes amq.rabbitmq.reply-to and routes replies to
+// the waiting caller by correlation id.
+//
+// With wire, it speaks topicrpc's wire protocol by hand instead, what
+// adapters/amqp sends and expects (doc.go there): the channel in confirm
+// mode, requests published mandatory with the command as type, a timestamp,
+// a per-message TTL and the target, sent and deadline headers, and two
+// replies per server (ack, result) awaited after the broker's confirm. It
+// shows how much of topicrpc's cost is its protocol and how much its code.
+type rawClient struct {
+	conn *amqp091.Connection
+	ch   *amqp091.Channel
+	seq  atomic.Uint64
+	wire bool
+
+	mu      sync.Mutex
+	waiting map[string]chan struct{}
+}
+
+func newRawClient(b *testing.B, url string, wire bool) *rawClient {
+	b.Helper()
+	c := &rawClient{conn: dialRaw(b, url), waiting: make(map[string]chan struct{}), wire: wire}
+	b.Cleanup(func() { _ = c.conn.Close() })
+	ch, err := c.conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if wire {
+		if err := ch.Confirm(false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	replies, err := ch.Consume("amq.rabbitmq.reply-to", "", true, false, false, false, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.ch = ch
+	go func() {
+		for d := range replies {
+			c.mu.Lock()
+			w := c.waiting[d.CorrelationId]
+			c.mu.Unlock()
+			if w != nil {
+				w <- struct{}{}
+			}
+		}
+	}()
+	return c
+}
+
+// call publishes body to key on exchange and waits for n servers' replies.
+func (c *rawClient) call(exchange, key string, body []byte, n int) error {
+	id := strconv.FormatUint(c.seq.Add(1), 36)
+	if c.wire {
+		n *= 2 // an ack and a result from each server
+	}
+	w := make(chan struct{}, n)
+	c.mu.Lock()
+	c.waiting[id] = w
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiting, id)
+		c.mu.Unlock()
+	}()
+	msg := amqp091.Publishing{
+		CorrelationId: id,
+		ReplyTo:       "amq.rabbitmq.reply-to",
+		Body:          body,
+	}
+	if !c.wire {
+		if err := c.ch.PublishWithContext(context.Background(), exchange, key, false, false, msg); err != nil {
+			return err
+		}
+	} else {
+		now := time.Now()
+		deadline := now.Add(callTimeout)
+		msg.ContentType, msg.Type, msg.Timestamp = wireContentType, "echo", now
+		msg.Expiration = strconv.FormatInt(callTimeout.Milliseconds(), 10)
+		msg.Headers = amqp091.Table{"topicrpc-target": key, "topicrpc-sent": now.UnixMilli(),
+			"topicrpc-deadline": deadline.UnixMilli()}
+		dc, err := c.ch.PublishWithDeferredConfirmWithContext(context.Background(), exchange, key, true, false, msg)
+		if err != nil {
+			return err
+		}
+		if ok, err := dc.WaitContext(context.Background()); err != nil || !ok {
+			return fmt.Errorf("protocol call %s: not confirmed (%v)", key, err)
+		}
+	}
+	timeout := time.NewTimer(callTimeout)
+	defer timeout.Stop()
+	for i := range n {
+		select {
+		case <-w:
+		case <-timeout.C:
+			return fmt.Errorf("baseline call %s: %d of %d replies after %v", key, i, n, callTimeout)
+		}
+	}
+	return nil
+}
+
+// wireContentType is the content type of topicrpc's requests and replies.
+const wireContentType = "text/plain; charset=utf-8"
+
+// --- topicrpc on adapters/amqp -------------------------------------------------
+
+// fleet is a set of app.Servers on one amqp.Transport (one connection), in a
+// namespace of their own that is deleted afterwards.
+type fleet struct {
+	ns      string
+	cfg     amqp.Config
+	t       *amqp.Transport
+	servers []*app.Server
+}
+
+// config returns the transport configuration of namespace ns.
+func (br broker) config(ns string) amqp.Config {
+	return amqp.Config{URL: br.url, Exchange: ns, QueuePrefix: ns + ".", Logger: quiet, ConnectionName: ns}
+}
+
+// startFleet starts one app.Server per ServerConfig, with the defaults a user
+// gets (bindings all.# and <name>.#, work groups, presence).
+func startFleet(b *testing.B, br broker, ns string, cfgs []app.ServerConfig) *fleet {
+	b.Helper()
+	f := &fleet{ns: ns, cfg: br.config(ns)}
+	t, err := amqp.New(context.Background(), f.cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.t = t
+	b.Cleanup(func() { f.stop(b, br) })
+	for _, c := range cfgs {
+		s := app.NewServer(t, c, quiet)
+		if err := s.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		f.servers = append(f.servers, s)
+	}
+	return f
+}
+
+func (f *fleet) stop(b *testing.B, br broker) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var names []string
+	for _, s := range f.servers {
+		_ = s.Stop(ctx)
+		names = append(names, s.Name())
+	}
+	_ = f.t.Close()
+	deleteNamespace(b, br, f.ns, names)
+}
+
+// deleteNamespace removes what topicrpc servers left on the broker: their
+// durable queues, work queues and exchanges.
+func deleteNamespace(b *testing.B, br broker, ns string, servers []string) {
+	conn, err := amqp091.Dial(br.url)
+	if err != nil {
+		b.Logf("clean up %s: %v", ns, err)
+		return
+	}
+	defer conn.Close()
+	queues := []string{ns + ".work.all"}
+	for _, s := range servers {
+		queues = append(queues, ns+"."+s, ns+".work."+s)
+	}
+	var ch *amqp091.Channel
+	for _, q := range queues {
+		if ch == nil || ch.IsClosed() {
+			if ch, err = conn.Channel(); err != nil {
+				return
+			}
+		}
+		_, _ = ch.QueueDelete(q, false, false, false)
+	}
+	for _, x := range []string{ns, ns + ".work", ns + ".presence"} {
+		if ch == nil || ch.IsClosed() {
+			if ch, err = conn.Channel(); err != nil {
+				return
+			}
+		}
+		_ = ch.ExchangeDelete(x, false, false)
+	}
+}
+
+// newClient returns an app.Client on a transport of its own (its own
+// connection) in namespace ns; edit adjusts the transport's configuration.
+func newClient(b *testing.B, br broker, ns string, ccfg app.ClientConfig, edit func(*amqp.Config)) (*app.Client, *amqp.Transport) {
+	b.Helper()
+	cfg := br.config(ns)
+	if edit != nil {
+		edit(&cfg)
+	}
+	t, err := amqp.New(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = t.Close() })
+	if ccfg.Timeout == 0 {
+		ccfg.Timeout = callTimeout
+	}
+	return app.NewClient(t, ccfg, quiet), t
+}
+
+// fastRoutes is the fast path a long-lived client takes to know who should
+// answer: the management API's bindings, read at most once a second.
+func fastRoutes(br broker) func(*amqp.Config) {
+	return func(c *amqp.Config) {
+		c.ManagementURL = br.management
+		c.RoutesTTL = time.Second
+	}
+}
+
+var echo = domain.Command{Name: "echo", Args: "hello"}
+
+// callOp returns an op that calls target and checks that want servers
+// answered ok.
+func callOp(c *app.Client, target string, want int, opts ...app.CallOption) func() error {
+	return func() error {
+		call, err := c.Call(context.Background(), target, echo, opts...)
+		if err != nil {
+			return err
+		}
+		for _, ok := call.Next(); ok; _, ok = call.Next() {
+		}
+		if s := call.Summary(); s.OK != want {
+			return fmt.Errorf("topicrpc call %s: %d ok of %d, %s", target, s.OK, want, s.Reason)
+		}
+		return nil
+	}
+}
+
+var beam struct {
+	mu  sync.Mutex
+	pid int
+}
+
+// brokerPID returns the process id of the broker when it runs on this
+// machine and its management API says which it is, else 0. A freshly
+// started node may not say yet: it asks again next time.
+func brokerPID() int {
+	beam.mu.Lock()
+	defer beam.mu.Unlock()
+	if beam.pid != 0 {
+		return beam.pid
+	}
+	api := os.Getenv(envManagementURL)
+	if api == "" {
+		return 0
+	}
+	var nodes []struct {
+		OSPid string `json:"os_pid"`
+	}
+	if err := getJSON(api+"/api/nodes", &nodes); err != nil || len(nodes) != 1 {
+		return 0
+	}
+	pid, err := strconv.Atoi(nodes[0].OSPid)
+	if err != nil {
+		return 0
+	}
+	if comm, err := os.ReadFile("/proc/" + nodes[0].OSPid + "/comm"); err == nil && strings.HasPrefix(string(comm), "beam") {
+		beam.pid = pid
+	}
+	return beam.pid
+}
+
+// getJSON decodes the answer to a GET of url (credentials in its userinfo).
+func getJSON(url string, v any) error {
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}

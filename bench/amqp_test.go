@@ -1,0 +1,186 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/topicrpc/topicrpc/adapters/amqp"
+	"github.com/topicrpc/topicrpc/app"
+)
+
+var hello = []byte("hello")
+
+// BenchmarkRPC is one server answering echo, called one at a time and with
+// 16 and 64 calls in flight from one client.
+//
+// impl=baseline is RabbitMQ's tutorial RPC on amqp091-go: publish to the
+// server's queue through the default exchange, reply-to
+// amq.rabbitmq.reply-to, no publisher confirms; the server replies, then
+// acks. impl=topicrpc is app.Client.Call and app.Server on adapters/amqp with
+// the defaults, the client knowing who should answer from the management
+// API's bindings read at most once a second (amqp.Config.RoutesTTL): every
+// request goes to the topic exchange, mandatory and confirmed, and the
+// server sends an ack reply and a result. Both servers take 64 requests at
+// a time (prefetch 64, 64 workers). impl=protocol is amqp091-go by hand
+// speaking topicrpc's wire protocol (see rawClient): what the protocol
+// costs, apart from topicrpc's code.
+func BenchmarkRPC(b *testing.B) {
+	br := needBroker(b)
+	if br.management == "" {
+		b.Skip(envManagementURL + " is not set: the topicrpc client needs the management API for its routes")
+	}
+	ns := namespace("rpc")
+	raw := newRawServers(b, br.url)
+	raw.serve(b, ns+".baseline", "", nil, 64, false)
+	rawc := newRawClient(b, br.url, false)
+	wire := wireExchange(b, br, ns+"-protocol")
+	raw.serve(b, ns+"-protocol.s1", wire, []string{"all.#", "s1.#"}, 64, true)
+	wirec := newRawClient(b, br.url, true)
+	startFleet(b, br, ns, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
+	client, _ := newClient(b, br, ns, app.ClientConfig{}, fastRoutes(br))
+	baseline := func() error { return rawc.call("", ns+".baseline", hello, 1) }
+	protocol := func() error { return wirec.call(wire, "s1", hello, 1) }
+	topicrpc := callOp(client, "s1", 1)
+	for _, inflight := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			sides(b,
+				side{"baseline", func(b *testing.B) { runLoad(b, inflight, latencies|brokerCPU, baseline) }},
+				side{"protocol", func(b *testing.B) { runLoad(b, inflight, latencies|brokerCPU, protocol) }},
+				side{"topicrpc", func(b *testing.B) { runLoad(b, inflight, latencies|brokerCPU, topicrpc) }})
+		})
+	}
+}
+
+// wireExchange declares topic exchange x for the protocol side, deleted
+// at the end of the benchmark.
+func wireExchange(b *testing.B, br broker, x string) string {
+	b.Helper()
+	conn := dialRaw(b, br.url)
+	b.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare(x, amqp091.ExchangeTopic, false, false, false, false, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ch.ExchangeDelete(x, false, false) })
+	return x
+}
+
+// BenchmarkRPCDiscovery is BenchmarkRPC's topicrpc side one call at a time,
+// knowing who should answer in the other ways topicrpc offers:
+//
+//   - path=routes-per-call: the management API read for every call
+//     (Config.RoutesTTL zero), what the CLI does with --management-url;
+//   - path=roster: no management API; the client's app.Roster, kept from
+//     the servers' presence, what the CLI does without one;
+//   - path=servers-option: the caller names the server (app.Servers);
+//   - path=oneshot: connect, call, close, as one CLI invocation
+//     (topicrpc call --management-url …) does, minus process start.
+func BenchmarkRPCDiscovery(b *testing.B) {
+	br := needBroker(b)
+	ns := namespace("disc")
+	startFleet(b, br, ns, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
+	run := func(path string, op func() error) {
+		b.Run("path="+path, func(b *testing.B) { runLoad(b, 1, latencies|brokerCPU, op) })
+	}
+	if br.management != "" {
+		perCall, _ := newClient(b, br, ns, app.ClientConfig{}, func(c *amqp.Config) { c.ManagementURL = br.management })
+		run("routes-per-call", callOp(perCall, "s1", 1))
+	}
+
+	t, err := amqp.New(context.Background(), br.config(ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Close()
+	roster := app.NewRoster(t, quiet)
+	if err := roster.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer roster.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	roster.Settle(ctx, 150*time.Millisecond)
+	cancel()
+	run("roster", callOp(app.NewClient(t, app.ClientConfig{Timeout: callTimeout, Roster: roster}, quiet), "s1", 1))
+
+	plain, _ := newClient(b, br, ns, app.ClientConfig{}, nil)
+	run("servers-option", callOp(plain, "s1", 1, app.Servers("s1")))
+
+	if br.management != "" {
+		cfg := br.config(ns)
+		cfg.ManagementURL = br.management
+		run("oneshot", func() error {
+			t, err := amqp.New(context.Background(), cfg)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			return callOp(app.NewClient(t, app.ClientConfig{Timeout: callTimeout}, quiet), "s1", 1)()
+		})
+	}
+}
+
+// BenchmarkFanOut is one call to "all" reaching 1, 10 or 100 servers, timed
+// until every reply is in. impl=baseline is amqp091-go by hand: a topic
+// exchange, one queue per server bound with "all.#", each consumed on its
+// own channel (prefetch 1) by a consumer that replies; the caller publishes
+// once and counts the replies with its correlation id. impl=topicrpc is one
+// app.Server per queue with the defaults (bindings all.# and <name>.#, work
+// groups, presence), all on one connection, and app.Client as in
+// BenchmarkRPC; impl=protocol is the baseline speaking topicrpc's protocol.
+func BenchmarkFanOut(b *testing.B) {
+	br := needBroker(b)
+	if br.management == "" {
+		b.Skip(envManagementURL + " is not set: the topicrpc client needs the management API for its routes")
+	}
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			// Each side's servers exist only while it runs: idle topicrpc
+			// servers still announce their presence to each other.
+			sides(b,
+				side{"baseline", func(b *testing.B) {
+					runLoad(b, 1, latencies|brokerCPU, rawFanOut(b, br, namespace("fan-baseline"), n, false))
+				}},
+				side{"protocol", func(b *testing.B) {
+					runLoad(b, 1, latencies|brokerCPU, rawFanOut(b, br, namespace("fan-protocol"), n, true))
+				}},
+				side{"topicrpc", func(b *testing.B) {
+					ns := namespace("fan")
+					var cfgs []app.ServerConfig
+					for i := range n {
+						cfgs = append(cfgs, app.ServerConfig{Name: fmt.Sprintf("s%03d", i)})
+					}
+					startFleet(b, br, ns, cfgs)
+					client, _ := newClient(b, br, ns, app.ClientConfig{}, fastRoutes(br))
+					// Let the broker deliver the servers' hellos to each other first.
+					time.Sleep(time.Duration(n) * 5 * time.Millisecond)
+					runLoad(b, 1, latencies|brokerCPU, callOp(client, "all", n))
+				}})
+		})
+	}
+}
+
+// rawFanOut starts n hand-written servers behind a topic exchange named x,
+// bound with all.# (and, with wire, <name>.# too, as topicrpc's are), and
+// returns the op calling all of them.
+func rawFanOut(b *testing.B, br broker, x string, n int, wire bool) func() error {
+	b.Helper()
+	wireExchange(b, br, x)
+	servers := newRawServers(b, br.url)
+	for i := range n {
+		name := fmt.Sprintf("s%03d", i)
+		bindings := []string{"all.#"}
+		if wire {
+			bindings = append(bindings, name+".#")
+		}
+		servers.serve(b, x+"."+name, x, bindings, 1, wire)
+	}
+	c := newRawClient(b, br.url, wire)
+	return func() error { return c.call(x, "all", hello, n) }
+}
