@@ -71,7 +71,7 @@ func splice(doc, gen string) string {
 	j := strings.Index(doc, endMarker)
 	switch {
 	case i >= 0 && j > i:
-		return doc[:i] + gen + doc[j+len(endMarker)+1:]
+		return doc[:i] + gen + strings.TrimPrefix(doc[j+len(endMarker):], "\n")
 	case doc == "":
 		return "# Benchmarks\n\n`make bench` writes the tables below.\n\n" + gen
 	}
