@@ -99,7 +99,7 @@ func (v *routeView) bindings(ctx context.Context) (*domain.Index[string], error)
 		if errors.As(err, &ue) {
 			err = ue.Err // its message repeats the URL, credentials included
 		}
-		return nil, fmt.Errorf("amqp: routes: management API %s: %w", RedactURL(v.api.String()), err)
+		return nil, fmt.Errorf("amqp: routes: management API %s: %w: %w", RedactURL(v.api.String()), ports.ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBindingsBody))
@@ -111,7 +111,7 @@ func (v *routeView) bindings(ctx context.Context) (*domain.Index[string], error)
 		// The exchange does not exist yet: no server ever started, nothing is bound.
 		return v.store(domain.NewIndex[string]()), nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("amqp: routes: management API %s answered %s", RedactURL(v.api.String()), resp.Status)
+		return nil, fmt.Errorf("amqp: routes: management API %s answered %s: %w", RedactURL(v.api.String()), resp.Status, ports.ErrUnavailable)
 	}
 	var bindings []struct {
 		Destination     string `json:"destination"`
