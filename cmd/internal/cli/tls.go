@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -96,6 +97,7 @@ func tlsHint(err error, amqps, clientCert bool) string {
 	// client's side of the handshake is done: the refusal may then show as
 	// the connection closing while AMQP sets up.
 	closed := errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) ||
+		errors.Is(err, net.ErrClosed) || strings.Contains(msg, "use of closed network connection") ||
 		(errors.As(err, &ae) && ae.Code == amqp091.ChannelError)
 	switch {
 	case errors.As(err, &unknown):
