@@ -113,9 +113,12 @@
 // One connection per Transport. One publishing channel in confirm mode,
 // which also consumes direct reply-to; one channel per Serve, with prefetch
 // = concurrency, consuming its queue, publishing replies and acknowledging;
-// one more channel per work group of a Serve, with prefetch 1, likewise (a
-// prefetch count is in practice per channel, and a reply must precede its
-// ack on the channel that acks); a short-lived channel to declare the
+// one more channel per work group of a Serve, with prefetch 1, likewise.
+// (RabbitMQ applies a non-global prefetch per consumer, so one channel could
+// carry them all; a channel each keeps each consumer's reply-then-ack on the
+// channel that acks and a failure on one from closing the others, at the
+// cost of channels: about 4 per server, 511 per connection — see the scale
+// section of ARCHITECTURE.md.) A short-lived channel to declare the
 // exchange, and another for the work exchange on the first balanced Send; in
 // ReplyQueue mode one more channel consuming the reply queue. All of them are
 // set up again on every new connection (see Reconnection).
