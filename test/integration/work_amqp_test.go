@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	amqp091 "github.com/rabbitmq/amqp091-go"
-
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
@@ -51,7 +49,6 @@ func TestWorkQueueSurvivesAWorkerDying(t *testing.T) {
 	t.Parallel()
 	b := brokertest.Get(t)
 	ns := namespace(t, b)
-	t.Cleanup(func() { deleteExchange(t, b, ns+".work") })
 	const (
 		n      = 100
 		group  = "jobs"
@@ -185,20 +182,4 @@ func missing(ids []string, results map[string][]domain.Reply) []string {
 		}
 	}
 	return out
-}
-
-// deleteExchange deletes an exchange the test's transports declared.
-func deleteExchange(t *testing.T, b *brokertest.Broker, name string) {
-	conn, err := amqp091.Dial(b.URL)
-	if err != nil {
-		t.Logf("clean up %s: %v", name, err)
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return
-	}
-	defer ch.Close()
-	_ = ch.ExchangeDelete(name, false, false)
 }
