@@ -46,7 +46,10 @@ func keyedServer(t *testing.T) (*memory.Transport, *lockedBuffer) {
 	tr := memory.New(memory.Config{Logger: quiet})
 	t.Cleanup(func() { _ = tr.Close() })
 	var logs lockedBuffer
-	s := app.NewServer(tr, app.ServerConfig{Name: "s1", AuthKey: serverKey}, slog.New(slog.NewTextHandler(&logs, nil)))
+	// Acknowledging at once (AckDelay < 0) lets the tests see that only an
+	// accepted request is acknowledged, however fast its handler.
+	s := app.NewServer(tr, app.ServerConfig{Name: "s1", AuthKey: serverKey, AckDelay: -1},
+		slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -4,89 +4,119 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
-// flights are the requests a server is running. One goroutine per server
-// sends a progress reply for each flight that has run longer than the
-// progress interval, every interval, so the caller knows a long job is still
-// being worked on. Safe for concurrent use.
+// flights are the requests a server is running. Each flight has a timer of
+// its own: a request still running when it fires is acknowledged (unless
+// serve already did), then, at every multiple of the progress interval since
+// the request was taken, gets a progress reply, so the caller knows a long
+// job is still being worked on. A request done before its timer fires sends
+// only its result, which is its own acknowledgement. Nothing is shared
+// between flights but the pool they are recycled through. Safe for
+// concurrent use.
 type flights struct {
-	mu   sync.Mutex
-	set  map[*flight]struct{}
-	done chan struct{}
-	once sync.Once
+	server string
+	every  time.Duration // the progress interval
+	log    *slog.Logger
+	closed atomic.Bool // set by close: timers firing later send nothing
+	// pool recycles the flights whose timer was stopped before it fired,
+	// with their timer; a flight whose callback may still run is left to the
+	// garbage collector. Per server, so that a timer made in a
+	// testing/synctest bubble stays in it.
+	pool sync.Pool
 }
 
 // flight is one request being run.
 type flight struct {
-	mu     sync.Mutex
-	server string
-	start  time.Time
-	rw     ports.ReplyWriter
-	ended  bool
+	fs    *flights
+	timer *time.Timer // made once, with fire as its callback; reused
+	mu    sync.Mutex  // held while a reply goes out: no reply follows the result
+	req   *domain.Request
+	rw    ports.ReplyWriter
+	start time.Time
+	acked bool // the ack is sent (by serve, or by the timer)
+	ended bool // the result is sent, or is being sent
 }
 
-func (fs *flights) init() {
-	fs.set = make(map[*flight]struct{})
-	fs.done = make(chan struct{})
+func (fs *flights) init(server string, every time.Duration, log *slog.Logger) {
+	fs.server, fs.every, fs.log = server, every, log
 }
 
-func (fs *flights) begin(server string, start time.Time, rw ports.ReplyWriter) *flight {
-	f := &flight{server: server, start: start, rw: rw}
-	fs.mu.Lock()
-	fs.set[f] = struct{}{}
-	fs.mu.Unlock()
+// begin registers a request taken at start. Its timer fires after ackAfter
+// to acknowledge it; a negative ackAfter means serve acknowledged it already,
+// and the timer fires at the first progress point instead.
+func (fs *flights) begin(start time.Time, req *domain.Request, rw ports.ReplyWriter, ackAfter time.Duration) *flight {
+	f, _ := fs.pool.Get().(*flight)
+	if f == nil {
+		f = &flight{fs: fs}
+	}
+	// A flight from the pool has no timer pending nor callback running (see
+	// end), so nothing else reads these fields; arming the timer publishes them
+	// to its callback.
+	f.req, f.rw, f.start, f.acked, f.ended = req, rw, start, ackAfter < 0, false
+	if ackAfter < 0 {
+		ackAfter = fs.every
+	}
+	if f.timer == nil {
+		// Under the lock: the callback, which takes it, may run before
+		// AfterFunc returns, and must find f.timer set.
+		f.mu.Lock()
+		f.timer = time.AfterFunc(ackAfter, f.fire)
+		f.mu.Unlock()
+	} else {
+		f.timer.Reset(ackAfter)
+	}
 	return f
 }
 
 // end sends the result and retires the flight, under the flight's lock so
-// that no progress reply follows the result.
+// that no ack or progress reply follows the result.
 func (fs *flights) end(ctx context.Context, f *flight, result domain.Reply) error {
-	fs.mu.Lock()
-	delete(fs.set, f)
-	fs.mu.Unlock()
+	f.mu.Lock()
+	f.ended = true
+	// Stop reports false when the callback has started (it is waiting for
+	// the lock, and will find the flight ended) or has run without arming
+	// the timer again (after close): then f is not reused.
+	stopped := f.timer.Stop()
+	err := f.rw.Reply(ctx, result)
+	f.req, f.rw = nil, nil // kept by neither the pool nor a late callback
+	f.mu.Unlock()
+	if stopped {
+		fs.pool.Put(f)
+	}
+	return err
+}
+
+// fire is the timer's callback: unless the result is out (or the server
+// stopped), it acknowledges the request or reports progress, and arms the
+// timer for the next progress point, start + k × the progress interval.
+func (f *flight) fire() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.ended = true
-	return f.rw.Reply(ctx, result)
-}
-
-// progress runs until close, sending progress replies for long flights.
-func (fs *flights) progress(every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var due []*flight
-	for {
-		select {
-		case <-fs.done:
-			return
-		case now := <-t.C:
-			due = due[:0]
-			fs.mu.Lock()
-			for f := range fs.set {
-				if now.Sub(f.start) >= every {
-					due = append(due, f)
-				}
-			}
-			fs.mu.Unlock()
-			for _, f := range due {
-				f.mu.Lock()
-				if !f.ended {
-					ctx, cancel := context.WithTimeout(context.Background(), every)
-					if err := f.rw.Reply(ctx, domain.Reply{Server: f.server, Kind: domain.KindProgress,
-						Elapsed: now.Sub(f.start)}); err != nil {
-						log.Debug("progress not sent", "err", err)
-					}
-					cancel()
-				}
-				f.mu.Unlock()
-			}
-		}
+	fs := f.fs
+	if f.ended || fs.closed.Load() {
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), fs.every)
+	if !f.acked {
+		f.acked = true
+		if err := f.rw.Reply(ctx, domain.Reply{Server: fs.server, Kind: domain.KindAck}); err != nil {
+			fs.log.Warn("ack not sent", "call", f.req.ID, "command", f.req.Command.Name, "err", err)
+		}
+	} else if err := f.rw.Reply(ctx, domain.Reply{Server: fs.server, Kind: domain.KindProgress,
+		Elapsed: time.Since(f.start)}); err != nil {
+		fs.log.Debug("progress not sent", "call", f.req.ID, "err", err)
+	}
+	cancel()
+	elapsed := time.Since(f.start)
+	f.timer.Reset((elapsed/fs.every+1)*fs.every - elapsed)
 }
 
-func (fs *flights) close() { fs.once.Do(func() { close(fs.done) }) }
+// close stops the replies of the flights still running: their timers may
+// still fire, and then send nothing.
+func (fs *flights) close() { fs.closed.Store(true) }

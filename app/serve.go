@@ -12,8 +12,13 @@ import (
 	"github.com/topicrpc/topicrpc/ports"
 )
 
-// serve is the ports.Handler: it acknowledges the request at once, runs it
-// (with progress replies while it runs long) and sends exactly one result.
+// serve is the ports.Handler: it runs the request and sends exactly one
+// result. A request still running ServerConfig.AckDelay after it was taken
+// (or halfway to its deadline, if that comes sooner) is acknowledged then,
+// and gets progress replies while it runs long; one done sooner sends only
+// its result, which tells the caller it was received. No ack or progress
+// reply ever follows the result. With a negative AckDelay the request is
+// acknowledged before its handler runs.
 // On a server with a key, a request that fails authorize gets only an
 // unauthorized result: no ack, and no handler runs.
 func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
@@ -21,16 +26,25 @@ func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyW
 	if !s.authorize(ctx, req, rw, start) {
 		return // refused: answered unauthorized, nothing acknowledged or run
 	}
-	if err := rw.Reply(ctx, domain.Reply{Server: s.cfg.Name, Kind: domain.KindAck}); err != nil {
-		s.log.Warn("ack not sent", "call", req.ID, "command", req.Command.Name, "err", err)
+	ackAfter := s.cfg.AckDelay
+	if !req.Deadline.IsZero() {
+		// The caller counts a server silent unless it hears from it by the
+		// deadline: a short one moves the ack earlier.
+		ackAfter = min(ackAfter, req.Deadline.Sub(start)/2)
 	}
-	f := s.flights.begin(s.cfg.Name, start, rw)
+	if ackAfter <= 0 {
+		if err := rw.Reply(ctx, domain.Reply{Server: s.cfg.Name, Kind: domain.KindAck}); err != nil {
+			s.log.Warn("ack not sent", "call", req.ID, "command", req.Command.Name, "err", err)
+		}
+		ackAfter = -1 // acknowledged
+	}
+	f := s.flights.begin(start, req, rw, ackAfter)
 	reply := s.run(ctx, req)
 	reply.Server = s.cfg.Name
 	reply.Kind = domain.KindResult
 	reply.Elapsed = time.Since(start) // monotonic clock only: cheaper than Now
-	// end holds the flight's lock while the result goes out, so no progress
-	// reply can follow the result.
+	// end holds the flight's lock while the result goes out, so no ack or
+	// progress reply can follow the result.
 	if err := s.flights.end(ctx, f, reply); err != nil {
 		s.log.Warn("reply not sent", "call", req.ID, "command", req.Command.Name, "err", err)
 	}

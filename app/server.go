@@ -21,6 +21,7 @@ const Version = "0.2.0"
 const (
 	DefaultProgressInterval  = time.Second
 	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultAckDelay          = 20 * time.Millisecond
 )
 
 // ServerConfig describes one server.
@@ -45,6 +46,16 @@ type ServerConfig struct {
 	// ProgressInterval is how often a server tells the caller it is still
 	// working on a long request; DefaultProgressInterval if zero.
 	ProgressInterval time.Duration
+	// AckDelay is how long a request may run before the server acknowledges
+	// it (a domain.KindAck reply, so that a caller still waiting at its
+	// deadline counts the server as timed out, not silent); a result sent
+	// before then is its own acknowledgement, and the request gets no ack.
+	// A request whose deadline is less than twice AckDelay away is
+	// acknowledged halfway to it. DefaultAckDelay if zero; negative means
+	// at once, before the handler runs; longer than ProgressInterval means
+	// ProgressInterval. A caller learning who answers from replies alone
+	// (ClientConfig.IdleGap) must wait longer than this.
+	AckDelay time.Duration
 	// HeartbeatInterval is how often the server announces its presence;
 	// DefaultHeartbeatInterval if zero.
 	HeartbeatInterval time.Duration
@@ -91,10 +102,11 @@ func (c ServerConfig) AllWorkGroups() []string {
 }
 
 // Server answers the requests its bindings attract by running the handler
-// named in each: it acknowledges a request the moment it takes it, reports
-// progress while a long handler runs, and sends one result. It announces its
-// presence so clients can tell who should answer. Handle may be called at any
-// time; Start and Stop once each.
+// named in each and sending one result: a request still running
+// ServerConfig.AckDelay after the server took it is acknowledged then, and
+// gets progress replies while its handler runs long; a faster result is its
+// own acknowledgement. It announces its presence so clients can tell who
+// should answer. Handle may be called at any time; Start and Stop once each.
 type Server struct {
 	cfg      ServerConfig
 	t        ports.Transport
@@ -121,12 +133,16 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
+	if cfg.AckDelay == 0 {
+		cfg.AckDelay = DefaultAckDelay
+	}
+	cfg.AckDelay = min(cfg.AckDelay, cfg.ProgressInterval)
 	if cfg.MaxArgs < 1 {
 		cfg.MaxArgs = DefaultMaxArgs
 	}
 	s := &Server{cfg: cfg, t: t, log: log.With("server", cfg.Name), handlers: NewRegistry(),
 		auth: newAuthenticator(cfg.AuthKey)}
-	s.flights.init()
+	s.flights.init(cfg.Name, cfg.ProgressInterval, s.log)
 	for name, h := range map[string]HandlerFunc{"echo": Echo, "fib": Fib, "sleep": Sleep, "ping": s.ping} {
 		_ = s.handlers.Handle(name, h) // names are valid
 	}
@@ -160,7 +176,6 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("start server %s: %w", s.cfg.Name, err)
 	}
 	s.sub, s.started = sub, time.Now()
-	go s.flights.progress(s.cfg.ProgressInterval, s.log)
 	s.presence = newAnnouncer(s.t, s.hello(ep), s.cfg.HeartbeatInterval, s.log)
 	if err := s.presence.start(ctx); err != nil {
 		// Serving matters more than being seen: clients fall back to acks.

@@ -26,6 +26,7 @@ type serverOptions struct {
 	grace       time.Duration
 	noDefaults  bool
 	heartbeat   time.Duration
+	ackAfter    time.Duration
 	workGroups  []string
 	noWork      bool
 	allowExec   []string
@@ -69,6 +70,7 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.IntVar(&o.concurrency, "concurrency", 8, "requests handled at once (the prefetch count); more wait in the queue")
 	f.DurationVar(&o.grace, "grace", 10*time.Second, "on shutdown, how long handlers in flight may finish")
 	f.DurationVar(&o.heartbeat, "heartbeat", app.DefaultHeartbeatInterval, "how often to announce presence; clients drop a server silent for 3 heartbeats")
+	f.DurationVar(&o.ackAfter, "ack-after", app.DefaultAckDelay, "acknowledge a request still running this long after it was taken (a faster result is its own acknowledgement); 0 or negative: acknowledge at once")
 	f.StringArrayVar(&o.workGroups, "work-group", nil, "take load-balanced requests (call --any) of this group (repeat); default: each group.# binding's group")
 	f.BoolVar(&o.noWork, "no-work", false, "take no load-balanced requests")
 	f.StringArrayVar(&o.allowExec, "allow-exec", nil, "enable the exec command for this program only: NAME=/absolute/path (repeat); run as argv, no shell; off by default")
@@ -93,8 +95,15 @@ func (o *serverOptions) run(ctx context.Context) error {
 	if o.grace < 0 {
 		return usageError("--grace %s: want 0 or a positive duration like 10s", o.grace)
 	}
+	if o.ackAfter >= app.DefaultProgressInterval {
+		return usageError("--ack-after %s: want less than the progress interval, %s", o.ackAfter, app.DefaultProgressInterval)
+	}
 	cfg := app.ServerConfig{Name: o.name, Bindings: o.bindings, NoDefaultBindings: o.noDefaults,
-		Concurrency: o.concurrency, HeartbeatInterval: o.heartbeat, WorkGroups: o.workGroups}
+		Concurrency: o.concurrency, HeartbeatInterval: o.heartbeat, WorkGroups: o.workGroups,
+		AckDelay: o.ackAfter}
+	if o.ackAfter <= 0 {
+		cfg.AckDelay = -1 // at once: zero would mean the default
+	}
 	if o.noWork {
 		cfg.WorkGroups = []string{}
 	}

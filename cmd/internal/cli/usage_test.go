@@ -85,6 +85,8 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{"negative grace", "topicrpcd", []string{mem, "--name=q1", "--grace=-1s"}, "--grace"},
 		{"malformed grace", "topicrpcd", []string{mem, "--name=q1", "--grace=a while"}, "invalid argument"},
 		{"zero heartbeat", "topicrpcd", []string{mem, "--name=q1", "--heartbeat=0s"}, "--heartbeat"},
+		{"malformed ack-after", "topicrpcd", []string{mem, "--name=q1", "--ack-after=soon"}, "invalid argument"},
+		{"ack-after past the progress interval", "topicrpcd", []string{mem, "--name=q1", "--ack-after=2s"}, "--ack-after"},
 		{"empty work group", "topicrpcd", []string{mem, "--name=q1", "--work-group="}, "--work-group"},
 		{"server bad log level", "topicrpcd", []string{mem, "--name=q1", "--log-level=chatty"}, "--log-level"},
 		{"server bad log format", "topicrpcd", []string{mem, "--name=q1", "--log-format=yaml"}, "--log-format"},
