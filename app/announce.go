@@ -30,10 +30,12 @@ func newAnnouncer(t ports.Transport, hello domain.Presence, interval time.Durati
 		quit: make(chan struct{}), query: make(chan struct{}, 1)}
 }
 
-// start watches for queries and says hello. On an error the server still
-// serves; the announcer then does nothing.
+// start watches for queries and says hello. It watches queries only: the
+// other servers' hellos and heartbeats are for rosters, and receiving them
+// would make every server's heartbeat cost work on every server. On an error
+// the server still serves; the announcer then does nothing.
 func (a *announcer) start(ctx context.Context) error {
-	w, err := a.t.WatchPresence(ctx, func(p domain.Presence) {
+	w, err := a.t.WatchPresence(ctx, ports.WatchQueries, func(p domain.Presence) {
 		if p.Kind == domain.PresenceQuery {
 			select {
 			case a.query <- struct{}{}:

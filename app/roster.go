@@ -35,10 +35,10 @@ func NewRoster(t ports.Transport, log *slog.Logger) *Roster {
 	return &Roster{t: t, log: log, r: domain.NewRoster(), changed: time.Now(), signal: make(chan struct{}, 1)}
 }
 
-// Start watches presence on the transport and asks every server to say
-// hello. Call Settle to wait for the answers.
+// Start watches the servers' announcements on the transport and asks every
+// server to say hello. Call Settle to wait for the answers.
 func (r *Roster) Start(ctx context.Context) error {
-	w, err := r.t.WatchPresence(ctx, r.observe)
+	w, err := r.t.WatchPresence(ctx, ports.WatchAnnouncements, r.observe)
 	if err != nil {
 		return fmt.Errorf("watch presence: %w", err)
 	}

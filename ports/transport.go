@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/topicrpc/topicrpc/domain"
 )
@@ -48,25 +49,57 @@ type Transport interface {
 	// The caller must not modify the returned slice.
 	Routes(ctx context.Context, key string) ([]string, error)
 
-	// Announce publishes a presence message to every current watcher (see
-	// WatchPresence). It returns once the transport has accepted the message
-	// (on RabbitMQ: the broker's confirm), not when watchers have it, and
-	// blocks at most until ctx ends. Transports do not fill in p.Sent: the
-	// roster orders one server's messages by it.
+	// Announce publishes a presence message to every current watcher that
+	// wants it (see WatchPresence): a query to the WatchQueries watchers, a
+	// hello, heartbeat or goodbye to the WatchAnnouncements watchers. It
+	// returns once the transport has accepted the message (on RabbitMQ: the
+	// broker's confirm), not when watchers have it, and blocks at most until
+	// ctx ends. Transports do not fill in p.Sent: the roster orders one
+	// server's messages by it.
 	Announce(ctx context.Context, p domain.Presence) error
 
-	// WatchPresence calls fn with every presence message announced after it
-	// returns, from any process on the transport, its own included. Messages of
-	// one announcer arrive in order. fn is called from one goroutine at a time,
-	// must not block and must not modify the message's slices (they may be
-	// shared). A watcher that falls behind loses its oldest messages first, so
-	// it keeps the freshest view. The subscription's Close stops the calls and
-	// waits for one in progress.
-	WatchPresence(ctx context.Context, fn func(domain.Presence)) (Subscription, error)
+	// WatchPresence calls fn with the presence messages that want asks for
+	// (see PresenceInterest) announced after it returns, from any process on
+	// the transport, its own included. Messages of one announcer arrive in
+	// order. fn is called from one goroutine at a time, must not block and
+	// must not modify the message's slices (they may be shared). A watcher
+	// that falls behind loses its oldest messages first, so it keeps the
+	// freshest view. ctx bounds the setup only. The subscription's Close
+	// stops the calls and waits for one in progress. An unknown want is an
+	// error.
+	WatchPresence(ctx context.Context, want PresenceInterest, fn func(domain.Presence)) (Subscription, error)
 
 	// Close releases the transport. In-flight Sends fail with ErrClosed;
 	// subscriptions stop.
 	Close() error
+}
+
+// PresenceInterest says which presence messages a watcher receives
+// (WatchPresence). Servers and rosters want different ones, and a server
+// that received every other server's heartbeats would make presence cost
+// O(N²) deliveries per heartbeat interval for N servers instead of O(N).
+type PresenceInterest uint8
+
+const (
+	// WatchAnnouncements is what a roster wants: every hello, heartbeat and
+	// goodbye. Queries may arrive too (a transport need not filter them out:
+	// on RabbitMQ they do); a roster ignores them.
+	WatchAnnouncements PresenceInterest = iota
+	// WatchQueries is what a server wants, to answer "who is there" with a
+	// hello: queries, and never a hello, heartbeat or goodbye, its own or
+	// another server's.
+	WatchQueries
+)
+
+// String returns "announcements" or "queries".
+func (i PresenceInterest) String() string {
+	switch i {
+	case WatchAnnouncements:
+		return "announcements"
+	case WatchQueries:
+		return "queries"
+	}
+	return "PresenceInterest(" + strconv.Itoa(int(i)) + ")"
 }
 
 // Endpoint describes one server's place on the transport.

@@ -15,12 +15,19 @@
 //	                       no-ack on the client's publishing channel
 //	topicrpc.reply.<rand>  classic queue, exclusive, auto-delete,        replies (ReplyQueue mode only)
 //	                       consumed no-ack
-//	topicrpc.presence      fanout exchange, durable, not auto-delete     presence messages; declared on first
-//	                                                                     Announce or WatchPresence
+//	topicrpc.presence      fanout exchange, durable, not auto-delete     hellos, heartbeats, goodbyes, for rosters;
+//	                                                                     declared on first Announce or WatchPresence
+//	topicrpc.presence.     fanout exchange, durable, not auto-delete     queries, for servers; declared with
+//	  query                                                              topicrpc.presence
+//	  binding              topicrpc.presence.query -> topicrpc.presence  exchange to exchange, no routing key: every
+//	                                                                     query reaches topicrpc.presence too
 //	topicrpc.presence.     classic queue, exclusive, auto-delete,        one per WatchPresence (the broker names
 //	  <rand>               max-length 256, overflow drop-head,           it when the prefix is too long)
 //	                       consumed with acks, prefetch 64
-//	  binding              topicrpc.presence -> the watcher's queue      no routing key (fanout)
+//	  binding              topicrpc.presence.query -> the queue of a     no routing key (fanout)
+//	                       server's watcher (ports.WatchQueries);
+//	                       topicrpc.presence -> the queue of a
+//	                       roster's (ports.WatchAnnouncements)
 //	topicrpc.work          direct exchange, durable                      balanced requests; routing key = group
 //	topicrpc.work.<group>  classic queue, durable, not exclusive,        one per work group (Endpoint.WorkGroups),
 //	                       not auto-delete, no arguments                 consumed with prefetch 1 by its servers
@@ -67,8 +74,8 @@
 //	body               Command.Args
 //
 // A reply is published to the default exchange with the request's reply-to
-// as routing key, on the server's subscription channel, before the request
-// is acknowledged on that channel:
+// as routing key, on the channel that delivered the request (the Serve's),
+// before the request is acknowledged on that channel:
 //
 //	correlation-id     Reply.CallID (= Request.ID)
 //	app-id             Reply.Server
@@ -80,18 +87,32 @@
 //
 // # Presence
 //
-// Servers announce themselves (domain.Presence) through the fanout exchange
-// <Exchange>.presence, so every watcher's queue gets every message, from
-// every process on the namespace. Announce publishes on the publishing
-// channel, mandatory off (no watcher is not an error), transient, and waits
-// for the broker's confirm; one channel's messages reach each queue in order,
-// so every watcher gets each announcer's messages in order.
-// Each WatchPresence consumes its own exclusive queue on a channel of its own
-// and acknowledges each message after its fn returns: a watcher that falls
-// behind holds at most 64 messages in memory, 256 more wait on the broker,
-// and the broker drops the oldest beyond that. The exchange is durable and
-// never deleted automatically: publishing to a missing exchange would close
-// the publishing channel.
+// Servers announce themselves (domain.Presence), and rosters ask who is
+// there, through two fanout exchanges, so that a server never handles
+// another server's heartbeats: N servers cost O(N) deliveries per heartbeat
+// interval, not O(N²). Hellos, heartbeats and goodbyes go to
+// <Exchange>.presence, to which the rosters' watchers
+// (ports.WatchAnnouncements) bind their queues; queries go to
+// <Exchange>.presence.query, to which the servers' watchers
+// (ports.WatchQueries) bind theirs. The query exchange is bound to the
+// presence exchange, so every query reaches the rosters too (they ignore
+// it), and the servers of earlier versions, which watch the presence
+// exchange for queries: a client of this version finds them at once.
+// The other way round, a client of an earlier version publishes its query
+// to the presence exchange, which servers of this version do not watch: in
+// a fleet being upgraded, its roster fills from their heartbeats only,
+// within one heartbeat interval, instead of at once.
+//
+// Announce publishes on the publishing channel, mandatory off (no watcher
+// is not an error), transient, and waits for the broker's confirm; one
+// channel's messages reach each queue in order, so every watcher gets each
+// announcer's messages in order. Each WatchPresence consumes its own
+// exclusive queue, on the channel the Transport's watchers share (see
+// Channels), and acknowledges each message after its fn returns: a watcher
+// that falls behind holds at most 64 messages in memory, 256 more wait on
+// the broker, and the broker drops the oldest beyond that. The exchanges
+// and their binding are durable and never deleted automatically: publishing
+// to a missing exchange would close the publishing channel.
 //
 //	content-type       application/json
 //	type               the kind: "hello", "heartbeat", "goodbye" or "query"
@@ -111,17 +132,33 @@
 // # Channels
 //
 // One connection per Transport. One publishing channel in confirm mode,
-// which also consumes direct reply-to; one channel per Serve, with prefetch
-// = concurrency, consuming its queue, publishing replies and acknowledging;
-// one more channel per work group of a Serve, with prefetch 1, likewise.
-// (RabbitMQ applies a non-global prefetch per consumer, so one channel could
-// carry them all; a channel each keeps each consumer's reply-then-ack on the
-// channel that acks and a failure on one from closing the others, at the
-// cost of channels: about 4 per server, 511 per connection — see the scale
-// section of ARCHITECTURE.md.) A short-lived channel to declare the
-// exchange, and another for the work exchange on the first balanced Send; in
-// ReplyQueue mode one more channel consuming the reply queue. All of them are
-// set up again on every new connection (see Reconnection).
+// which also consumes direct reply-to. One channel per Serve, shared by its
+// consumers: its queue's, with prefetch = concurrency, and each of its work
+// queues', with prefetch 1. RabbitMQ applies basic.qos with global=false to
+// each consumer, not to the channel ("Consumer Prefetch" in its
+// documentation), so a basic.qos precedes each basic.consume and every
+// consumer keeps its own count. A request is acknowledged, and its replies
+// published before the ack, on the channel that delivered it. One more
+// channel shared by every WatchPresence of the Transport. That is about one
+// channel per server: with RabbitMQ's default channel_max of 2,047, about
+// 2,000 servers per connection (a channel per consumer, four per app.Server
+// by default, allowed 511). Short-lived channels declare the exchange on
+// connecting, the presence exchanges on first use, and the work exchange on
+// the first balanced Send; in ReplyQueue mode one more channel consumes the
+// reply queue. All of them are set up again on every new connection (see
+// Reconnection).
+//
+// Consumers sharing a channel share its failures. When the broker closes the
+// channel (after a failed declaration, say), every consumer on it stops and
+// starts again on a new channel. When it cancels one consumer (its queue was
+// deleted), only that one starts again: it declares its queue over a
+// short-lived channel, so that a failure there closes only that one, and
+// consumes again on the shared channel, the others serving meanwhile. A
+// consumer that stops (Subscription.Close) cancels its own tag (basic.cancel)
+// and leaves the channel to the others; the last to stop closes it.
+// Synchronous methods on a shared channel (declarations, basic.qos,
+// basic.consume, basic.cancel) go one at a time and never between the frames
+// of a reply being published.
 //
 // # Replies: direct reply-to
 //
@@ -174,8 +211,9 @@
 // publisher and reply consumer (a new reply queue in ReplyQueue mode); the
 // work and presence exchanges are declared again on first use. Every Serve
 // subscription then declares, binds and consumes its queue and work queues
-// again, and every WatchPresence consumes a new exclusive queue, each on
-// its own, retrying with the same backoff while that fails on a live
+// again, on a new channel of the Serve's, and every WatchPresence consumes
+// a new exclusive queue, on a new channel the watchers share, each on its
+// own, retrying with the same backoff while that fails on a live
 // connection. Everything the adapter declares is declared again, so a node
 // that came back empty works as before.
 //

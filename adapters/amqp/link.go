@@ -55,7 +55,8 @@ type link struct {
 	lostErr  error // why lost closed; written once before closing it
 
 	workDecl workExchangeDecl // the work exchange, declared on this connection (work.go)
-	presence presenceState    // the presence exchange, likewise (presence.go)
+	presence presenceState    // the presence exchanges, likewise (presence.go)
+	watchers chanHolder       // the channel the presence watchers share on this connection (shared.go)
 }
 
 func newLink(conn *amqp.Connection) *link {

@@ -22,6 +22,8 @@ import (
 const (
 	// presenceSuffix names the presence exchange after the request exchange.
 	presenceSuffix = ".presence"
+	// querySuffix names the exchange of queries after the presence exchange.
+	querySuffix = ".query"
 	// presenceContentType is the content type of presence messages.
 	presenceContentType = "application/json"
 	// PresencePrefetch is how many presence messages a watcher holds
@@ -32,25 +34,40 @@ const (
 	PresenceQueueLength = 256
 )
 
-// presenceState is the presence exchange of one connection (link), declared
-// on first use: a broker that restarted may have lost it. The zero value is
-// ready to use.
+// presenceState is the presence exchanges of one connection (link),
+// declared on first use: a broker that restarted may have lost them. The
+// zero value is ready to use.
 type presenceState struct {
 	declared atomic.Bool
 	mu       sync.Mutex // serialises declarations
 }
 
-// presenceExchange returns the name of the fanout exchange presence messages
-// go through.
+// presenceExchange returns the name of the fanout exchange hellos,
+// heartbeats and goodbyes go through, to the rosters' watchers.
 func (t *Transport) presenceExchange() string { return t.cfg.Exchange + presenceSuffix }
 
-// declarePresence declares the presence exchange, unless it was already on
-// l's connection: durable, so that it is declared the same way by every
-// process, and never deleted automatically, so that an Announce never
+// queryExchange returns the name of the fanout exchange queries go through,
+// to the servers' watchers (and on to the presence exchange).
+func (t *Transport) queryExchange() string { return t.presenceExchange() + querySuffix }
+
+// exchangeFor returns the exchange a watcher of want binds its queue to.
+func (t *Transport) exchangeFor(want ports.PresenceInterest) string {
+	if want == ports.WatchQueries {
+		return t.queryExchange()
+	}
+	return t.presenceExchange()
+}
+
+// declarePresence declares the presence exchange and the query exchange,
+// and binds the second to the first, unless that was already done on l's
+// connection. Both are durable, so that every process declares them the
+// same way, and never deleted automatically, so that an Announce never
 // publishes to a missing exchange (which would close the publishing
-// channel). ch, if not nil, is used for the declaration; else a short-lived
-// channel is.
-func (t *Transport) declarePresence(l *link, ch *amqp.Channel) error {
+// channel). The exchange-to-exchange binding hands every query to the
+// presence exchange too: servers of versions that watch only that exchange
+// still hear them. The declarations go over a short-lived channel: one
+// that fails closes its channel.
+func (t *Transport) declarePresence(l *link) error {
 	if l.presence.declared.Load() {
 		return nil
 	}
@@ -59,32 +76,38 @@ func (t *Transport) declarePresence(l *link, ch *amqp.Channel) error {
 	if l.presence.declared.Load() {
 		return nil
 	}
-	name := t.presenceExchange()
-	if len(name) > maxShortString {
+	presence, query := t.presenceExchange(), t.queryExchange()
+	if len(query) > maxShortString {
 		return fmt.Errorf("amqp: presence exchange name %s is %d bytes, at most %d allowed: shorten the exchange name",
-			name, len(name), maxShortString)
+			query, len(query), maxShortString)
 	}
-	if ch == nil {
-		c, err := l.conn.Channel()
-		if err != nil {
-			return fmt.Errorf("amqp: open channel: %w", err)
+	ch, err := l.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("amqp: open channel: %w", err)
+	}
+	defer ch.Close()
+	for _, name := range []string{presence, query} {
+		if err := ch.ExchangeDeclare(name, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("amqp: declare exchange %s: %w", name, err)
 		}
-		defer c.Close()
-		ch = c
 	}
-	if err := ch.ExchangeDeclare(name, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("amqp: declare exchange %s: %w", name, err)
+	if err := ch.ExchangeBind(presence, "", query, false, nil); err != nil {
+		return fmt.Errorf("amqp: bind exchange %s to exchange %s: %w", presence, query, err)
 	}
 	l.presence.declared.Store(true)
 	return nil
 }
 
-// Announce publishes p to the presence exchange on the publishing channel and
-// waits for the broker's confirm, at most until ctx ends. Every watcher's
-// queue bound to the exchange at that moment gets a copy; with none, the
-// message is dropped, which is not an error. Messages announced by one
-// Transport reach each watcher in the order their Announce calls reached the
-// channel. Announce does not fill in p.Sent.
+// Announce publishes p on the publishing channel and waits for the broker's
+// confirm, at most until ctx ends: a query to the query exchange, which the
+// servers' watchers (ports.WatchQueries) are bound to, any other kind to
+// the presence exchange, which the rosters' watchers
+// (ports.WatchAnnouncements) are bound to. The query exchange is bound to
+// the presence exchange, so the rosters get the queries too. Every watcher's
+// queue bound at that moment gets a copy; with none, the message is
+// dropped, which is not an error. Messages announced by one Transport reach
+// each watcher in the order their Announce calls reached the channel.
+// Announce does not fill in p.Sent.
 //
 // It fails, wrapping ports.ErrClosed, after Close; ErrConnectionLost when the
 // connection broke while it waited for the confirm, or when ctx ended while
@@ -107,7 +130,7 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 		return fail(err)
 	}
 	if !l.presence.declared.Load() {
-		if err := runCtx(ctx, func() error { return t.declarePresence(l, nil) }, func() {}); err != nil {
+		if err := runCtx(ctx, func() error { return t.declarePresence(l) }, func() {}); err != nil {
 			return fail(err)
 		}
 	}
@@ -124,7 +147,11 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 	if len(p.Server) <= maxShortString {
 		msg.AppId = p.Server
 	}
-	dc, err := l.pub.ch.PublishWithDeferredConfirmWithContext(ctx, t.presenceExchange(), "", false, false, msg)
+	exchange := t.presenceExchange()
+	if p.Kind == domain.PresenceQuery {
+		exchange = t.queryExchange()
+	}
+	dc, err := l.pub.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, "", false, false, msg)
 	if err != nil {
 		if berr := l.pub.broken(l.lost, l.failure); berr != nil {
 			return fail(berr)
@@ -147,12 +174,18 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 	return nil
 }
 
-// WatchPresence declares an exclusive, auto-delete queue bound to the
-// presence exchange and consumes it on a channel of its own; fn is called
-// with each message, in the order the queue holds them, from one goroutine,
-// never concurrently with itself. Messages of one announcer arrive in the
-// order it announced them. A message that cannot be decoded is logged at
-// debug level and skipped.
+// WatchPresence declares an exclusive, auto-delete queue bound to the query
+// exchange (want is ports.WatchQueries: a server, which answers queries and
+// hears nothing else) or to the presence exchange (ports.WatchAnnouncements:
+// a roster, which gets every hello, heartbeat and goodbye, and the queries
+// too), and consumes it; fn is called with each message, in the order the
+// queue holds them, from one goroutine, never concurrently with itself.
+// Messages of one announcer arrive in the order it announced them. A
+// message that cannot be decoded is logged at debug level and skipped.
+//
+// The watchers of a Transport share one channel on each connection, each
+// consumer with its own prefetch count (RabbitMQ applies basic.qos with
+// global=false per consumer).
 //
 // Backpressure: announcers never wait for watchers. A watcher holds at most
 // PresencePrefetch messages in memory (each is acknowledged after fn
@@ -165,9 +198,12 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 // a call to fn in progress returns. When the connection breaks, the watch
 // goes on, after the reconnection, on a new queue: the messages announced
 // in between are not seen, and the announcers' next heartbeats fill the gap.
-func (t *Transport) WatchPresence(ctx context.Context, fn func(domain.Presence)) (ports.Subscription, error) {
+func (t *Transport) WatchPresence(ctx context.Context, want ports.PresenceInterest, fn func(domain.Presence)) (ports.Subscription, error) {
 	if fn == nil {
 		return nil, errors.New("amqp: watch presence: fn is nil")
+	}
+	if want > ports.WatchQueries {
+		return nil, fmt.Errorf("amqp: watch presence: unknown interest %v", want)
 	}
 	if t.closed.Load() {
 		return nil, fmt.Errorf("amqp: watch presence: %w", ports.ErrClosed)
@@ -177,11 +213,11 @@ func (t *Transport) WatchPresence(ctx context.Context, fn func(domain.Presence))
 		return nil, fmt.Errorf("amqp: watch presence: %w", err)
 	}
 	w := &presenceWatcher{
-		t:    t,
-		fn:   fn,
-		tag:  "topicrpc-presence-" + rand.Text(),
-		log:  t.log,
-		done: make(chan struct{}),
+		t:        t,
+		fn:       fn,
+		exchange: t.exchangeFor(want),
+		log:      t.log.With("presence", want.String()),
+		done:     make(chan struct{}),
 	}
 	w.quitCtx, w.quit = context.WithCancel(t.ctx)
 	var g *watchGen
@@ -189,7 +225,7 @@ func (t *Transport) WatchPresence(ctx context.Context, fn func(domain.Presence))
 		g, err = w.setup(l)
 		return err
 	}
-	if err := runCtx(ctx, setup, func() { g.closeChannel(w.log) }); err != nil {
+	if err := runCtx(ctx, setup, func() { g.release() }); err != nil {
 		w.quit()
 		return nil, fmt.Errorf("amqp: watch presence: %w", err)
 	}
@@ -200,7 +236,7 @@ func (t *Transport) WatchPresence(ctx context.Context, fn func(domain.Presence))
 	if t.subs == nil {
 		t.mu.Unlock()
 		w.quit()
-		g.closeChannel(w.log)
+		g.release()
 		return nil, fmt.Errorf("amqp: watch presence: %w", ports.ErrClosed)
 	}
 	t.wg.Add(1)
@@ -216,10 +252,10 @@ func (t *Transport) WatchPresence(ctx context.Context, fn func(domain.Presence))
 // presenceWatcher is one WatchPresence: a consumer that outlives
 // connections, with a new queue on each (watchGen).
 type presenceWatcher struct {
-	t   *Transport
-	fn  func(domain.Presence)
-	tag string
-	log *slog.Logger
+	t        *Transport
+	fn       func(domain.Presence)
+	exchange string // the queue is bound to it
+	log      *slog.Logger
 
 	quitCtx  context.Context // ends when Close, or the Transport's, begins: ends a resumption in progress
 	quit     context.CancelFunc
@@ -233,50 +269,59 @@ type presenceWatcher struct {
 	closeErr  error
 }
 
-// watchGen is a watcher's channel, queue and consumer on one connection.
+// watchGen is a watcher's queue and consumer on one connection, on the
+// channel the connection's watchers share.
 type watchGen struct {
-	link       *link
-	ch         *amqp.Channel
-	queue      string
-	deliveries <-chan amqp.Delivery
+	link        *link
+	sc          *sharedChan
+	queue       string
+	tag         string
+	deliveries  <-chan amqp.Delivery
+	releaseOnce sync.Once
 }
 
-// setup opens a channel on l, declares a queue, binds it and starts
-// consuming.
+// setup declares a queue on l, binds it and starts consuming it on the
+// channel l's watchers share.
 func (w *presenceWatcher) setup(l *link) (g *watchGen, err error) {
-	ch, err := l.conn.Channel()
+	if err := w.t.declarePresence(l); err != nil {
+		return nil, err
+	}
+	sc, err := l.watchers.acquire(l, w.t.log)
 	if err != nil {
-		return nil, fmt.Errorf("open channel: %w", err)
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			ch.Close()
+			sc.release()
+			// Declare the exchanges again next time: one may have been
+			// deleted under this connection.
+			l.presence.declared.Store(false)
 		}
 	}()
-	if err := w.t.declarePresence(l, ch); err != nil {
-		return nil, err
-	}
 	name := w.t.cfg.QueuePrefix + "presence." + rand.Text()
 	if len(name) > maxShortString {
 		name = "" // the broker names it
 	}
 	args := amqp.Table{"x-max-length": int32(PresenceQueueLength), "x-overflow": "drop-head"}
-	q, err := ch.QueueDeclare(name, false, true, true, false, args)
+	var q amqp.Queue
+	err = sc.rpc(func(ch *amqp.Channel) (err error) {
+		if q, err = ch.QueueDeclare(name, false, true, true, false, args); err != nil {
+			return fmt.Errorf("declare queue %s: %w", name, err)
+		}
+		if err := ch.QueueBind(q.Name, "", w.exchange, false, nil); err != nil {
+			return fmt.Errorf("bind queue %s to exchange %s: %w", q.Name, w.exchange, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("declare queue %s: %w", name, err)
+		return nil, err
 	}
-	exchange := w.t.presenceExchange()
-	if err := ch.QueueBind(q.Name, "", exchange, false, nil); err != nil {
-		return nil, fmt.Errorf("bind queue %s to exchange %s: %w", q.Name, exchange, err)
-	}
-	if err := ch.Qos(PresencePrefetch, 0, false); err != nil {
-		return nil, fmt.Errorf("set prefetch %d: %w", PresencePrefetch, err)
-	}
-	deliveries, err := ch.Consume(q.Name, w.tag, false, true, false, false, nil)
+	tag := "topicrpc-presence-" + rand.Text()
+	deliveries, err := sc.consume(q.Name, tag, PresencePrefetch, true)
 	if err != nil {
-		return nil, fmt.Errorf("consume queue %s: %w", q.Name, err)
+		return nil, err
 	}
-	return &watchGen{link: l, ch: ch, queue: q.Name, deliveries: deliveries}, nil
+	return &watchGen{link: l, sc: sc, queue: q.Name, tag: tag, deliveries: deliveries}, nil
 }
 
 // run calls fn for each delivery until the watcher stops. When a queue's
@@ -291,10 +336,11 @@ func (w *presenceWatcher) run(g *watchGen) {
 	for {
 		w.consume(g)
 		if w.stopping.Load() || w.t.closed.Load() {
+			g.release()
 			return
 		}
-		w.log.Debug("amqp: presence watch paused: channel closed or connection lost", "presence_queue", g.queue)
-		g.closeChannel(w.log)
+		w.log.Debug("amqp: presence watch paused: consumer cancelled, channel closed or connection lost", "presence_queue", g.queue)
+		g.release()
 		if !g.link.down() { // the supervisor paces reconnections
 			if time.Since(since) >= reconnectMax {
 				b = newBackoff()
@@ -311,7 +357,7 @@ func (w *presenceWatcher) run(g *watchGen) {
 			w.mu.Lock()
 			if w.stopping.Load() {
 				w.mu.Unlock()
-				n.closeChannel(w.log)
+				n.release()
 				return errStopped
 			}
 			w.gen, g = n, n
@@ -326,29 +372,33 @@ func (w *presenceWatcher) run(g *watchGen) {
 	}
 }
 
-// consume calls fn for each of g's deliveries until they end.
+// consume calls fn for each of g's deliveries until they end, and
+// acknowledges each, also once the watcher is stopping (without calling fn):
+// the channel is shared, and goes on after this consumer.
 func (w *presenceWatcher) consume(g *watchGen) {
 	for d := range g.deliveries {
-		if w.stopping.Load() {
-			continue // closing: the channel closes soon, unacknowledged is fine
+		if !w.stopping.Load() {
+			p, err := decodePresence(d.Body)
+			if err != nil {
+				w.log.Debug("amqp: skipped a malformed presence message", "reason", err,
+					"content_type", truncate(d.ContentType, 64), "bytes", len(d.Body))
+			} else {
+				w.fn(p)
+			}
 		}
-		p, err := decodePresence(d.Body)
-		if err != nil {
-			w.log.Debug("amqp: skipped a malformed presence message", "reason", err,
-				"content_type", truncate(d.ContentType, 64), "bytes", len(d.Body))
-		} else {
-			w.fn(p)
-		}
-		if err := d.Ack(false); err != nil && !w.stopping.Load() {
-			w.log.Debug("amqp: could not acknowledge a presence message", "error", err)
-		}
+		g.sc.send(func() {
+			if err := d.Ack(false); err != nil && !w.stopping.Load() {
+				w.log.Debug("amqp: could not acknowledge a presence message", "error", err)
+			}
+		})
 	}
 }
 
-// Close cancels the consumer, which deletes the queue, and closes the
-// channel, all bounded by ctx; fn is not called again once it returns. It
-// waits, until ctx ends, for a call to fn in progress, so calling Close from
-// fn returns only when ctx ends. It is idempotent.
+// Close cancels the consumer, which deletes the queue, all bounded by ctx;
+// fn is not called again once it returns. The channel goes on for the
+// Transport's other watchers; the last of them closes it. Close waits, until
+// ctx ends, for a call to fn in progress, so calling Close from fn returns
+// only when ctx ends. It is idempotent.
 func (w *presenceWatcher) Close(ctx context.Context) error {
 	w.closeOnce.Do(func() { w.closeErr = w.close(ctx) })
 	return w.closeErr
@@ -360,34 +410,27 @@ func (w *presenceWatcher) close(ctx context.Context) error {
 	g := w.gen
 	w.mu.Unlock()
 	w.quit()
-	err := runCtx(ctx, func() error { return g.ch.Cancel(w.tag, false) }, func() {})
+	err := runCtx(ctx, func() error { return g.sc.cancel(g.tag) }, func() {})
 	if err != nil && !errors.Is(err, amqp.ErrClosed) && ctx.Err() == nil {
 		w.log.Debug("amqp: could not cancel the presence consumer", "error", err)
-	}
-	closed := make(chan struct{})
-	go func() {
-		g.closeChannel(w.log)
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-ctx.Done():
 	}
 	select {
 	case <-w.done:
 		return nil
 	case <-ctx.Done():
+		// Let the channel go, if it was the last watcher's: that ends the
+		// deliveries if the broker has not answered the cancel.
+		go g.release()
 		return fmt.Errorf("amqp: close presence watcher %s: fn still running: %w", g.queue, ctx.Err())
 	}
 }
 
-func (g *watchGen) closeChannel(log *slog.Logger) {
+// release gives g's channel back, once; the last watcher's release closes it.
+func (g *watchGen) release() {
 	if g == nil {
 		return
 	}
-	if err := g.ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
-		log.Debug("amqp: close presence channel", "error", err)
-	}
+	g.releaseOnce.Do(g.sc.release)
 }
 
 // presenceWire is a presence message's JSON body. Field names are stable;

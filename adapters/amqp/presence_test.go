@@ -14,13 +14,18 @@ import (
 	"github.com/topicrpc/topicrpc/ports"
 )
 
-// presenceEnv is an env whose presence exchange is deleted at the end of the
-// test, after checking that nothing is bound to it any more: every watcher's
-// queue went away with its watcher or its connection.
+// presenceEnv is an env whose presence exchanges are deleted at the end of
+// the test, after checking that no queue is bound to them any more: every
+// watcher's queue went away with its watcher or its connection. The
+// presence exchange goes first, and with it the binding that hands it the
+// queries.
 func presenceEnv(tb testing.TB) *env {
 	tb.Helper()
 	e := newEnv(tb)
-	tb.Cleanup(func() { deletePresenceExchange(tb, e.url, e.exchange+".presence") })
+	tb.Cleanup(func() {
+		deletePresenceExchange(tb, e.url, e.exchange+".presence")
+		deletePresenceExchange(tb, e.url, e.exchange+".presence.query")
+	})
 	return e
 }
 
@@ -83,9 +88,15 @@ func (p presences) none(tb testing.TB, wait time.Duration) {
 	}
 }
 
+// watchPresence watches announcements, as a roster does.
 func watchPresence(tb testing.TB, tr *amqp.Transport, fn func(domain.Presence)) ports.Subscription {
 	tb.Helper()
-	sub, err := tr.WatchPresence(ctxTimeout(tb, 5*time.Second), fn)
+	return watchFor(tb, tr, ports.WatchAnnouncements, fn)
+}
+
+func watchFor(tb testing.TB, tr *amqp.Transport, want ports.PresenceInterest, fn func(domain.Presence)) ports.Subscription {
+	tb.Helper()
+	sub, err := tr.WatchPresence(ctxTimeout(tb, 5*time.Second), want, fn)
 	if err != nil {
 		tb.Fatalf("WatchPresence: %v", err)
 	}
@@ -102,13 +113,16 @@ func hello(server string, pid int) domain.Presence {
 }
 
 // Presence goes from process to process: a watcher sees what another
-// connection announces, and its own announcements too.
+// connection announces, and its own announcements too. A server's watcher
+// (of queries) hears the query and not the hello; a roster's hears both:
+// the query exchange hands queries on to the presence exchange.
 func TestPresenceAcrossTransports(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
 	watcher, server := e.transport(t), e.transport(t)
-	log := make(presences, 16)
+	log, queries := make(presences, 16), make(presences, 16)
 	watchPresence(t, watcher, log.fn)
+	watchFor(t, server, ports.WatchQueries, queries.fn)
 	if err := server.Announce(ctxTimeout(t, 5*time.Second), hello("s1", 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +132,48 @@ func TestPresenceAcrossTransports(t *testing.T) {
 	got := log.take(t, 2)
 	if got[0].Kind != domain.PresenceHello || got[0].Server != "s1" || got[1].Kind != domain.PresenceQuery {
 		t.Fatalf("got %+v", got)
+	}
+	if got := queries.take(t, 1); got[0].Kind != domain.PresenceQuery {
+		t.Fatalf("the server's watcher got %+v, want the query", got[0])
+	}
+	queries.none(t, 100*time.Millisecond)
+}
+
+// A server of an earlier version watches the presence exchange only, for
+// queries too: the binding from the query exchange still brings it those of
+// clients of this version.
+func TestQueriesReachWatchersOfThePresenceExchange(t *testing.T) {
+	t.Parallel()
+	e := presenceEnv(t)
+	tr := e.transport(t)
+	if err := tr.Announce(ctxTimeout(t, 5*time.Second), hello("s1", 1)); err != nil { // declares the exchanges
+		t.Fatal(err)
+	}
+	ch := e.raw(t)
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind(q.Name, "", e.exchange+".presence", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Announce(ctxTimeout(t, 5*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-d:
+		if m.Type != "query" {
+			t.Errorf("got a %q, want the query", m.Type)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the query did not reach the presence exchange")
+	}
+	if _, err := ch.QueueDelete(q.Name, false, false, false); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -200,7 +256,7 @@ func TestCloseEndsPresenceWatchers(t *testing.T) {
 	}
 	entered := make(chan struct{})
 	var calls, finished atomic.Int64
-	if _, err := tr.WatchPresence(ctxTimeout(t, 5*time.Second), func(domain.Presence) {
+	if _, err := tr.WatchPresence(ctxTimeout(t, 5*time.Second), ports.WatchAnnouncements, func(domain.Presence) {
 		if calls.Add(1) == 1 {
 			close(entered)
 			time.Sleep(100 * time.Millisecond)
@@ -252,8 +308,10 @@ func TestPresenceExchangeNameTooLong(t *testing.T) {
 	if err := tr.Announce(ctxTimeout(t, 5*time.Second), hello("s", 1)); err == nil || !strings.Contains(err.Error(), "shorten the exchange name") {
 		t.Errorf("Announce = %v, want the name is too long", err)
 	}
-	if _, err := tr.WatchPresence(ctxTimeout(t, 5*time.Second), func(domain.Presence) {}); err == nil {
-		t.Error("WatchPresence succeeded")
+	for _, want := range []ports.PresenceInterest{ports.WatchAnnouncements, ports.WatchQueries} {
+		if _, err := tr.WatchPresence(ctxTimeout(t, 5*time.Second), want, func(domain.Presence) {}); err == nil {
+			t.Errorf("WatchPresence(%s) succeeded", want)
+		}
 	}
 	if err := tr.Send(ctxTimeout(t, 5*time.Second), request("nobody", "echo", ""), newCollector()); !errors.Is(err, ports.ErrNoRoute) {
 		t.Errorf("Send after a failed Announce = %v, want ErrNoRoute: the publishing channel must still work", err)

@@ -184,7 +184,7 @@ func TestCloseStopsReconnectingAndLeavesNoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := cli.WatchPresence(ctxTimeout(t, 5*time.Second), func(domain.Presence) {})
+	w, err := cli.WatchPresence(ctxTimeout(t, 5*time.Second), ports.WatchAnnouncements, func(domain.Presence) {})
 	if err != nil {
 		t.Fatal(err)
 	}

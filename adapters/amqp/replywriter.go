@@ -8,8 +8,8 @@ import (
 	"github.com/topicrpc/topicrpc/domain"
 )
 
-// replyWriter publishes the replies to one request on the subscription's
-// channel, whose client-side mutex serializes them with other workers'
+// replyWriter publishes the replies to one request on the channel that
+// delivered it, whose client-side mutex serializes them with other workers'
 // replies and acks.
 type replyWriter struct {
 	g        *subGen // the generation whose channel delivered the request
@@ -40,7 +40,7 @@ func (w *replyWriter) Reply(ctx context.Context, r domain.Reply) error {
 	if err := l.gate.wait(ctx, l.lost, l.failure); err != nil {
 		return fmt.Errorf("amqp: reply to %s: %w", w.callID, err)
 	}
-	if err := w.g.ch.PublishWithContext(ctx, "", w.replyTo, false, false, msg); err != nil {
+	if err := w.g.sc.ch.PublishWithContext(ctx, "", w.replyTo, false, false, msg); err != nil {
 		return fmt.Errorf("amqp: reply to %s: %w", w.callID, err)
 	}
 	return nil

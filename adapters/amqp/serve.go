@@ -20,12 +20,20 @@ import (
 
 // Serve declares the queue QueuePrefix+ep.QueueName() (durable, shared by
 // every Serve of that name), binds it to the exchange with each of
-// ep.Bindings, and consumes it on a channel of its own with manual acks and a
-// prefetch count of ep.Concurrency (Config.Prefetch when below 1). As many
-// worker goroutines call h, one request each.
+// ep.Bindings, and consumes it with manual acks and a prefetch count of
+// ep.Concurrency (Config.Prefetch when below 1). As many worker goroutines
+// call h, one request each.
+//
+// Each Serve has one channel, which the consumers of its queue and of its
+// work queues share: RabbitMQ applies a prefetch count (basic.qos with
+// global=false) to each consumer, not to the channel, so every consumer
+// keeps its own. A connection holds at most channel_max channels (2,047 by
+// RabbitMQ's default), of which the Transport uses two of its own (the
+// publishing channel, and one for its presence watchers): about 2,000 Serves
+// per Transport.
 //
 // A request is acknowledged after h returns, so its replies, published on
-// the same channel, reach the broker before the ack does. A request past its
+// the channel that delivered it, reach the broker before the ack does. A request past its
 // deadline when taken is answered with domain.CodeExpired and acknowledged
 // without calling h. A message that is not a valid request is logged,
 // answered with domain.CodeBadRequest when it has a correlation id and a
@@ -42,9 +50,8 @@ import (
 // For each of ep.WorkGroups, Serve also declares the durable work queue
 // QueuePrefix+"work."+group, binds it to the direct exchange Exchange+".work"
 // with the group as routing key, and consumes it with prefetch 1 and one
-// worker, on a channel of its own (RabbitMQ applies a prefetch count per
-// channel in practice, and replies must precede their ack on the channel
-// that acks): h runs at most Concurrency + len(ep.WorkGroups) times at once.
+// worker, on the Serve's channel: h runs at most Concurrency +
+// len(ep.WorkGroups) times at once.
 // Requests from work queues are handled as above and marked Balanced. When
 // Close gives up on such a handler (its ctx ended), or the transport closes,
 // the request is not acknowledged but requeued, and the handler's later
@@ -55,9 +62,11 @@ import (
 // and ends when the subscription closes; ctx's own end only bounds Serve.
 //
 // The subscription outlives connections: when the Transport reconnects, it
-// declares, binds and consumes its queues again on the new connection
-// (logged "amqp: serving again"), and does the same when the broker cancels
-// its consumer (its queue was deleted) or closes its channel, retrying with
+// declares, binds and consumes its queues again on a new channel of the new
+// connection (logged "amqp: serving again"), and does the same when the
+// broker closes its channel; when the broker cancels one of its consumers
+// (its queue was deleted), it declares that queue again and consumes it on
+// the same channel, the other consumers going on meanwhile. It retries with
 // backoff while that fails. Handlers in flight when a connection breaks
 // have their ctx cancelled and their replies refused; the broker requeues
 // their requests. A handler that ignores its ctx may still be running when
@@ -76,10 +85,11 @@ func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handle
 	if n < 1 {
 		n = t.cfg.Prefetch
 	}
-	s := newSubscription(ctx, t, ep, h, queue, t.cfg.Exchange, ep.Bindings, "", n)
+	shared := &chanHolder{} // the Serve's channel, on each connection
+	s := newSubscription(ctx, t, ep, h, shared, queue, t.cfg.Exchange, ep.Bindings, "", n)
 	subs := subscriptions{s}
 	for _, g := range ep.WorkGroups {
-		subs = append(subs, t.newWorkSub(ctx, ep, g, h))
+		subs = append(subs, t.newWorkSub(ctx, ep, shared, g, h))
 	}
 	var gens []*subGen
 	setup := func() (err error) {
@@ -88,7 +98,7 @@ func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handle
 	}
 	abandon := func() {
 		for _, g := range gens {
-			g.closeChannel()
+			g.release()
 		}
 	}
 	if err := runCtx(ctx, setup, abandon); err != nil {
@@ -103,7 +113,7 @@ func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handle
 	if !t.startSubs(subs, gens) {
 		for i, x := range subs {
 			x.stop()
-			gens[i].closeChannel()
+			gens[i].release()
 		}
 		return nil, fmt.Errorf("amqp: serve %s: %w", queue, ports.ErrClosed)
 	}
@@ -140,16 +150,17 @@ func (t *Transport) checkEndpoint(ep ports.Endpoint, queue string, h ports.Handl
 }
 
 // subscription is one running Serve, or one work group of it: a consumer
-// that outlives connections. On each connection it has one generation
-// (subGen): a channel, the consumer on it, and its workers.
+// that outlives connections. It has generations (subGen): a consumer on the
+// Serve's channel, and its workers; a new one on each connection, and after
+// the broker cancelled the last.
 type subscription struct {
 	t        *Transport
 	ep       ports.Endpoint
+	shared   *chanHolder // the channel of the Serve, shared by its subscriptions
 	queue    string
 	exchange string   // the queue is bound to it with each of bindings
 	bindings []string // topic patterns; the group for a work queue
 	group    string   // the work group; empty for the server's own queue
-	tag      string
 	h        ports.Handler
 	log      *slog.Logger
 	workers  int
@@ -169,45 +180,41 @@ type subscription struct {
 	closeErr  error
 }
 
-// subGen is one generation of a subscription: its channel on one
-// connection, with the consumer and the handlers of the requests delivered
-// on it. Acks and replies go out on the channel the request came from,
-// never on a later generation's: delivery tags belong to their channel, and
+// subGen is one generation of a subscription: its consumer on the Serve's
+// channel on one connection, with the handlers of the requests delivered to
+// it. Acks and replies go out on the channel the request came from, never
+// on a later generation's: delivery tags belong to their channel, and
 // acknowledging an old tag on a new channel would settle another request or
-// close the channel.
+// close the channel. A generation that follows a cancelled consumer may
+// share its predecessor's channel; the tags of both stay valid on it.
 type subGen struct {
 	s          *subscription
 	link       *link
-	ch         *amqp.Channel
+	sc         *sharedChan // the Serve's channel, which delivered the requests
+	tag        string      // the consumer's tag
 	deliveries <-chan amqp.Delivery
-	closed     chan *amqp.Error // ch's NotifyClose
-	cancelled  chan string      // ch's NotifyCancel
-	idle       chan struct{}    // closed when this generation's workers have returned
+	cancelled  <-chan struct{} // closed when the broker cancels the consumer
+	idle       chan struct{}   // closed when this generation's workers have returned
 
 	ctx    context.Context // parent of this generation's handlers' contexts
 	cancel context.CancelFunc
 	gaveUp atomic.Bool // set when handlers in flight are cancelled: work queues requeue their requests
 
-	// chMu is held for reading while ch carries an ack, a nack or a reply,
-	// and for writing to mark it closing: a frame sent on a channel after
-	// channel.close makes RabbitMQ close the whole connection (504
-	// CHANNEL_ERROR), every other subscription on it included.
-	chMu      sync.RWMutex
-	chClosing bool // guarded by chMu; no frame goes out on ch once set
+	releaseOnce sync.Once
 }
 
 // newSubscription returns a subscription not yet set up; h's contexts carry
 // ctx's values.
-func newSubscription(ctx context.Context, t *Transport, ep ports.Endpoint, h ports.Handler,
+func newSubscription(ctx context.Context, t *Transport, ep ports.Endpoint, h ports.Handler, shared *chanHolder,
 	queue, exchange string, bindings []string, group string, workers int) *subscription {
 	s := &subscription{
 		t:        t,
 		ep:       ep,
+		shared:   shared,
 		queue:    queue,
 		exchange: exchange,
 		bindings: bindings,
 		group:    group,
-		tag:      "topicrpc-" + rand.Text(),
 		h:        h,
 		log:      t.log.With("queue", queue, "server", ep.Name),
 		workers:  workers,
@@ -228,47 +235,73 @@ func (s *subscription) stop() {
 	s.cancel()
 }
 
-// setup opens a channel on l, declares and binds the queue, and starts
-// consuming: the subscription's next generation, not yet running.
-func (s *subscription) setup(l *link) (g *subGen, err error) {
-	ch, err := l.conn.Channel()
+// setup declares and binds the queue and starts consuming it on the
+// Serve's channel on l, opening it if need be: the subscription's next
+// generation, not yet running. With isolate, the declarations go over a
+// short-lived channel of their own instead: a failed declaration closes its
+// channel, and the Serve's other consumers must not pay for it.
+func (s *subscription) setup(l *link, isolate bool) (g *subGen, err error) {
+	sc, err := s.shared.acquire(l, s.t.log)
 	if err != nil {
-		return nil, fmt.Errorf("amqp: serve %s: open channel: %w", s.queue, err)
+		return nil, fmt.Errorf("amqp: serve %s: %w", s.queue, err)
 	}
 	defer func() {
 		if err != nil {
-			ch.Close()
+			sc.release()
 		}
 	}()
-	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	cancelled := ch.NotifyCancel(make(chan string, 1))
+	if isolate {
+		err = s.declareApart(l)
+	} else {
+		err = sc.rpc(s.declare)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tag := "topicrpc-" + rand.Text()
+	cancelled := sc.watchCancel(tag)
+	deliveries, err := sc.consume(s.queue, tag, s.workers, false)
+	if err != nil {
+		sc.forget(tag)
+		return nil, fmt.Errorf("amqp: serve %s: %w", s.queue, err)
+	}
+	g = &subGen{s: s, link: l, sc: sc, tag: tag, deliveries: deliveries, cancelled: cancelled,
+		idle: make(chan struct{})}
+	g.ctx, g.cancel = context.WithCancel(s.ctx)
+	return g, nil
+}
+
+// declareApart declares and binds the queue on a short-lived channel of
+// its own.
+func (s *subscription) declareApart(l *link) error {
+	ch, err := l.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("amqp: serve %s: open channel: %w", s.queue, err)
+	}
+	defer ch.Close()
+	return s.declare(ch)
+}
+
+// declare declares and binds the queue (and the work exchange, for a work
+// queue) on ch.
+func (s *subscription) declare(ch *amqp.Channel) error {
 	if s.group != "" {
 		if err := declareWorkExchange(ch, s.exchange); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// Durable and not exclusive: a server that restarts finds the requests
 	// that arrived meanwhile (those not expired), and several servers may
 	// share the queue as competing consumers.
 	if _, err := ch.QueueDeclare(s.queue, true, false, false, false, nil); err != nil {
-		return nil, fmt.Errorf("amqp: declare queue %s: %w", s.queue, err)
+		return fmt.Errorf("amqp: declare queue %s: %w", s.queue, err)
 	}
 	for _, b := range s.bindings {
 		if err := ch.QueueBind(s.queue, b, s.exchange, false, nil); err != nil {
-			return nil, fmt.Errorf("amqp: bind queue %s to exchange %s with %s: %w", s.queue, s.exchange, b, err)
+			return fmt.Errorf("amqp: bind queue %s to exchange %s with %s: %w", s.queue, s.exchange, b, err)
 		}
 	}
-	if err := ch.Qos(s.workers, 0, false); err != nil {
-		return nil, fmt.Errorf("amqp: serve %s: set prefetch %d: %w", s.queue, s.workers, err)
-	}
-	deliveries, err := ch.Consume(s.queue, s.tag, false, false, false, false, nil)
-	if err != nil {
-		return nil, fmt.Errorf("amqp: consume queue %s: %w", s.queue, err)
-	}
-	g = &subGen{s: s, link: l, ch: ch, deliveries: deliveries, closed: closed, cancelled: cancelled,
-		idle: make(chan struct{})}
-	g.ctx, g.cancel = context.WithCancel(s.ctx)
-	return g, nil
+	return nil
 }
 
 // start makes g the current generation and runs the subscription: g's
@@ -323,8 +356,9 @@ const (
 // When the channel broke, it first cancels the handlers' contexts: their
 // replies can no longer be sent, and the broker requeues their requests.
 func (g *subGen) wait() (genEnd, *amqp.Error) {
-	broke := func(e *amqp.Error, ok bool) (genEnd, *amqp.Error) {
-		if !ok || e == nil {
+	broke := func() (genEnd, *amqp.Error) {
+		e := g.sc.closeError()
+		if e == nil {
 			return endClosed, nil
 		}
 		g.gaveUp.Store(true)
@@ -334,31 +368,22 @@ func (g *subGen) wait() (genEnd, *amqp.Error) {
 		}
 		return endChannelError, e
 	}
-	cancelled := g.cancelled
-	for {
+	select {
+	case <-g.sc.closed():
+		return broke()
+	case <-g.cancelled:
+		return endCancelled, nil
+	case <-g.idle:
+		// The library reports a close or a cancel before it ends the
+		// deliveries: poll takes in what it reported.
+		g.sc.poll()
 		select {
-		case e, ok := <-g.closed:
-			return broke(e, ok)
-		case _, ok := <-cancelled:
-			if !ok {
-				cancelled = nil // closed with the channel; closed says why
-				continue
-			}
+		case <-g.sc.closed():
+			return broke()
+		case <-g.cancelled:
 			return endCancelled, nil
-		case <-g.idle:
-			// The library reports a close or a cancel before it ends the
-			// deliveries.
-			select {
-			case e, ok := <-g.closed:
-				return broke(e, ok)
-			case _, ok := <-cancelled:
-				if ok {
-					return endCancelled, nil
-				}
-				return endDrained, nil
-			default:
-				return endDrained, nil
-			}
+		default:
+			return endDrained, nil
 		}
 	}
 }
@@ -392,11 +417,11 @@ func (s *subscription) run(g *subGen) {
 			// The channel is open: let its handlers settle their requests.
 			go func(old *subGen) {
 				<-old.idle
-				old.closeChannel()
+				old.release()
 				old.cancel()
 			}(g)
 		} else {
-			g.closeChannel()
+			g.release()
 			g.cancel() // its handlers can no longer reply
 		}
 		if end != endLost { // the supervisor paces reconnections
@@ -408,15 +433,18 @@ func (s *subscription) run(g *subGen) {
 			}
 		}
 		var next *subGen
+		// After a cancel, the Serve's other consumers go on on the channel:
+		// declare apart from it.
+		isolate := end == endCancelled
 		ok := s.t.redo(s.quitCtx, s.log, func(l *link) error {
-			n, err := s.setup(l)
+			n, err := s.setup(l, isolate)
 			if err != nil {
 				return err
 			}
 			s.mu.Lock()
 			if s.stopping.Load() {
 				s.mu.Unlock()
-				n.closeChannel()
+				n.release()
 				return errStopped
 			}
 			s.gen = n
@@ -521,9 +549,9 @@ const (
 // failure is logged; the broker then redelivers the request once the
 // channel closes.
 func (g *subGen) settle(d *amqp.Delivery, how settlement) {
-	g.chMu.RLock()
-	defer g.chMu.RUnlock()
-	if g.chClosing {
+	g.sc.chMu.RLock()
+	defer g.sc.chMu.RUnlock()
+	if g.sc.chClosing {
 		return
 	}
 	var err error
@@ -550,12 +578,17 @@ type guardedReply struct{ *replyWriter }
 // Reply implements ports.ReplyWriter.
 func (w guardedReply) Reply(ctx context.Context, r domain.Reply) error {
 	g := w.g
-	g.chMu.RLock()
-	defer g.chMu.RUnlock()
+	// Wait out the broker's flow control before taking the channel's lock:
+	// a method waiting for the lock would hold back every ack meanwhile.
+	if err := g.link.gate.wait(ctx, g.link.lost, g.link.failure); err != nil {
+		return fmt.Errorf("amqp: reply to %s: %w", w.callID, err)
+	}
+	g.sc.chMu.RLock()
+	defer g.sc.chMu.RUnlock()
 	switch {
 	case g.s.group != "" && g.gaveUp.Load():
 		return fmt.Errorf("amqp: reply to %s: the request went back to work queue %s when the subscription stopped", w.callID, g.s.queue)
-	case g.chClosing:
+	case g.sc.chClosing:
 		return fmt.Errorf("amqp: reply to %s: subscription closed: %w", w.callID, amqp.ErrClosed)
 	case g.link.down():
 		return fmt.Errorf("amqp: reply to %s: %w; the broker requeues the request", w.callID, ErrConnectionLost)
@@ -566,11 +599,12 @@ func (w guardedReply) Reply(ctx context.Context, r domain.Reply) error {
 // Close cancels the consumer (basic.cancel), so the broker sends no more
 // requests; those already prefetched but not started go back to the queue.
 // It then waits for the handlers in flight until ctx ends, cancels their
-// context, and closes the channel: the requests of handlers still running
-// are not acknowledged and go back to the queue (for a work queue, even if
-// the handler returns before the channel is closed, and its replies are
-// refused from then on). It returns ctx's error, wrapped, when handlers were
-// still running. It is idempotent.
+// context, and gives the channel back: the Serve's last subscription to
+// close closes it, and the requests of handlers still running are not
+// acknowledged and go back to the queue (for a work queue, even if the
+// handler returns before the channel is closed, and its replies are refused
+// from then on). It returns ctx's error, wrapped, when handlers were still
+// running. It is idempotent.
 func (s *subscription) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
 	return s.closeErr
@@ -583,7 +617,7 @@ func (s *subscription) close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.quit()
 	defer s.t.removeSub(s)
-	err := runCtx(ctx, func() error { return g.ch.Cancel(s.tag, false) }, func() {})
+	err := runCtx(ctx, func() error { return g.sc.cancel(g.tag) }, func() {})
 	if err != nil && !errors.Is(err, amqp.ErrClosed) && ctx.Err() == nil {
 		s.log.Warn("amqp: could not cancel the consumer", "error", err)
 	}
@@ -598,7 +632,7 @@ func (s *subscription) close(ctx context.Context) error {
 	// Closing waits for the broker's close-ok; do not wait past ctx for it.
 	closed := make(chan struct{})
 	go func() {
-		g.closeChannel()
+		g.release()
 		close(closed)
 	}()
 	select {
@@ -623,13 +657,12 @@ func (s *subscription) abort() {
 	s.cancel()
 }
 
-// closeChannel closes g's channel once the acks and replies being sent on
-// it are out; none goes out after.
-func (g *subGen) closeChannel() {
-	g.chMu.Lock() // waits for acks and replies being sent
-	g.chClosing = true
-	g.chMu.Unlock()
-	if err := g.ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
-		g.s.log.Debug("amqp: close channel", "error", err)
-	}
+// release gives g's channel back, once: the last consumer of the Serve to
+// give it back closes it, once the acks and replies being sent on it are
+// out; none goes out after.
+func (g *subGen) release() {
+	g.releaseOnce.Do(func() {
+		g.sc.forget(g.tag)
+		g.sc.release()
+	})
 }

@@ -20,10 +20,11 @@ import (
 // pattern. Balanced requests go to a durable direct exchange apart from the
 // topic exchange, <Exchange>.work, with the group as routing key; each group
 // has a durable queue <QueuePrefix>work.<group> bound to it with that key,
-// consumed by every server of the group with prefetch 1 on a channel of its
-// own. RabbitMQ then hands each request to one consumer without an
-// unacknowledged request (fair dispatch), and requeues it if that consumer's
-// channel or connection closes before the ack (at-least-once).
+// consumed by every server of the group with prefetch 1 (on the server's
+// channel: the prefetch count is per consumer). RabbitMQ then hands each
+// request to one consumer without an unacknowledged request (fair
+// dispatch), and requeues it if that consumer's channel or connection closes
+// before the ack (at-least-once).
 
 // workQueuePrefix starts the name of every work queue after QueuePrefix. A
 // server queue may not start with it: it would be a work queue.
@@ -116,20 +117,21 @@ func (t *Transport) balance(ctx context.Context, l *link, msg *amqp.Publishing) 
 }
 
 // newWorkSub returns the subscription consuming group's work queue for ep:
-// one worker, prefetch 1, on a channel of its own.
-func (t *Transport) newWorkSub(ctx context.Context, ep ports.Endpoint, group string, h ports.Handler) *subscription {
-	return newSubscription(ctx, t, ep, h, t.cfg.workQueue(group), t.cfg.workExchange(), []string{group}, group, 1)
+// one worker, prefetch 1, on the Serve's channel (shared).
+func (t *Transport) newWorkSub(ctx context.Context, ep ports.Endpoint, shared *chanHolder, group string, h ports.Handler) *subscription {
+	return newSubscription(ctx, t, ep, h, shared, t.cfg.workQueue(group), t.cfg.workExchange(), []string{group}, group, 1)
 }
 
-// setupAll sets up subs in order on l and returns their first generations;
-// on failure it closes the channels of those already set up.
+// setupAll sets up subs in order on l, on the channel they share, and
+// returns their first generations; on failure it gives back the channel of
+// those already set up.
 func setupAll(l *link, subs []*subscription) ([]*subGen, error) {
 	gens := make([]*subGen, 0, len(subs))
 	for _, s := range subs {
-		g, err := s.setup(l)
+		g, err := s.setup(l, false)
 		if err != nil {
 			for _, ok := range gens {
-				ok.closeChannel()
+				ok.release()
 			}
 			return nil, err
 		}

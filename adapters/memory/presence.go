@@ -18,19 +18,24 @@ import (
 // before the oldest of them are dropped.
 const PresenceBuffer = 256
 
-// presenceHub broadcasts presence messages to the watchers of one Transport.
-// Its zero value is ready to use.
+// presenceHub broadcasts presence messages to the watchers of one Transport:
+// queries to the watchers of queries (servers), everything else to the
+// watchers of announcements (rosters), so that no server handles another
+// server's heartbeats. Its zero value is ready to use.
 type presenceHub struct {
-	mu       sync.Mutex // held while a message is queued to every watcher, so all see one order
-	watchers map[*watcher]struct{}
+	mu       sync.Mutex                                    // held while a message is queued to its watchers, so all see one order
+	watchers [ports.WatchQueries + 1]map[*watcher]struct{} // by interest
 	closed   bool
 
 	dropped atomic.Int64
 }
 
 // Announce implements ports.Transport: p is queued for every current watcher
-// and Announce returns at once; it never waits for a watcher. Every watcher
-// sees the announcements in the same order, the order of the Announce calls.
+// that wants it, and Announce returns at once; it never waits for a watcher.
+// A query goes to the watchers of queries (ports.WatchQueries) only, any
+// other kind to the watchers of announcements (ports.WatchAnnouncements)
+// only. Every watcher sees the announcements it gets in the same order, the
+// order of the Announce calls.
 // A watcher PresenceBuffer messages behind loses its oldest message to make
 // room (see WatchPresence). The watchers share p's slices: fn must not modify
 // them. Announce fails, wrapping ports.ErrClosed, after Close.
@@ -50,15 +55,24 @@ func (t *Transport) Announce(_ context.Context, p domain.Presence) error {
 	if h.closed {
 		return fmt.Errorf("announce %s %q: %w", p.Kind, p.Server, ports.ErrClosed)
 	}
-	for w := range h.watchers {
+	for w := range h.watchers[interestIn(p.Kind)] {
 		w.queue(p)
 	}
 	return nil
 }
 
+// interestIn returns the watchers a message of kind goes to.
+func interestIn(kind domain.PresenceKind) ports.PresenceInterest {
+	if kind == domain.PresenceQuery {
+		return ports.WatchQueries
+	}
+	return ports.WatchAnnouncements
+}
+
 // WatchPresence implements ports.Transport: fn is called with every message
-// announced on t after WatchPresence returns, in announce order, from one
-// goroutine of the watcher's own, never concurrently with itself.
+// announced on t after WatchPresence returns that want asks for (queries
+// only, or every other kind), in announce order, from one goroutine of the
+// watcher's own, never concurrently with itself.
 //
 // Backpressure: announcers never wait for a watcher. Each watcher has a
 // buffer of PresenceBuffer messages; when it is full, the oldest message in
@@ -71,12 +85,16 @@ func (t *Transport) Announce(_ context.Context, p domain.Presence) error {
 // watcher without waiting: a call to fn in progress may finish after it
 // returns, and no other starts. WatchPresence fails, wrapping
 // ports.ErrClosed, after Close.
-func (t *Transport) WatchPresence(_ context.Context, fn func(domain.Presence)) (ports.Subscription, error) {
+func (t *Transport) WatchPresence(_ context.Context, want ports.PresenceInterest, fn func(domain.Presence)) (ports.Subscription, error) {
 	if fn == nil {
 		return nil, errors.New("watch presence: fn is nil")
 	}
+	if want > ports.WatchQueries {
+		return nil, fmt.Errorf("watch presence: unknown interest %v", want)
+	}
 	w := &watcher{
 		hub:  &t.presence,
+		want: want,
 		log:  t.log,
 		fn:   fn,
 		ch:   make(chan domain.Presence, PresenceBuffer),
@@ -89,10 +107,10 @@ func (t *Transport) WatchPresence(_ context.Context, fn func(domain.Presence)) (
 		h.mu.Unlock()
 		return nil, fmt.Errorf("watch presence: %w", ports.ErrClosed)
 	}
-	if h.watchers == nil {
-		h.watchers = make(map[*watcher]struct{})
+	if h.watchers[want] == nil {
+		h.watchers[want] = make(map[*watcher]struct{})
 	}
-	h.watchers[w] = struct{}{}
+	h.watchers[want][w] = struct{}{}
 	h.mu.Unlock()
 	go w.run()
 	return w, nil
@@ -108,15 +126,18 @@ func (h *presenceHub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
-	for w := range h.watchers {
-		w.halt()
+	for i := range h.watchers {
+		for w := range h.watchers[i] {
+			w.halt()
+		}
+		h.watchers[i] = nil
 	}
-	h.watchers = nil
 }
 
 // watcher is one WatchPresence: a buffer and the goroutine draining it into fn.
 type watcher struct {
 	hub     *presenceHub
+	want    ports.PresenceInterest
 	log     *slog.Logger
 	fn      func(domain.Presence)
 	ch      chan domain.Presence
@@ -173,7 +194,7 @@ func (w *watcher) halt() { w.stopOnce.Do(func() { close(w.stop) }) }
 // calling it from fn returns only when ctx ends. It is idempotent.
 func (w *watcher) Close(ctx context.Context) error {
 	w.hub.mu.Lock()
-	delete(w.hub.watchers, w)
+	delete(w.hub.watchers[w.want], w)
 	w.hub.mu.Unlock()
 	w.halt()
 	select {

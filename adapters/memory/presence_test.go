@@ -33,7 +33,12 @@ func heartbeat(pid int) domain.Presence {
 
 func watch(t *testing.T, tr *memory.Transport, fn func(domain.Presence)) ports.Subscription {
 	t.Helper()
-	sub, err := tr.WatchPresence(t.Context(), fn)
+	return watchFor(t, tr, ports.WatchAnnouncements, fn)
+}
+
+func watchFor(t *testing.T, tr *memory.Transport, want ports.PresenceInterest, fn func(domain.Presence)) ports.Subscription {
+	t.Helper()
+	sub, err := tr.WatchPresence(t.Context(), want, fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +217,7 @@ func TestPresenceAfterClose(t *testing.T) {
 	if err := tr.Announce(t.Context(), heartbeat(1)); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Announce after Close = %v, want ErrClosed", err)
 	}
-	if _, err := tr.WatchPresence(t.Context(), func(domain.Presence) {}); !errors.Is(err, ports.ErrClosed) {
+	if _, err := tr.WatchPresence(t.Context(), ports.WatchQueries, func(domain.Presence) {}); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("WatchPresence after Close = %v, want ErrClosed", err)
 	}
 	if n := calls.Load(); n != 0 {
@@ -227,7 +232,58 @@ func TestPresenceRejectsUnknownKinds(t *testing.T) {
 	if err := tr.Announce(t.Context(), domain.Presence{Kind: domain.PresenceQuery + 1, Server: "s"}); err == nil {
 		t.Error("Announce accepted an unknown kind")
 	}
-	if _, err := tr.WatchPresence(t.Context(), nil); err == nil {
+	if _, err := tr.WatchPresence(t.Context(), ports.WatchAnnouncements, nil); err == nil {
 		t.Error("WatchPresence accepted a nil fn")
+	}
+	if _, err := tr.WatchPresence(t.Context(), ports.WatchQueries+1, func(domain.Presence) {}); err == nil {
+		t.Error("WatchPresence accepted an unknown interest")
+	}
+}
+
+// In memory, queries go to the watchers of queries only, and everything
+// else to the watchers of announcements only: no message is queued for a
+// watcher that does not want it.
+func TestPresenceGoesOnlyToWatchersThatWantIt(t *testing.T) {
+	t.Parallel()
+	tr := memory.New(memory.Config{Logger: quiet})
+	defer tr.Close()
+	kinds := func() (chan domain.PresenceKind, func(domain.Presence)) {
+		ch := make(chan domain.PresenceKind, 16)
+		return ch, func(p domain.Presence) { ch <- p.Kind }
+	}
+	roster, rfn := kinds()
+	server, sfn := kinds()
+	watchFor(t, tr, ports.WatchAnnouncements, rfn)
+	watchFor(t, tr, ports.WatchQueries, sfn)
+	all := []domain.PresenceKind{domain.PresenceHello, domain.PresenceHeartbeat, domain.PresenceQuery, domain.PresenceGoodbye}
+	for _, k := range all {
+		p := heartbeat(1)
+		p.Kind = k
+		if err := tr.Announce(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	take := func(ch chan domain.PresenceKind, n int) []domain.PresenceKind {
+		var got []domain.PresenceKind
+		for range n {
+			select {
+			case k := <-ch:
+				got = append(got, k)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("got %v, want %d messages", got, n)
+			}
+		}
+		select {
+		case k := <-ch:
+			t.Fatalf("got %v and then a %s, want %d messages", got, k, n)
+		case <-time.After(20 * time.Millisecond):
+		}
+		return got
+	}
+	if got := take(roster, 3); got[0] != domain.PresenceHello || got[1] != domain.PresenceHeartbeat || got[2] != domain.PresenceGoodbye {
+		t.Errorf("the watcher of announcements got %v", got)
+	}
+	if got := take(server, 1); got[0] != domain.PresenceQuery {
+		t.Errorf("the watcher of queries got %v", got)
 	}
 }

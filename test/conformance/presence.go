@@ -12,21 +12,37 @@ import (
 	"github.com/topicrpc/topicrpc/ports"
 )
 
-// testPresence: every watcher sees every announcement made after it started,
-// whole (times to the millisecond), each announcer's in order; a closed
-// watcher sees nothing more; a closed transport announces nothing.
+// testPresence: every watcher of announcements (a roster) sees every hello,
+// heartbeat and goodbye announced after it started, and every watcher of
+// queries (a server) every query and nothing else, whole (times to the
+// millisecond), each announcer's in order; a closed watcher sees nothing
+// more; a closed transport announces nothing.
 func testPresence(t *testing.T, f Factory, _ Features) {
 	t.Run("RoundTripAndOrder", func(t *testing.T) {
 		t.Parallel()
 		testPresenceRoundTrip(t, f(t))
 	})
-	t.Run("ClosedWatcherSeesNothing", func(t *testing.T) {
+	t.Run("ServersHearOnlyQueries", func(t *testing.T) {
 		t.Parallel()
-		testPresenceClosedWatcher(t, f(t))
+		testPresenceServersHearOnlyQueries(t, f(t))
 	})
+	for _, want := range []ports.PresenceInterest{ports.WatchAnnouncements, ports.WatchQueries} {
+		t.Run("ClosedWatcherSeesNothing/"+want.String(), func(t *testing.T) {
+			t.Parallel()
+			testPresenceClosedWatcher(t, f(t), want)
+		})
+	}
 	t.Run("ClosedTransport", func(t *testing.T) {
 		t.Parallel()
 		testPresenceClosedTransport(t, f(t))
+	})
+	t.Run("UnknownInterest", func(t *testing.T) {
+		t.Parallel()
+		tr := f(t)
+		if sub, err := tr.WatchPresence(t.Context(), ports.WatchQueries+1, func(domain.Presence) {}); err == nil {
+			_ = sub.Close(t.Context())
+			t.Error("WatchPresence accepted an unknown interest")
+		}
 	})
 }
 
@@ -34,7 +50,8 @@ func testPresence(t *testing.T, f Factory, _ Features) {
 const heartbeats = 50
 
 func testPresenceRoundTrip(t *testing.T, tr ports.Transport) {
-	w1, w2 := watchPresence(t, tr), watchPresence(t, tr)
+	w1, w2 := watchPresence(t, tr, ports.WatchAnnouncements), watchPresence(t, tr, ports.WatchAnnouncements)
+	q := watchPresence(t, tr, ports.WatchQueries)
 
 	started := time.Now().Add(-time.Hour)
 	base := time.Now()
@@ -69,16 +86,23 @@ func testPresenceRoundTrip(t *testing.T, tr ports.Transport) {
 			announce(p)
 		}
 	}
-	announce(domain.Presence{Kind: domain.PresenceQuery, Sent: base.Add(time.Second)})
+	query := domain.Presence{Kind: domain.PresenceQuery, Sent: base.Add(time.Second)}
+	announce(query)
 	bye := a
 	bye.Kind, bye.Sent = domain.PresenceGoodbye, base.Add(time.Second+time.Millisecond)
 	announce(bye)
 
+	// The watcher of queries gets the query, whole, and nothing else.
+	if got := q.take(t, 1)[0]; presenceDiff(got, query) != "" {
+		t.Errorf("watcher of queries: %s", presenceDiff(got, query))
+	}
+	// The watchers of announcements get everything else (and may get the
+	// query: they ignore it).
 	for i, w := range []*presenceLog{w1, w2} {
-		got := w.take(t, len(sent))
-		// Per announcer (and for the queries), the messages arrive in the
-		// order they were announced, each whole.
-		for _, server := range []string{"pa", "pb", ""} {
+		got := w.take(t, len(sent)-1)
+		// Per announcer, the messages arrive in the order they were
+		// announced, each whole.
+		for _, server := range []string{"pa", "pb"} {
 			gs, ws := ofServer(got, server), ofServer(sent, server)
 			if len(gs) != len(ws) {
 				t.Fatalf("watcher %d: %d messages from %q, want %d", i+1, len(gs), server, len(ws))
@@ -91,6 +115,7 @@ func testPresenceRoundTrip(t *testing.T, tr ports.Transport) {
 		}
 		w.none(t, 100*time.Millisecond)
 	}
+	q.none(t, 100*time.Millisecond)
 
 	// End to end: a roster fed by a watcher knows who a target reaches.
 	r := domain.NewRoster()
@@ -122,9 +147,60 @@ func testPresenceRoundTrip(t *testing.T, tr ports.Transport) {
 	}
 }
 
-func testPresenceClosedWatcher(t *testing.T, tr ports.Transport) {
-	w1, w2 := watchPresence(t, tr), watchPresence(t, tr)
+// testPresenceServersHearOnlyQueries: the watchers of queries, one per
+// server, get no hello, heartbeat or goodbye, neither their own server's
+// nor another's, while a roster's watcher gets them all; a query reaches
+// every server.
+func testPresenceServersHearOnlyQueries(t *testing.T, tr ports.Transport) {
+	roster := watchPresence(t, tr, ports.WatchAnnouncements)
+	servers := []*presenceLog{watchPresence(t, tr, ports.WatchQueries), watchPresence(t, tr, ports.WatchQueries)}
+	var n int
+	for _, name := range []string{"sa", "sb"} {
+		p := domain.Presence{Kind: domain.PresenceHello, Server: name, Queue: name, Bindings: []string{name + ".#"},
+			Sent: time.Now(), Interval: time.Second}
+		for _, kind := range []domain.PresenceKind{domain.PresenceHello, domain.PresenceHeartbeat,
+			domain.PresenceHeartbeat, domain.PresenceHeartbeat, domain.PresenceGoodbye} {
+			p.Kind, p.Sent = kind, p.Sent.Add(time.Millisecond)
+			if err := tr.Announce(t.Context(), p); err != nil {
+				t.Fatalf("announce %s from %s: %v", kind, name, err)
+			}
+			n++
+		}
+	}
+	got := roster.take(t, n)
+	for _, name := range []string{"sa", "sb"} {
+		if beats := ofKind(ofServer(got, name), domain.PresenceHeartbeat); len(beats) != 3 {
+			t.Errorf("the roster's watcher got %d heartbeats from %s, want 3", len(beats), name)
+		}
+	}
+	// The roster's watcher has them all: a server's watcher would have
+	// some by now.
+	for i, s := range servers {
+		select {
+		case p := <-s.ch:
+			t.Fatalf("server %d's watcher got a %s from %q; it wants queries only", i, p.Kind, p.Server)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	query := domain.Presence{Kind: domain.PresenceQuery, Sent: time.Now()}
+	if err := tr.Announce(t.Context(), query); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range servers {
+		if got := s.take(t, 1)[0]; got.Kind != domain.PresenceQuery {
+			t.Errorf("server %d's watcher got a %s, want the query", i, got.Kind)
+		}
+		s.none(t, 50*time.Millisecond)
+	}
+	roster.none(t, 50*time.Millisecond)
+}
+
+func testPresenceClosedWatcher(t *testing.T, tr ports.Transport, want ports.PresenceInterest) {
+	w1, w2 := watchPresence(t, tr, want), watchPresence(t, tr, want)
 	hello := domain.Presence{Kind: domain.PresenceHello, Server: "s1", Sent: time.Now()}
+	if want == ports.WatchQueries {
+		hello = domain.Presence{Kind: domain.PresenceQuery, Sent: time.Now()}
+	}
 	if err := tr.Announce(t.Context(), hello); err != nil {
 		t.Fatal(err)
 	}
@@ -139,19 +215,22 @@ func testPresenceClosedWatcher(t *testing.T, tr ports.Transport) {
 		t.Fatalf("second close: %v", err)
 	}
 	beat := hello
-	beat.Kind, beat.Sent = domain.PresenceHeartbeat, time.Now()
+	beat.Sent = time.Now()
+	if want == ports.WatchAnnouncements {
+		beat.Kind = domain.PresenceHeartbeat
+	}
 	if err := tr.Announce(t.Context(), beat); err != nil {
 		t.Fatal(err)
 	}
 	// w2 got it, so w1 would have by now, or very soon.
-	if got := w2.take(t, 1); got[0].Kind != domain.PresenceHeartbeat {
-		t.Fatalf("watcher 2 got %s, want the heartbeat", got[0].Kind)
+	if got := w2.take(t, 1); got[0].Kind != beat.Kind {
+		t.Fatalf("watcher 2 got %s, want the %s", got[0].Kind, beat.Kind)
 	}
 	w1.none(t, 200*time.Millisecond)
 }
 
 func testPresenceClosedTransport(t *testing.T, tr ports.Transport) {
-	w := watchPresence(t, tr)
+	w, q := watchPresence(t, tr, ports.WatchAnnouncements), watchPresence(t, tr, ports.WatchQueries)
 	if err := tr.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -159,24 +238,31 @@ func testPresenceClosedTransport(t *testing.T, tr ports.Transport) {
 	if err := tr.Announce(t.Context(), p); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Announce after Close = %v, want ErrClosed", err)
 	}
-	if _, err := tr.WatchPresence(t.Context(), func(domain.Presence) {}); !errors.Is(err, ports.ErrClosed) {
-		t.Errorf("WatchPresence after Close = %v, want ErrClosed", err)
+	for _, want := range []ports.PresenceInterest{ports.WatchAnnouncements, ports.WatchQueries} {
+		if _, err := tr.WatchPresence(t.Context(), want, func(domain.Presence) {}); !errors.Is(err, ports.ErrClosed) {
+			t.Errorf("WatchPresence(%s) after Close = %v, want ErrClosed", want, err)
+		}
 	}
 	w.none(t, 50*time.Millisecond)
+	q.none(t, 0)
 }
 
-// presenceLog is a watcher keeping what it is given.
+// presenceLog is a watcher keeping what it is given. A watcher of
+// announcements may get queries too: its log drops them.
 type presenceLog struct {
 	sub ports.Subscription
 	ch  chan domain.Presence
 	all []domain.Presence // what take returned so far
 }
 
-// watchPresence starts a watcher closed at the end of the test.
-func watchPresence(t *testing.T, tr ports.Transport) *presenceLog {
+// watchPresence starts a watcher of want closed at the end of the test.
+func watchPresence(t *testing.T, tr ports.Transport, want ports.PresenceInterest) *presenceLog {
 	t.Helper()
 	w := &presenceLog{ch: make(chan domain.Presence, 1024)}
-	sub, err := tr.WatchPresence(t.Context(), func(p domain.Presence) {
+	sub, err := tr.WatchPresence(t.Context(), want, func(p domain.Presence) {
+		if want == ports.WatchAnnouncements && p.Kind == domain.PresenceQuery {
+			return // allowed, and of no interest
+		}
 		select {
 		case w.ch <- p:
 		default:
@@ -220,6 +306,16 @@ func (w *presenceLog) none(t *testing.T, d time.Duration) {
 		t.Fatalf("unexpected presence message: %s from %q", p.Kind, p.Server)
 	case <-time.After(d):
 	}
+}
+
+func ofKind(ps []domain.Presence, kind domain.PresenceKind) []domain.Presence {
+	var out []domain.Presence
+	for _, p := range ps {
+		if p.Kind == kind {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func ofServer(ps []domain.Presence, server string) []domain.Presence {

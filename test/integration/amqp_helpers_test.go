@@ -65,7 +65,7 @@ func deleteNamespace(t *testing.T, b *brokertest.Broker, ns string) {
 			return
 		}
 	}
-	for _, x := range []string{ns, ns + ".work", ns + ".presence"} {
+	for _, x := range []string{ns, ns + ".work", ns + ".presence", ns + ".presence.query"} {
 		_ = ch.ExchangeDelete(x, false, false)
 	}
 }
