@@ -24,7 +24,8 @@ var hello = []byte("hello")
 // the defaults, the client knowing who should answer from the management
 // API's bindings read at most once a second (amqp.Config.RoutesTTL): every
 // request goes to the topic exchange, mandatory and confirmed, and the
-// server sends an ack reply and a result. Both servers take 64 requests at
+// server sends its result (echo is faster than app.DefaultAckDelay, so no
+// separate ack reply). Both servers take 64 requests at
 // a time (prefetch 64, 64 workers). impl=protocol is amqp091-go by hand
 // speaking topicrpc's wire protocol (see rawClient): what the protocol
 // costs, apart from topicrpc's code.
