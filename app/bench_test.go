@@ -30,7 +30,11 @@ func benchFleet(b *testing.B, n int) *app.Client {
 
 func runCalls(b *testing.B, c *app.Client, target string, want int) {
 	b.Helper()
-	ctx := context.Background()
+	runCallsCtx(b, context.Background(), c, target, want)
+}
+
+func runCallsCtx(b *testing.B, ctx context.Context, c *app.Client, target string, want int) {
+	b.Helper()
 	cmd := domain.Command{Name: "echo", Args: "hello"}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -54,6 +58,16 @@ func runCalls(b *testing.B, c *app.Client, target string, want int) {
 func BenchmarkMemoryCall(b *testing.B) {
 	c := benchFleet(b, 1)
 	runCalls(b, c, "s000", 1)
+}
+
+// BenchmarkMemoryCallContext is BenchmarkMemoryCall with a context that can
+// end (its own deadline), as callers with a timeout have: Next waits on the
+// context too.
+func BenchmarkMemoryCallContext(b *testing.B) {
+	c := benchFleet(b, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	runCallsCtx(b, ctx, c, "s000", 1)
 }
 
 // BenchmarkMemoryFanOut is one call to every server and all replies aggregated.

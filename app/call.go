@@ -1,9 +1,9 @@
 package app
 
 import (
-	"context"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
@@ -16,31 +16,79 @@ import (
 // wait for a slow reader; their number is bounded by the servers that answer.
 type Call struct {
 	client *Client
-	ctx    context.Context
+	done   <-chan struct{} // the context's Done: nil when it never ends
 	req    domain.Request
 	agg    domain.Aggregator
-	ready  chan struct{} // signalled when pending gets a reply
 
 	mu      sync.Mutex
-	pending []domain.Reply
-	inline  [2][2]domain.Reply // first backings of pending and batch: a call to one server (ack, result) allocates none
+	pending []domain.Reply // replies delivered; pending[pos:] not yet taken by Next
+	waiting bool           // Next found nothing and may block: Deliver signals w.ready
 
-	batch   []domain.Reply // replies taken from pending, being observed
+	id [idSize]byte // the bytes of req.ID
+	w  *waker       // what Next blocks on; read by Deliver only while waiting; nil once over
+
+	// Next's own, without mu.
+	mayWait bool           // take left waiting set: finish must clear it
+	over    bool           // the call is over: Summary and Outcomes are final
+	batch   []domain.Reply // pending as Next last took it; Deliver only appends past its end
+	pos     int            // batch[:pos] are observed
 	batchAt time.Time      // when batch was taken
-	pos     int
-	timer   *time.Timer
-	summary domain.Summary
-	done    bool
+	armed   time.Time      // the instant w's timer was last set for
+
+	// First backing of pending: a call to one server allocates no reply
+	// buffer. Its result comes alone (a server acknowledges only a request
+	// still running after a while, and Next has taken the ack by the time
+	// the result comes).
+	inline [1]domain.Reply
+}
+
+// waker is what a Next with nothing to read blocks on: ready, which Deliver
+// signals and the timer too when it goes off at the next instant the call
+// may end without a reply (domain.Aggregator.WakeAt). A call borrows one from
+// its client for its lifetime.
+type waker struct {
+	ready chan struct{}
+	timer *time.Timer // runs fire
+	fired atomic.Bool // the timer went off since it was last set
+}
+
+func newWaker(d time.Duration) *waker {
+	w := &waker{ready: make(chan struct{}, 1)}
+	w.timer = time.AfterFunc(d, w.fire)
+	return w
+}
+
+func (w *waker) fire() {
+	w.fired.Store(true) // before the signal: Next sees it once it has the signal
+	select {
+	case w.ready <- struct{}{}:
+	default:
+	}
+}
+
+// set makes the timer go off in d.
+func (w *waker) set(d time.Duration) {
+	w.fired.Store(false)
+	w.timer.Reset(d)
 }
 
 // Deliver implements ports.ReplySink. It never blocks.
 func (c *Call) Deliver(r domain.Reply) {
 	c.mu.Lock()
 	c.pending = append(c.pending, r)
+	var ready chan struct{}
+	if c.waiting {
+		// Only the first reply after Next found nothing wakes it: it takes
+		// every reply delivered by then in one batch.
+		c.waiting = false
+		ready = c.w.ready
+	}
 	c.mu.Unlock()
-	select {
-	case c.ready <- struct{}{}:
-	default:
+	if ready != nil {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -56,7 +104,7 @@ func (c *Call) Deadline() time.Time { return c.req.Deadline }
 // unknown), or the call's context ended. Acks and progress replies are
 // recorded, not returned. After false, Summary and Outcomes are final.
 func (c *Call) Next() (domain.Reply, bool) {
-	if c.done {
+	if c.over {
 		return domain.Reply{}, false
 	}
 	for {
@@ -71,44 +119,83 @@ func (c *Call) Next() (domain.Reply, bool) {
 			c.finish(c.batchAt)
 			return domain.Reply{}, false
 		}
-		c.mu.Lock()
-		c.batch, c.pending = c.pending, c.batch[:0]
-		c.mu.Unlock()
-		c.pos = 0
-		// One clock reading stamps a whole batch: the replies in it were
-		// received by the time it was taken.
-		c.batchAt = c.client.now()
-		if len(c.batch) > 0 {
+		if c.take() {
+			// One clock reading stamps a whole batch: the replies in it were
+			// received by the time it was taken.
+			c.batchAt = c.now()
 			continue
 		}
-		if c.agg.Done(c.batchAt) != domain.NotDone {
-			c.finish(c.batchAt)
-			return domain.Reply{}, false
+		// Nothing to read: wait for a reply, the timer or the context. Without
+		// an event the call can end only at WakeAt, which the timer is set
+		// for: while it is, waiting needs no clock reading. (A timer that went
+		// off for an earlier setting, or for the waker's previous call, only
+		// costs a reading here.)
+		if wake := c.agg.WakeAt(); c.w.fired.Load() || !wake.Equal(c.armed) {
+			now := c.now()
+			c.batchAt = now
+			if c.agg.Done(now) != domain.NotDone {
+				c.finish(now)
+				return domain.Reply{}, false
+			}
+			c.w.set(wake.Sub(now))
+			c.armed = wake
 		}
-		wait := c.agg.WakeAt().Sub(c.batchAt)
-		if c.timer == nil {
-			c.timer = c.client.timer(wait)
-		} else {
-			c.timer.Reset(wait)
+		if c.done == nil {
+			<-c.w.ready // a plain receive is cheaper than a select
+			continue
 		}
 		select {
-		case <-c.ready:
-		case <-c.timer.C:
-		case <-c.ctx.Done():
-			c.finish(c.client.now())
+		case <-c.w.ready:
+		case <-c.done:
+			c.finish(c.now())
 			return domain.Reply{}, false
 		}
 	}
 }
 
-func (c *Call) finish(now time.Time) {
-	c.done = true
-	c.summary = c.agg.Finish(now)
-	c.client.t.Forget(c.req.ID)
-	if c.timer != nil {
-		c.client.putTimer(c.timer)
-		c.timer = nil
+// take makes the replies delivered since the last take Next's batch and
+// reports whether there are any. When there are none it sets waiting, so
+// that the next Deliver signals.
+func (c *Call) take() bool {
+	c.mu.Lock()
+	p := c.pending
+	switch {
+	case c.pos == len(p):
+		// Everything delivered was observed: later replies go to the front
+		// of the same memory.
+		p, c.pos = p[:0], 0
+		c.pending = p
+	case c.pos >= len(p)-c.pos:
+		// More observed than left: move what is left to the front, so that a
+		// long call kept busy does not grow pending without bound.
+		n := copy(p, p[c.pos:])
+		clear(p[n:])
+		p, c.pos = p[:n], 0
+		c.pending = p
 	}
+	c.batch = p
+	c.waiting = c.pos == len(p)
+	c.mu.Unlock()
+	c.mayWait = c.pos == len(p)
+	return !c.mayWait
+}
+
+// now reads the clock for the call: its start advanced by the monotonic time
+// since, which reads one clock where time.Now reads two.
+func (c *Call) now() time.Time { return c.req.Sent.Add(time.Since(c.req.Sent)) }
+
+func (c *Call) finish(now time.Time) {
+	c.over = true
+	c.agg.End(now)
+	c.client.t.Forget(c.req.ID)
+	w := c.w
+	if c.mayWait {
+		c.mu.Lock()
+		c.waiting = false
+		c.mu.Unlock()
+	}
+	c.w = nil
+	c.client.putWaker(w)
 }
 
 // Replies returns an iterator over the results as they arrive; see Next.
@@ -125,13 +212,19 @@ func (c *Call) Replies() iter.Seq[domain.Reply] {
 // Close ends the call early if it is still open: the summary's reason is
 // cancelled and servers without a result are not received or timed out.
 func (c *Call) Close() {
-	if !c.done {
-		c.finish(c.client.now())
+	if !c.over {
+		c.finish(c.now())
 	}
 }
 
-// Summary returns the call's summary; final once Next returned false.
-func (c *Call) Summary() domain.Summary { return c.summary }
+// Summary returns the call's summary; final once Next returned false. Each
+// call makes a new one.
+func (c *Call) Summary() domain.Summary {
+	if !c.over {
+		return domain.Summary{}
+	}
+	return c.agg.Summary()
+}
 
 // Outcomes returns every server's record, sorted by name once the call is
 // over. Do not modify the slice.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
@@ -54,7 +55,7 @@ type Client struct {
 	now    func() time.Time
 	prefix string
 	seq    atomic.Uint64
-	timers sync.Pool
+	wakers sync.Pool // of *waker, borrowed by calls
 }
 
 // NewClient returns a client on t. log may be nil.
@@ -121,10 +122,7 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 	if err := checkArgs(cmd.Args, c.cfg.MaxArgs); err != nil {
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
-	var o callOptions
-	for _, f := range opts {
-		f(&o)
-	}
+	o := applyOptions(opts)
 	start := c.now()
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -134,19 +132,38 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 	if err := c.expect(ctx, target, &o, &exp); err != nil {
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
+	// The waker's timer is set for the deadline from the reading just taken:
+	// Next waits without reading the clock again.
+	done, w := ctx.Done(), c.waker(deadline.Sub(start))
 	call := &Call{
-		client: c,
-		ctx:    ctx,
-		req:    domain.Request{ID: c.nextID(), Target: target, Command: cmd, Sent: start, Deadline: deadline, Balanced: o.balanced},
-		ready:  make(chan struct{}, 1),
+		client:  c,
+		done:    done,
+		req:     domain.Request{Target: target, Command: cmd, Sent: start, Deadline: deadline, Balanced: o.balanced},
+		w:       w,
+		armed:   deadline,
+		batchAt: start,
 	}
-	call.pending, call.batch = call.inline[0][:0], call.inline[1][:0]
-	call.batchAt = start
+	call.req.ID = c.nextID(&call.id) // the id's bytes are the call's
 	call.agg.Reset(exp, start, deadline)
+	call.pending = call.inline[:0]
 	if err := c.send(ctx, call, o.servers); err != nil {
+		c.putWaker(call.w)
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
 	return call, nil
+}
+
+// applyOptions gathers opts. It takes the options' address only when there
+// are some, so that a call without options does not allocate them.
+func applyOptions(opts []CallOption) callOptions {
+	if len(opts) == 0 {
+		return callOptions{}
+	}
+	o := new(callOptions)
+	for _, f := range opts {
+		f(o)
+	}
+	return *o
 }
 
 // Resolve tells who a call to target should reach right now: the servers
@@ -231,12 +248,20 @@ func (c *Client) send(ctx context.Context, call *Call, servers []string) error {
 	return nil
 }
 
+// idSize is the longest correlation id: a 13-byte prefix and a sequence
+// number of at most 13 base-36 digits.
+const idSize = 2*6 + 1 + 13
+
 // nextID returns a correlation id unique to this client: its random prefix
-// and a sequence number, in one allocation.
-func (c *Client) nextID() string {
-	var buf [32]byte
-	b := append(buf[:0], c.prefix...)
-	return string(strconv.AppendUint(b, c.seq.Add(1), 36))
+// and a sequence number, written in buf, which becomes the string's memory:
+// buf must not change afterwards. The Call holding buf holds the id's bytes,
+// so that the id costs no allocation of its own.
+func (c *Client) nextID(buf *[idSize]byte) string {
+	b := strconv.AppendUint(append(buf[:0], c.prefix...), c.seq.Add(1), 36)
+	if &b[0] != &buf[0] { // cannot happen with idSize right; stay correct anyway
+		return string(b)
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 func validateTarget(target string) error {
@@ -261,15 +286,24 @@ func (c *Client) Do(ctx context.Context, target string, cmd domain.Command, opts
 	return call.Summary(), call.Outcomes(), nil
 }
 
-func (c *Client) timer(d time.Duration) *time.Timer {
-	if t, ok := c.timers.Get().(*time.Timer); ok {
-		t.Reset(d)
-		return t
+// waker lends a waker to a call, its timer set to fire in d.
+func (c *Client) waker(d time.Duration) *waker {
+	if w, ok := c.wakers.Get().(*waker); ok {
+		w.set(d)
+		return w
 	}
-	return time.NewTimer(d)
+	return newWaker(d)
 }
 
-func (c *Client) putTimer(t *time.Timer) {
-	t.Stop()
-	c.timers.Put(t)
+// putWaker takes back a call's waker once the call is over. A Deliver that
+// read w before the call ended, or a timer already going off, may still
+// signal it: the next borrower then wakes once for nothing, which Next
+// allows for.
+func (c *Client) putWaker(w *waker) {
+	w.timer.Stop()
+	select {
+	case <-w.ready:
+	default:
+	}
+	c.wakers.Put(w)
 }

@@ -1,8 +1,8 @@
 package domain
 
 import (
-	"cmp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,20 +34,23 @@ type Expectation struct {
 //
 // An Aggregator is not safe for concurrent use.
 type Aggregator struct {
-	exp      Expectation
+	known    bool          // Expectation.Known; the expected servers are in out
+	finished bool          // Finish was called
+	seen     bool          // an event was observed
+	reason   DoneReason    // why the call is done; NotDone while it is not
+	count    int           // Expectation.Count
+	idleGap  time.Duration // Expectation.IdleGap
 	start    time.Time
 	deadline time.Time
-	last     time.Time // time of the last event
-	events   int
-	results  int
+	last     time.Time      // time of the last event
+	results  int            // servers with a result
 	working  int            // servers that acknowledged and have no result yet
 	missing  int            // expected servers without a result
 	out      []Outcome      // out[:nexp]: the expected servers, sorted by name; then the others
 	nexp     int            // number of expected servers
+	hint     int            // where find found an expected server last
 	index    map[string]int // positions of the other servers, once there are more than smallSet
-	reason   DoneReason
-	finished bool
-	inline   [1]Outcome // backing for out in the common one-server call
+	inline   [1]Outcome     // backing for out in the common one-server call
 }
 
 // smallSet is the number of servers outside the expected set up to which they
@@ -65,38 +68,81 @@ func NewAggregator(exp Expectation, start, deadline time.Time) *Aggregator {
 
 // Reset makes a ready to aggregate a new call, as NewAggregator does, reusing
 // its memory. Embedding an Aggregator in a larger value and calling Reset
-// saves an allocation per call.
+// saves an allocation per call. Nothing of the previous call is kept.
 func (a *Aggregator) Reset(exp Expectation, start, deadline time.Time) {
-	out := a.out[:0]
+	// Field by field: assigning a whole Aggregator would copy its inline
+	// outcome too, with a bulk write barrier while the GC runs. Only the
+	// outcomes the previous call used need clearing.
+	out := a.out
 	if out == nil {
 		out = a.inline[:0]
+	} else {
+		clear(out) // let the previous call's replies go
+		if cap(out) > 0 && &out[:1][0] != &a.inline[0] {
+			a.inline[0] = Outcome{} // out grew out of it: let go of what it held
+		}
+		out = out[:0]
 	}
-	clear(a.out)
-	*a = Aggregator{exp: exp, start: start, deadline: deadline, last: start, out: out, inline: a.inline}
+	a.known, a.count, a.idleGap = exp.Known, exp.Count, exp.IdleGap
+	a.finished, a.seen, a.reason = false, false, NotDone
+	a.start, a.deadline, a.last = start, deadline, start
+	a.results, a.working, a.missing, a.nexp, a.hint = 0, 0, 0, 0, 0
+	a.index = nil
 	if exp.Known {
-		if len(exp.Servers) > cap(a.out) {
-			a.out = make([]Outcome, 0, len(exp.Servers))
+		if n := len(exp.Servers); n > cap(out) {
+			out = make([]Outcome, n)
+		} else {
+			out = out[:n] // zero: cleared above, or never used
 		}
-		for _, s := range exp.Servers {
-			a.out = append(a.out, Outcome{Server: s, Expected: true})
+		// Routes come sorted, without repeats: one comparison per server
+		// tells, and then neither sorting nor compacting is needed.
+		order := -1
+		for i, s := range exp.Servers {
+			if i > 0 {
+				order = max(order, strings.Compare(exp.Servers[i-1], s))
+			}
+			out[i].Server, out[i].Expected = s, true
 		}
-		if !slices.IsSortedFunc(a.out, byServer) {
-			slices.SortFunc(a.out, byServer)
+		if order > 0 {
+			slices.SortFunc(out, byServer)
 		}
-		// A server listed twice is one server with one outcome.
-		a.out = slices.CompactFunc(a.out, func(x, y Outcome) bool { return x.Server == y.Server })
-		a.nexp, a.missing = len(a.out), len(a.out)
-		a.exp.Servers = nil
+		if order >= 0 {
+			// A server listed twice is one server with one outcome.
+			out = slices.CompactFunc(out, func(x, y Outcome) bool { return x.Server == y.Server })
+		}
+		a.nexp, a.missing = len(out), len(out)
 	}
+	a.out = out
 }
 
-func byServer(x, y Outcome) int { return cmp.Compare(x.Server, y.Server) }
+func byServer(x, y Outcome) int { return strings.Compare(x.Server, y.Server) }
 
 func (a *Aggregator) find(server string) int {
-	if i, ok := slices.BinarySearchFunc(a.out[:a.nexp], server, func(o Outcome, s string) int {
-		return cmp.Compare(o.Server, s)
-	}); ok {
-		return i
+	// Replies tend to come in the order of the expected servers, each
+	// server's ack just before its result: try the server found last and
+	// the next one before searching.
+	h := a.hint
+	if h < a.nexp && a.out[h].Server == server {
+		return h
+	}
+	if h++; h < a.nexp && a.out[h].Server == server {
+		a.hint = h
+		return h
+	}
+	// Binary search, by hand: one string comparison per step where
+	// slices.BinarySearchFunc with cmp.Compare makes two.
+	lo, hi := 0, a.nexp
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch c := strings.Compare(a.out[m].Server, server); {
+		case c < 0:
+			lo = m + 1
+		case c > 0:
+			hi = m
+		default:
+			a.hint = m
+			return m
+		}
 	}
 	if a.index != nil {
 		if i, ok := a.index[server]; ok {
@@ -132,7 +178,7 @@ func (a *Aggregator) add(o Outcome) int {
 // redelivered and answered twice), replies after the call finished, and acks
 // or progress return false.
 func (a *Aggregator) Observe(r Reply, now time.Time) bool {
-	if a.finished || (a.exp.Count > 0 && a.results >= a.exp.Count) {
+	if a.finished || (a.count > 0 && a.results >= a.count) {
 		return false // over: finished, or the results asked for are in
 	}
 	i := a.find(r.Server)
@@ -143,7 +189,7 @@ func (a *Aggregator) Observe(r Reply, now time.Time) bool {
 	if o.State != StatePending {
 		return false
 	}
-	a.events++
+	a.seen = true
 	a.last = now
 	if r.Kind != KindResult {
 		if !o.Acked {
@@ -182,14 +228,14 @@ func (a *Aggregator) Done(now time.Time) DoneReason {
 		return a.reason
 	}
 	switch {
-	case a.exp.Count > 0 && a.results >= a.exp.Count:
+	case a.count > 0 && a.results >= a.count:
 		a.reason = DoneCount
-	case a.exp.Known && a.missing == 0 && a.working == 0 && a.exp.Count <= 0:
+	case a.known && a.missing == 0 && a.working == 0 && a.count <= 0:
 		a.reason = DoneAllReplied
 	case !now.Before(a.deadline):
 		a.reason = DoneDeadline
-	case !a.exp.Known && a.exp.IdleGap > 0 && a.events > 0 && a.working == 0 &&
-		now.Sub(a.last) >= a.exp.IdleGap:
+	case !a.known && a.idleGap > 0 && a.seen && a.working == 0 &&
+		now.Sub(a.last) >= a.idleGap:
 		a.reason = DoneIdle
 	}
 	return a.reason
@@ -198,8 +244,8 @@ func (a *Aggregator) Done(now time.Time) DoneReason {
 // WakeAt returns the next instant at which Done may change without a new
 // event: the end of the idle gap when it applies, else the deadline.
 func (a *Aggregator) WakeAt() time.Time {
-	if !a.exp.Known && a.exp.IdleGap > 0 && a.events > 0 && a.working == 0 {
-		if idle := a.last.Add(a.exp.IdleGap); idle.Before(a.deadline) {
+	if !a.known && a.idleGap > 0 && a.seen && a.working == 0 {
+		if idle := a.last.Add(a.idleGap); idle.Before(a.deadline) {
 			return idle
 		}
 	}
@@ -211,6 +257,13 @@ func (a *Aggregator) WakeAt() time.Time {
 // Finish again returns the same summary counts with the elapsed time of the
 // first call.
 func (a *Aggregator) Finish(now time.Time) Summary {
+	a.End(now)
+	return a.summary()
+}
+
+// End closes the call at now as Finish does, without making the summary:
+// Summary makes it when it is wanted.
+func (a *Aggregator) End(now time.Time) {
 	if !a.finished {
 		a.finished = true
 		if a.Done(now) == NotDone {
@@ -240,19 +293,22 @@ func (a *Aggregator) Finish(now time.Time) Summary {
 		}
 		a.nexp, a.index = 0, nil
 	}
-	return a.summary()
 }
+
+// Summary returns the account of the call so far; final once Finish or End
+// was called. Each call makes a new Summary: its slices are the caller's.
+func (a *Aggregator) Summary() Summary { return a.summary() }
 
 func (a *Aggregator) summary() Summary {
 	s := Summary{Expected: -1, Reason: a.reason, Elapsed: a.last.Sub(a.start)}
-	if a.exp.Known {
+	if a.known {
 		s.Expected = 0
 	}
 	for i := range a.out {
 		o := &a.out[i]
 		if o.Expected {
 			s.Expected++
-		} else if a.exp.Known && o.State != StateNotReceived {
+		} else if a.known && o.State != StateNotReceived {
 			s.Unexpected++
 			s.UnexpectedServers = append(s.UnexpectedServers, o.Server)
 		}

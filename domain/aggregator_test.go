@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -307,5 +308,124 @@ func TestAggregatorCountIgnoresExtraResults(t *testing.T) {
 	s := a.Finish(at(1))
 	if s.OK != 1 || s.Reason != domain.DoneCount || s.Silent != 0 {
 		t.Fatalf("summary %+v", s)
+	}
+}
+
+// TestAggregatorResetCarriesNothingOver runs a call on an aggregator that
+// already aggregated another one (Reset) and on a fresh one, and wants the
+// same answers from both at every step: nothing of the first call (its
+// outcomes, counts, acks, index of unexpected servers, reason, finish) may
+// leak into the second.
+func TestAggregatorResetCarriesNothingOver(t *testing.T) {
+	t.Parallel()
+	many := func(prefix string, n int) []string {
+		var names []string
+		for i := range n {
+			names = append(names, prefix+string(rune('a'+i%26))+string(rune('a'+i/26)))
+		}
+		return names
+	}
+	type call struct {
+		exp     domain.Expectation
+		replies []domain.Reply // observed at 1ms, 2ms, …
+		end     int            // ms at which Finish is called
+	}
+	unexpected := many("u", 3*16) // past smallSet: the aggregator builds its index
+	var unexpectedReplies []domain.Reply
+	for _, n := range unexpected {
+		unexpectedReplies = append(unexpectedReplies, ack(n), ok(n))
+	}
+	calls := map[string]call{
+		"fresh": {}, // a zero Aggregator, never reset before
+		"one server answered": {
+			exp: domain.Expectation{Servers: []string{"q1"}, Known: true}, replies: []domain.Reply{ack("q1"), ok("q1")}, end: 3},
+		"one server silent": {
+			exp: domain.Expectation{Servers: []string{"q1"}, Known: true}, replies: []domain.Reply{ack("q1")}, end: 1000},
+		"many expected, unsorted, listed twice": {
+			exp:     domain.Expectation{Servers: []string{"q3", "q1", "q2", "q1"}, Known: true},
+			replies: []domain.Reply{ok("q2"), fail("q1"), ack("q3"), ok("x1")}, end: 500},
+		"many unexpected: index built": {
+			exp: domain.Expectation{Servers: []string{"q1"}, Known: true}, replies: unexpectedReplies, end: 1000},
+		"unknown set, idle": {
+			exp: domain.Expectation{IdleGap: 10 * time.Millisecond}, replies: []domain.Reply{ok("a"), ack("b")}, end: 40},
+		"count reached": {
+			exp: domain.Expectation{Count: 1}, replies: []domain.Reply{ok("a"), ok("b")}, end: 2},
+		"cancelled before any reply": {
+			exp: domain.Expectation{Servers: many("s", 40), Known: true}, end: 1},
+		"not finished": {
+			exp: domain.Expectation{Servers: []string{"q1", "q2"}, Known: true}, replies: []domain.Reply{ack("q2"), ok("q1")}, end: -1},
+		"not finished, index built": {
+			exp: domain.Expectation{Servers: []string{"q1"}, Known: true}, replies: unexpectedReplies, end: -1},
+	}
+	run := func(a *domain.Aggregator, c call) (log []string) {
+		a.Reset(c.exp, t0, at(1000))
+		log = append(log, fmt.Sprintf("0: done %v, wake %v, outcomes %d", a.Done(t0), a.WakeAt().Sub(t0), len(a.Outcomes())))
+		defer func() {
+			// Whatever the previous call left past the end of the outcomes
+			// must be gone too, so that it can be collected.
+			out := a.Outcomes()
+			for i, o := range out[len(out):cap(out)] {
+				if o != (domain.Outcome{}) {
+					log = append(log, fmt.Sprintf("stale outcome %d past the end: %+v", len(out)+i, o))
+				}
+			}
+		}()
+		for i, r := range c.replies {
+			ms := i + 1
+			log = append(log, fmt.Sprintf("%d: observe %s %s %v, done %v, wake %v", ms, r.Server, r.Kind,
+				a.Observe(r, at(ms)), a.Done(at(ms)), a.WakeAt().Sub(t0)))
+		}
+		if c.end < 0 {
+			return log
+		}
+		s := a.Finish(at(c.end))
+		log = append(log, fmt.Sprintf("summary %+v", s))
+		for _, o := range a.Outcomes() {
+			log = append(log, fmt.Sprintf("outcome %+v", o))
+		}
+		return log
+	}
+	for firstName, first := range calls {
+		for secondName, second := range calls {
+			if secondName == "fresh" {
+				continue
+			}
+			t.Run(firstName+" then "+secondName, func(t *testing.T) {
+				t.Parallel()
+				var reused domain.Aggregator
+				if firstName != "fresh" {
+					run(&reused, first)
+				}
+				got := run(&reused, second)
+				want := run(new(domain.Aggregator), second)
+				if !slices.Equal(got, want) {
+					t.Errorf("after a reset:\n%s\nfresh:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			})
+		}
+	}
+}
+
+// TestAggregatorEndThenSummary: End and then Summary give what Finish gives,
+// as often as asked, each with slices of its own.
+func TestAggregatorEndThenSummary(t *testing.T) {
+	t.Parallel()
+	exp := domain.Expectation{Servers: []string{"q1", "q2", "q3"}, Known: true}
+	play := func(a *domain.Aggregator) {
+		a.Observe(fail("q1"), at(1))
+		a.Observe(ack("q2"), at(2))
+	}
+	finished, ended := domain.NewAggregator(exp, t0, at(1000)), domain.NewAggregator(exp, t0, at(1000))
+	play(finished)
+	play(ended)
+	want := finished.Finish(at(500))
+	ended.End(at(500))
+	first := ended.Summary()
+	first.FailedServers[0] = "changed"
+	if second := ended.Summary(); !summaryEqual(second, want) {
+		t.Fatalf("summary after End\n got %+v\nwant %+v", second, want)
+	}
+	if !slices.Equal(ended.Outcomes(), finished.Outcomes()) {
+		t.Fatalf("outcomes after End %+v, want %+v", ended.Outcomes(), finished.Outcomes())
 	}
 }

@@ -33,10 +33,16 @@ func newQueue(name string, limit int) *queue {
 
 // publish hands m to a consumer with credit or appends it to the backlog. It
 // returns false when the backlog is full (reject-publish). It never blocks.
-func (q *queue) publish(m *message) bool {
+// expired says whether m is past its deadline (read once by the sender for
+// every queue): it would be at the head of an empty backlog, where RabbitMQ
+// drops an expired message unseen, so it is dropped.
+func (q *queue) publish(m *message, expired bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.backlog) == 0 {
+		if expired {
+			return true
+		}
 		if c := q.pick(); c != nil {
 			c.credit--
 			c.ch <- m

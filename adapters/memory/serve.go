@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
@@ -115,11 +114,12 @@ func (s *subscription) work(ctx context.Context, h ports.Handler) {
 	defer s.wg.Done()
 	// The queue closes ch when the consumer is detached, after taking back
 	// what was delivered to it and not yet received here.
+	//
+	// Requests expired before they reached the consumer were dropped by the
+	// queue (see queue.publish and feed): as on RabbitMQ, a request handed to
+	// a consumer is the consumer's, and the handler sees how late it is.
 	for m := range s.c.ch {
-		// time.Until reads only the monotonic clock when the deadline has one.
-		if m.req.Deadline.IsZero() || time.Until(m.req.Deadline) > 0 {
-			h(ctx, &m.req, m)
-		} // else dropped unseen, as RabbitMQ drops expired messages
+		h(ctx, &m.req, m)
 		s.q.settle(s.c)
 	}
 }

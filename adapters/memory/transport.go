@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
@@ -44,8 +45,7 @@ type Transport struct {
 	work   map[string]*queue // work queues by group name (work.go); nil until the first
 	closed bool
 
-	callsMu sync.RWMutex
-	calls   map[string]ports.ReplySink
+	calls callShards // registrations by call id, for Forget
 
 	droppedReplies atomic.Int64
 
@@ -68,33 +68,39 @@ func New(cfg Config) *Transport {
 		queues: make(map[string]*queue),
 		routes: make(map[string]*route),
 		subs:   make(map[*subscription]struct{}),
-		calls:  make(map[string]ports.ReplySink),
 	}
 }
 
 // message is a published request. One message is shared by every queue the
-// request reaches; it is immutable and also serves as the ReplyWriter for it.
+// request reaches; it is immutable (but for reg.gone) and also serves as the
+// ReplyWriter for it.
 type message struct {
 	req domain.Request
 	t   *Transport
+	reg registration // where its replies go
+}
+
+// registration is where the replies to one Send go until its call is
+// forgotten. The message carries it, so that a reply reaches the sink
+// without looking the call up under a lock shared by every caller: the
+// transport's calls map is only there for Forget to find it. Sends of the
+// same call id (one per server with app.Servers, say) each have theirs,
+// chained by prev: Forget marks them all.
+type registration struct {
+	sink ports.ReplySink
+	gone atomic.Bool   // the call was forgotten: replies are dropped
+	prev *registration // an earlier Send of the same call id, still registered
 }
 
 // Reply implements ports.ReplyWriter: it hands r to the caller's sink, or drops
 // it when the caller has forgotten the call. It never blocks.
 func (m *message) Reply(_ context.Context, r domain.Reply) error {
 	r.CallID = m.req.ID
-	return m.t.deliver(r)
-}
-
-func (t *Transport) deliver(r domain.Reply) error {
-	t.callsMu.RLock()
-	sink := t.calls[r.CallID]
-	t.callsMu.RUnlock()
-	if sink == nil {
-		t.droppedReplies.Add(1)
+	if m.reg.gone.Load() {
+		m.t.droppedReplies.Add(1)
 		return nil // the caller is gone: like a reply to a deleted reply queue
 	}
-	sink.Deliver(r)
+	m.reg.sink.Deliver(r)
 	return nil
 }
 
@@ -111,12 +117,12 @@ func (t *Transport) Send(_ context.Context, req *domain.Request, sink ports.Repl
 	if err := req.Command.Validate(); err != nil {
 		return fmt.Errorf("send %s: %w", req.Target, err)
 	}
-	t.callsMu.Lock()
-	t.calls[req.ID] = sink
-	t.callsMu.Unlock()
+	m := &message{req: *req, t: t}
+	m.reg.sink = sink
+	t.calls.register(req.ID, &m.reg)
 
 	if req.Balanced {
-		return t.sendBalanced(req)
+		return t.sendBalanced(m)
 	}
 	r, err := t.lookup(req.Target)
 	if err != nil {
@@ -125,10 +131,10 @@ func (t *Transport) Send(_ context.Context, req *domain.Request, sink ports.Repl
 	if len(r.queues) == 0 {
 		return fmt.Errorf("send %s: %w %s", req.Target, ports.ErrNoRoute, req.Target)
 	}
-	m := &message{req: *req, t: t}
+	expired := m.expired() // one clock reading for every queue
 	var full []error
 	for _, q := range r.queues {
-		if !q.publish(m) {
+		if !q.publish(m, expired) {
 			full = append(full, fmt.Errorf("queue %s: %w (%d requests waiting)", q.name, ports.ErrQueueFull, q.limit))
 		}
 	}
@@ -179,11 +185,60 @@ func (t *Transport) lookup(key string) (*route, error) {
 	return r, nil
 }
 
+// expired reports whether m is past its deadline now. It reads only the
+// monotonic clock when the deadline has it.
+func (m *message) expired() bool {
+	return !m.req.Deadline.IsZero() && time.Until(m.req.Deadline) <= 0
+}
+
 // Forget implements ports.Transport.
 func (t *Transport) Forget(callID string) {
-	t.callsMu.Lock()
-	delete(t.calls, callID)
-	t.callsMu.Unlock()
+	for r := t.calls.remove(callID); r != nil; r = r.prev {
+		r.gone.Store(true)
+	}
+}
+
+// callShards is the transport's registrations by call id, split by the id's
+// last byte so that concurrent callers rarely wait for one another: every
+// Send and every Forget takes a shard's lock.
+type callShards [16]struct {
+	mu sync.Mutex
+	m  map[string]*registration
+	_  [64 - 16]byte // one shard per cache line
+}
+
+// shard picks the shard of id from its last byte, where ids differ most
+// (app.Client's end with a sequence number). Ids alike at the end only share
+// a lock.
+func (cs *callShards) shard(id string) (*sync.Mutex, *map[string]*registration) {
+	var h uint
+	if len(id) > 0 {
+		h = uint(id[len(id)-1])
+	}
+	s := &cs[h%uint(len(cs))]
+	return &s.mu, &s.m
+}
+
+// register makes r the registration of id, after any still registered.
+func (cs *callShards) register(id string, r *registration) {
+	mu, m := cs.shard(id)
+	mu.Lock()
+	if *m == nil {
+		*m = make(map[string]*registration)
+	}
+	r.prev = (*m)[id]
+	(*m)[id] = r
+	mu.Unlock()
+}
+
+// remove unregisters id and returns its latest registration.
+func (cs *callShards) remove(id string) *registration {
+	mu, m := cs.shard(id)
+	mu.Lock()
+	r := (*m)[id]
+	delete(*m, id)
+	mu.Unlock()
+	return r
 }
 
 // Routes implements ports.Transport: the memory exchange always knows exactly.

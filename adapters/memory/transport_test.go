@@ -133,3 +133,99 @@ func TestManyClientsManyServers(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestExpiredWhenSentIsNotRun sends requests already past their deadline to
+// an idle consumer, of a server queue and of a work queue: the queue drops
+// them unseen (they would be at its head), and the consumer's credit is
+// intact for the next request.
+func TestExpiredWhenSentIsNotRun(t *testing.T) {
+	t.Parallel()
+	tr := memory.New(memory.Config{Logger: quiet})
+	defer tr.Close()
+	ran := make(chan string, 8)
+	h := func(ctx context.Context, r *domain.Request, rw ports.ReplyWriter) {
+		ran <- r.ID
+		_ = rw.Reply(ctx, domain.Reply{Server: "a"})
+	}
+	ep := ports.Endpoint{Name: "a", Bindings: []string{"a"}, WorkGroups: []string{"g"}}
+	if _, err := tr.Serve(t.Context(), ep, h); err != nil {
+		t.Fatal(err)
+	}
+	sink := make(chanSink, 8)
+	for _, balanced := range []bool{false, true} {
+		target := "a"
+		if balanced {
+			target = "g"
+		}
+		stale := req(fmt.Sprint("stale-", target), target)
+		stale.Deadline, stale.Balanced = time.Now().Add(-time.Millisecond), balanced
+		if err := tr.Send(t.Context(), stale, sink); err != nil {
+			t.Fatalf("send to %s: %v", target, err)
+		}
+		fresh := req(fmt.Sprint("fresh-", target), target)
+		fresh.Balanced = balanced
+		if err := tr.Send(t.Context(), fresh, sink); err != nil {
+			t.Fatalf("send to %s: %v", target, err)
+		}
+		select {
+		case id := <-ran:
+			if id != fresh.ID {
+				t.Fatalf("%s ran, want only %s", id, fresh.ID)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("fresh request to %s not run", target)
+		}
+		if r := <-sink; r.CallID != fresh.ID {
+			t.Fatalf("reply to %s, want %s", r.CallID, fresh.ID)
+		}
+	}
+}
+
+// TestForgetDropsRepliesOfEverySend sends one call id to two servers in two
+// Sends, each with its sink (as app.Servers does): each reply reaches the
+// sink of its Send, and after Forget the replies of both are dropped.
+func TestForgetDropsRepliesOfEverySend(t *testing.T) {
+	t.Parallel()
+	tr := memory.New(memory.Config{Logger: quiet})
+	defer tr.Close()
+	release := make(chan struct{})
+	for _, name := range []string{"a", "b"} {
+		if _, err := tr.Serve(t.Context(), ports.Endpoint{Name: name, Bindings: []string{name}}, func(ctx context.Context, r *domain.Request, rw ports.ReplyWriter) {
+			_ = rw.Reply(ctx, domain.Reply{Server: name, Kind: domain.KindAck})
+			<-release
+			_ = rw.Reply(ctx, domain.Reply{Server: name})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sinks := map[string]chanSink{"a": make(chanSink, 2), "b": make(chanSink, 2)}
+	for _, name := range []string{"a", "b"} {
+		if err := tr.Send(t.Context(), req("both", name), sinks[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, sink := range sinks {
+		select {
+		case r := <-sink:
+			if r.Server != name || r.CallID != "both" {
+				t.Fatalf("sink of %s got %+v", name, r)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no ack from %s", name)
+		}
+	}
+	tr.Forget("both")
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for tr.DroppedReplies() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped %d replies, want 2", tr.DroppedReplies())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for name, sink := range sinks {
+		if len(sink) != 0 {
+			t.Fatalf("sink of %s got %+v after Forget", name, <-sink)
+		}
+	}
+}

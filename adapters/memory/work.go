@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
@@ -56,9 +55,10 @@ func (t *Transport) declareWork(group string) (*queue, error) {
 	return q, nil
 }
 
-// sendBalanced puts req in the work queue of the group req.Target; the sink
+// sendBalanced puts m in the work queue of the group m.req.Target; its sink
 // is already registered. It never blocks.
-func (t *Transport) sendBalanced(req *domain.Request) error {
+func (t *Transport) sendBalanced(m *message) error {
+	req := &m.req
 	t.mu.RLock()
 	closed, q := t.closed, t.work[req.Target]
 	t.mu.RUnlock()
@@ -68,7 +68,7 @@ func (t *Transport) sendBalanced(req *domain.Request) error {
 	case q == nil:
 		return fmt.Errorf("send %s: %w (no work queue for group %s)", req.Target, ports.ErrNoRoute, req.Target)
 	}
-	if !q.publish(&message{req: *req, t: t}) {
+	if !q.publish(m, m.expired()) {
 		t.log.Warn("balanced request refused by a full work queue", "group", req.Target, "call", req.ID)
 		return fmt.Errorf("send %s: work queue %s: %w (%d requests waiting)", req.Target, q.name, ports.ErrQueueFull, q.limit)
 	}
@@ -97,11 +97,9 @@ func newWorker(q *queue) *worker {
 // run handles the requests delivered to w until the queue detaches it.
 func (w *worker) run(ctx context.Context, h ports.Handler, wg *sync.WaitGroup) {
 	defer wg.Done()
+	// Requests expired before they reached w were dropped by the queue (see
+	// queue.publish and feed).
 	for m := range w.c.ch {
-		if !m.req.Deadline.IsZero() && time.Until(m.req.Deadline) <= 0 {
-			w.q.settle(w.c) // dropped unseen, as RabbitMQ drops expired messages
-			continue
-		}
 		w.mu.Lock()
 		if w.gaveUp {
 			// Taken just before Close gave up, not started: give it back.
