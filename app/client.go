@@ -23,7 +23,8 @@ type ClientConfig struct {
 	Timeout time.Duration
 	// IdleGap ends a call whose expected servers are unknown after this long
 	// with no reply (once nothing is in progress); DefaultIdleGap if zero,
-	// none if negative.
+	// none if negative. Keep it well above the servers' AckDelay
+	// (DefaultAckDelay, 20 ms): a server still working says so only then.
 	IdleGap time.Duration
 	// Roster, when set, tells who should answer when the transport cannot
 	// (ports.ErrRoutesUnknown).
