@@ -39,7 +39,8 @@ fuzz: ## each fuzz target for 30s
 	$(GO) test ./app -run '^$$' -fuzz FuzzSplitArgs -fuzztime 30s
 	$(GO) test ./adapters/amqp -run '^$$' -fuzz FuzzReplyable -fuzztime 30s
 
-lint: ## gofmt, go vet, staticcheck
+lint: ## gofmt, go mod tidy, go vet, staticcheck
+	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; echo 'go.mod/go.sum are not tidy: run go mod tidy'; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo 'gofmt: run make fmt'; exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
