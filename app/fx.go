@@ -8,13 +8,11 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
-	"github.com/topicrpc/topicrpc/adapters/amqp"
-	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
-// This file is the only one in app that names adapters: the use cases above
-// see nothing but ports.Transport.
+// The fx modules of the use cases. They name no adapter: a transport comes
+// from adapters/fxtransport (or any fx.Option providing a ports.Transport).
 
 // Logger supplies the *slog.Logger every module uses. With fxLog false, fx's
 // own event log is silenced; with true, it goes to log at debug level.
@@ -26,40 +24,6 @@ func Logger(log *slog.Logger, fxLog bool) fx.Option {
 		return &fxevent.SlogLogger{Logger: log}
 	}))
 }
-
-// MemoryTransport provides an in-process topic exchange as the ports.Transport,
-// closed when the app stops.
-func MemoryTransport(cfg memory.Config) fx.Option {
-	return fx.Module("transport.memory",
-		fx.Provide(fx.Annotate(func(log *slog.Logger) *memory.Transport {
-			if cfg.Logger == nil {
-				cfg.Logger = log
-			}
-			return memory.New(cfg)
-		}, fx.As(new(ports.Transport)))),
-		fx.Invoke(closeOnStop),
-	)
-}
-
-// AMQPTransport provides the RabbitMQ transport as the ports.Transport. It
-// connects when the app is built (bounded by cfg.DialTimeout), so a broker
-// that cannot be reached shows as the app's error, and closes when the app
-// stops.
-func AMQPTransport(cfg amqp.Config) fx.Option {
-	return fx.Module("transport.amqp",
-		fx.Provide(fx.Annotate(func(log *slog.Logger) (*amqp.Transport, error) {
-			if cfg.Logger == nil {
-				cfg.Logger = log
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.DialTimeout+time.Second)
-			defer cancel()
-			return amqp.New(ctx, cfg)
-		}, fx.As(new(ports.Transport)))),
-		fx.Invoke(closeOnStop),
-	)
-}
-
-func closeOnStop(lc fx.Lifecycle, t ports.Transport) { lc.Append(fx.StopHook(t.Close)) }
 
 // ServerModule provides a *Fleet of the configured servers, started when the
 // app starts and stopped (gracefully, within the stop timeout) when it stops.

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/topicrpc/topicrpc/adapters/fxtransport"
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
@@ -13,7 +14,7 @@ import (
 func modules(extra ...fx.Option) fx.Option {
 	return fx.Options(append([]fx.Option{
 		app.Logger(quiet, false),
-		app.MemoryTransport(memory.Config{}),
+		fxtransport.Memory(memory.Config{}),
 		app.ServerModule(app.ServerConfig{Name: "q1", Bindings: []string{"group1.#"}}),
 		app.ClientModule(app.ClientConfig{}),
 	}, extra...)...)

@@ -6,7 +6,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
-	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/adapters/fxtransport"
 )
 
 // amqpModule provides the AMQP transport for rawURL with the common flags.
@@ -20,7 +20,7 @@ func amqpModule(o *options, rawURL string) (fx.Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.AMQPTransport(amqp.Config{
+	return fxtransport.AMQP(amqp.Config{
 		URL:            rawURL,
 		TLS:            tlsConfig,
 		Exchange:       o.namespace,

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/topicrpc/topicrpc/adapters/fxtransport"
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
 )
@@ -51,7 +52,7 @@ func (o *options) transportModule(rawURL string) (fx.Option, error) {
 	}
 	switch u.Scheme {
 	case "memory":
-		return app.MemoryTransport(memory.Config{}), nil
+		return fxtransport.Memory(memory.Config{}), nil
 	case "amqp", "amqps":
 		return amqpModule(o, rawURL)
 	}
