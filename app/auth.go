@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
-	"github.com/topicrpc/topicrpc/ports"
 )
 
 // Signed requests (ClientConfig.AuthKey, ServerConfig.AuthKey): the client
@@ -71,23 +70,23 @@ func (a *authenticator) check(req *domain.Request, now time.Time) error {
 	return a.guard.Check(req.Nonce, req.Sent, now)
 }
 
-// authorize reports whether s may run req. When it may not, authorize has
-// answered the caller with a CodeUnauthorized result and logged one warning
-// naming the call, target, command and reason (never the key or signature).
-func (s *Server) authorize(ctx context.Context, req *domain.Request, rw ports.ReplyWriter, start time.Time) bool {
+// verify is the pipeline step of a server with a key: a request that fails
+// the check gets a CodeUnauthorized result, without being acknowledged or
+// run, and one warning in the log naming the call, target, command and
+// reason (never the key or signature). Without a key it passes every
+// request on.
+func (s *Server) verify(next Step) Step {
 	if s.auth == nil {
-		return true
+		return next
 	}
-	err := s.auth.check(req, time.Now())
-	if err == nil {
-		return true
+	return func(ctx context.Context, in Inbound) domain.Reply {
+		req := in.Request
+		err := s.auth.check(req, s.now())
+		if err == nil {
+			return next(ctx, in)
+		}
+		s.log.Warn("refused an unauthorized request", "call", clip(req.ID), "target", clip(req.Target),
+			"command", clip(req.Command.Name), "reason", err.Error())
+		return domain.Reply{Code: domain.CodeUnauthorized, Error: fmt.Sprintf("%s: %v", domain.ErrUnauthorized, err)}
 	}
-	s.log.Warn("refused an unauthorized request", "call", req.ID, "target", req.Target,
-		"command", req.Command.Name, "reason", err.Error())
-	reply := domain.Reply{Server: s.cfg.Name, Kind: domain.KindResult, Code: domain.CodeUnauthorized,
-		Error: fmt.Sprintf("%s: %v", domain.ErrUnauthorized, err), Elapsed: time.Since(start)}
-	if err := rw.Reply(ctx, reply); err != nil {
-		s.log.Warn("reply not sent", "call", req.ID, "command", req.Command.Name, "err", err)
-	}
-	return false
 }

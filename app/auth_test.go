@@ -48,7 +48,7 @@ func keyedServer(t *testing.T) (*memory.Transport, *lockedBuffer) {
 	var logs lockedBuffer
 	// Acknowledging at once (AckDelay < 0) lets the tests see that only an
 	// accepted request is acknowledged, however fast its handler.
-	s := app.NewServer(tr, app.ServerConfig{Name: "s1", AuthKey: serverKey, AckDelay: -1},
+	s := app.NewServer(tr, app.ServerConfig{Name: "s1", AuthKey: serverKey, AckDelay: app.AckAtOnce},
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatal(err)

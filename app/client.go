@@ -266,10 +266,7 @@ func (c *Client) nextID(buf *[idSize]byte) string {
 }
 
 func validateTarget(target string) error {
-	if target == "" {
-		return fmt.Errorf("%w: empty target (want all, a group or a server name)", ErrBadTarget)
-	}
-	if err := domain.ValidateKey(target); err != nil {
+	if err := domain.ValidateTarget(target); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadTarget, err)
 	}
 	return nil

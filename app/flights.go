@@ -74,22 +74,21 @@ func (fs *flights) begin(start time.Time, req *domain.Request, rw ports.ReplyWri
 	return f
 }
 
-// end sends the result and retires the flight, under the flight's lock so
-// that no ack or progress reply follows the result.
-func (fs *flights) end(ctx context.Context, f *flight, result domain.Reply) error {
+// end retires the flight: once it returns, no ack or progress reply of the
+// request goes out (one being sent when end is called is out before end
+// returns), so the result the pipeline sends next is the last reply.
+func (fs *flights) end(f *flight) {
 	f.mu.Lock()
 	f.ended = true
 	// Stop reports false when the callback has started (it is waiting for
 	// the lock, and will find the flight ended) or has run without arming
 	// the timer again (after close): then f is not reused.
 	stopped := f.timer.Stop()
-	err := f.rw.Reply(ctx, result)
 	f.req, f.rw = nil, nil // kept by neither the pool nor a late callback
 	f.mu.Unlock()
 	if stopped {
 		fs.pool.Put(f)
 	}
-	return err
 }
 
 // fire is the timer's callback: unless the result is out (or the server
@@ -120,3 +119,30 @@ func (f *flight) fire() {
 // close stops the replies of the flights still running: their timers may
 // still fire, and then send nothing.
 func (fs *flights) close() { fs.closed.Store(true) }
+
+// acknowledge is the pipeline step that keeps the caller informed while the
+// request runs: a request still running ServerConfig.AckDelay after it was
+// taken (or halfway to its deadline, if that comes sooner) is acknowledged
+// then, and gets progress replies while it runs long; one done sooner sends
+// only its result, which tells the caller it was received. With AckAtOnce the
+// request is acknowledged before the next step runs. No ack or progress
+// reply follows the step's return.
+func (s *Server) acknowledge(next Step) Step {
+	return func(ctx context.Context, in Inbound) domain.Reply {
+		ackAfter := s.cfg.AckDelay
+		if !in.Request.Deadline.IsZero() {
+			// The caller counts a server silent unless it hears from it by
+			// the deadline: a short one moves the ack earlier.
+			ackAfter = min(ackAfter, in.Request.Deadline.Sub(in.Taken)/2)
+		}
+		if ackAfter <= 0 {
+			if err := in.Replies.Reply(ctx, domain.Reply{Server: s.cfg.Name, Kind: domain.KindAck}); err != nil {
+				s.log.Warn("ack not sent", "call", clip(in.Request.ID), "command", clip(in.Request.Command.Name), "err", err)
+			}
+			ackAfter = -1 // acknowledged
+		}
+		f := s.flights.begin(in.Taken, in.Request, in.Replies, ackAfter)
+		defer s.flights.end(f)
+		return next(ctx, in)
+	}
+}

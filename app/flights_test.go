@@ -232,7 +232,7 @@ func TestNothingAfterTheResult(t *testing.T) {
 // the handler runs, as it did before acknowledgements were lazy.
 func TestNegativeAckDelayAcksFirst(t *testing.T) {
 	t.Parallel()
-	tr, release, started := lazyServer(t, app.ServerConfig{AckDelay: -1, ProgressInterval: time.Hour})
+	tr, release, started := lazyServer(t, app.ServerConfig{AckDelay: app.AckAtOnce, ProgressInterval: time.Hour})
 	rec := send(t, tr, "block")
 	<-started
 	// The handler has started, so the ack was sent already.

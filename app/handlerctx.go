@@ -4,7 +4,22 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/topicrpc/topicrpc/domain"
 )
+
+// withDeadline is the pipeline step that gives the steps after it, and the
+// handler, a context that also ends at the request's deadline.
+func withDeadline(next Step) Step {
+	return func(ctx context.Context, in Inbound) domain.Reply {
+		if in.Request.Deadline.IsZero() {
+			return next(ctx, in)
+		}
+		hctx := newHandlerContext(ctx, in.Request.Deadline)
+		defer hctx.release()
+		return next(hctx, in)
+	}
+}
 
 // handlerContext is the context a handler runs with: its parent's values and
 // cancellation, ended also at the request's deadline. It behaves as

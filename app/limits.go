@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -20,32 +21,36 @@ func checkArgs(args string, max int) error {
 	return nil
 }
 
-// refuse returns the error reply for a request no handler should see, and
-// true; or false for a request fit to run. It checks what a transport may
-// have let through: a malformed command (bad_request), args over MaxArgs
-// (bad_args) and a deadline already past (expired); each refusal is one
-// line in the log. Unknown commands are left to the registry.
-func (s *Server) refuse(req *domain.Request) (domain.Reply, bool) {
-	var r domain.Reply
-	switch err := req.Command.Validate(); {
-	case err != nil:
-		r = domain.Reply{Code: domain.CodeBadRequest, Error: err.Error()}
-	case len(req.Command.Args) > s.cfg.MaxArgs:
-		r = domain.Reply{Code: domain.CodeBadArgs, Error: fmt.Sprintf(
-			"%s: args are %d bytes, at most %d allowed", req.Command.Name, len(req.Command.Args), s.cfg.MaxArgs)}
-	case req.Deadline.IsZero():
-		return r, false
-	default:
-		late := time.Since(req.Deadline)
-		if late < 0 {
-			return r, false
+// admit is the pipeline step that refuses what no handler should see, with
+// its result: a malformed command (CodeBadRequest), args over MaxArgs
+// (CodeBadArgs) and a deadline already past by the server's clock
+// (CodeExpired: a transport delivers what its queue did not expire, and the
+// caller's clock may run behind). Each refusal is one line in the log.
+// Unknown commands are left to runHandler.
+func (s *Server) admit(next Step) Step {
+	return func(ctx context.Context, in Inbound) domain.Reply {
+		req := in.Request
+		var r domain.Reply
+		switch err := req.Command.Validate(); {
+		case err != nil:
+			r = domain.Reply{Code: domain.CodeBadRequest, Error: err.Error()}
+		case len(req.Command.Args) > s.cfg.MaxArgs:
+			r = domain.Reply{Code: domain.CodeBadArgs, Error: fmt.Sprintf(
+				"%s: args are %d bytes, at most %d allowed", req.Command.Name, len(req.Command.Args), s.cfg.MaxArgs)}
+		case req.Deadline.IsZero():
+			return next(ctx, in)
+		default:
+			late := s.now().Sub(req.Deadline)
+			if late < 0 {
+				return next(ctx, in)
+			}
+			s.log.Debug("request expired before it was taken", "call", clip(req.ID), "late", late.String())
+			return domain.Reply{Code: domain.CodeExpired, Error: fmt.Sprintf(
+				"request expired %v before %s took it", late.Round(time.Millisecond), s.cfg.Name)}
 		}
-		s.log.Debug("request expired before it was taken", "call", clip(req.ID), "late", late.String())
-		return domain.Reply{Code: domain.CodeExpired, Error: fmt.Sprintf(
-			"request expired %v before %s took it", late.Round(time.Millisecond), s.cfg.Name)}, true
+		s.log.Warn("refused a request", "call", clip(req.ID), "command", clip(req.Command.Name), "code", r.Code, "reason", r.Error)
+		return r
 	}
-	s.log.Warn("refused a request", "call", clip(req.ID), "command", clip(req.Command.Name), "code", r.Code, "reason", r.Error)
-	return r, true
 }
 
 // clip cuts s for a log line: names and ids from the wire may be long.

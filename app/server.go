@@ -24,6 +24,12 @@ const (
 	DefaultAckDelay          = 20 * time.Millisecond
 )
 
+// AckAtOnce, as ServerConfig.AckDelay, acknowledges every request before its
+// handler runs: one more reply per request, for callers that must hear from
+// every server before any result (ClientConfig.IdleGap shorter than
+// DefaultAckDelay).
+const AckAtOnce time.Duration = -1
+
 // ServerConfig describes one server.
 type ServerConfig struct {
 	// Name is the server's name, unique in the fleet; "q1".
@@ -39,10 +45,12 @@ type ServerConfig struct {
 	// Concurrency bounds the requests handled at once; 1 when < 1.
 	Concurrency int
 	// WorkGroups are the groups whose load-balanced requests (call --any) this
-	// server also takes. Nil means the default: every group named by a
+	// server also takes. Empty means the default: every group named by a
 	// binding of the form "group.#" or "group" (so "all", the server's own
-	// name and its groups); empty and non-nil means none.
+	// name and its groups), unless NoWorkGroups.
 	WorkGroups []string
+	// NoWorkGroups makes the server take no load-balanced requests at all.
+	NoWorkGroups bool
 	// ProgressInterval is how often a server tells the caller it is still
 	// working on a long request; DefaultProgressInterval if zero.
 	ProgressInterval time.Duration
@@ -51,10 +59,11 @@ type ServerConfig struct {
 	// deadline counts the server as timed out, not silent); a result sent
 	// before then is its own acknowledgement, and the request gets no ack.
 	// A request whose deadline is less than twice AckDelay away is
-	// acknowledged halfway to it. DefaultAckDelay if zero; negative means
-	// at once, before the handler runs; longer than ProgressInterval means
-	// ProgressInterval. A caller learning who answers from replies alone
-	// (ClientConfig.IdleGap) must wait longer than this.
+	// acknowledged halfway to it. DefaultAckDelay if zero; AckAtOnce (any
+	// negative value) means at once, before the handler runs; longer than
+	// ProgressInterval means ProgressInterval. A caller learning who
+	// answers from replies alone (ClientConfig.IdleGap) must wait longer
+	// than this.
 	AckDelay time.Duration
 	// HeartbeatInterval is how often the server announces its presence;
 	// DefaultHeartbeatInterval if zero.
@@ -69,6 +78,17 @@ type ServerConfig struct {
 	// without acknowledging or running it (see app/auth.go). A server
 	// without a key accepts every request, signed or not. Never logged.
 	AuthKey []byte
+	// Middleware wrap the server's request pipeline, the first outermost,
+	// outside the built-in steps: each sees every request the server takes
+	// and its result (see Middleware and pipeline.go). Metrics, audit and
+	// tracing plug in here.
+	Middleware []Middleware
+	// Clock is the server's wall clock for judging requests: whether one is
+	// past its deadline, and whether a signed one is inside the replay
+	// window. time.Now when nil. Durations (Elapsed, ack and progress
+	// timers, the handler's deadline) always use the process's monotonic
+	// clock. Set it to model a server whose clock is off.
+	Clock func() time.Time
 }
 
 // AllBindings returns the bindings the server's queue gets: the defaults
@@ -88,13 +108,16 @@ func (c ServerConfig) AllBindings() []string {
 
 // AllWorkGroups returns the server's load-balanced groups; see WorkGroups.
 func (c ServerConfig) AllWorkGroups() []string {
-	if c.WorkGroups != nil {
+	switch {
+	case c.NoWorkGroups:
+		return nil
+	case len(c.WorkGroups) > 0:
 		return c.WorkGroups
 	}
 	var groups []string
 	for _, b := range c.AllBindings() {
 		g := strings.TrimSuffix(b, ".#")
-		if g != "" && !strings.ContainsAny(g, ".*#") && !slices.Contains(groups, g) {
+		if domain.ValidateGroup(g) == nil && !slices.Contains(groups, g) {
 			groups = append(groups, g)
 		}
 	}
@@ -114,6 +137,7 @@ type Server struct {
 	handlers *Registry
 	flights  flights
 	auth     *authenticator // nil without AuthKey
+	pipeline Step           // the request pipeline, built once: see chain
 
 	mu       sync.Mutex
 	sub      ports.Subscription
@@ -143,10 +167,19 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 	s := &Server{cfg: cfg, t: t, log: log.With("server", cfg.Name), handlers: NewRegistry(),
 		auth: newAuthenticator(cfg.AuthKey)}
 	s.flights.init(cfg.Name, cfg.ProgressInterval, s.log)
+	s.pipeline = s.chain(cfg.Middleware)
 	for name, h := range map[string]HandlerFunc{"echo": Echo, "fib": Fib, "sleep": Sleep, "ping": s.ping} {
 		_ = s.handlers.Handle(name, h) // names are valid
 	}
 	return s
+}
+
+// now reads the server's clock (ServerConfig.Clock).
+func (s *Server) now() time.Time {
+	if s.cfg.Clock != nil {
+		return s.cfg.Clock()
+	}
+	return time.Now()
 }
 
 // Name returns the server's name.
@@ -161,9 +194,6 @@ func (s *Server) Commands() []string { return s.handlers.Names() }
 // Start declares the server's queue, bindings and work queues, starts serving
 // and announces the server. It returns once the server takes requests.
 func (s *Server) Start(ctx context.Context) error {
-	if s.cfg.Name == "" {
-		return fmt.Errorf("start server: %w: empty server name", ports.ErrBadEndpoint)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sub != nil {
@@ -171,6 +201,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	ep := ports.Endpoint{Name: s.cfg.Name, Bindings: s.cfg.AllBindings(), Queue: s.cfg.Queue,
 		Concurrency: s.cfg.Concurrency, WorkGroups: s.cfg.AllWorkGroups()}
+	if err := ep.Validate(); err != nil {
+		return fmt.Errorf("start server %q: %w", s.cfg.Name, err)
+	}
 	sub, err := s.t.Serve(ctx, ep, s.serve)
 	if err != nil {
 		return fmt.Errorf("start server %s: %w", s.cfg.Name, err)

@@ -2,6 +2,8 @@ package ports
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/topicrpc/topicrpc/domain"
@@ -122,6 +124,37 @@ type Endpoint struct {
 	// handler returns and redelivered to another consumer if this one dies
 	// first (at-least-once).
 	WorkGroups []string
+}
+
+// Validate reports, wrapping ErrBadEndpoint, why no transport can serve ep,
+// by domain's naming rules: the server name (ValidateServerName), the
+// shared queue's name if any (ValidateQueueName), each binding
+// (ValidateBinding) and each work group (ValidateGroup, no repeats).
+// Transports add their own limits (a name with its prefix, for example).
+func (ep Endpoint) Validate() error {
+	bad := func(err error) error { return fmt.Errorf("%w: %w", ErrBadEndpoint, err) }
+	if err := domain.ValidateServerName(ep.Name); err != nil {
+		return bad(err)
+	}
+	if ep.Queue != "" {
+		if err := domain.ValidateQueueName("", ep.Queue); err != nil {
+			return bad(err)
+		}
+	}
+	for _, b := range ep.Bindings {
+		if err := domain.ValidateBinding(b); err != nil {
+			return bad(err)
+		}
+	}
+	for i, g := range ep.WorkGroups {
+		if err := domain.ValidateGroup(g); err != nil {
+			return bad(err)
+		}
+		if slices.Contains(ep.WorkGroups[:i], g) {
+			return fmt.Errorf("%w: work group %q listed twice", ErrBadEndpoint, g)
+		}
+	}
+	return nil
 }
 
 // QueueName returns the queue ep consumes: Queue if set, else Name.

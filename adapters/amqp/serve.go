@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -33,12 +31,12 @@ import (
 // per Transport.
 //
 // A request is acknowledged after h returns, so its replies, published on
-// the channel that delivered it, reach the broker before the ack does. A request past its
-// deadline when taken is answered with domain.CodeExpired and acknowledged
-// without calling h. A message that is not a valid request is logged,
-// answered with domain.CodeBadRequest when it has a correlation id and a
-// reply-to, and rejected without requeueing. A handler that panics is
-// answered with domain.CodePanic; the worker keeps running.
+// the channel that delivered it, reach the broker before the ack does. A
+// message that is not a valid request is logged, answered with
+// domain.CodeBadRequest when it has a correlation id and a reply-to, and
+// rejected without requeueing. Everything else is h's: Serve applies no
+// request policy (expiry, limits, panics: see ports.Handler), and a request
+// the broker delivers past its deadline reaches h like any other.
 //
 // Delivery is at least once: a request whose server dies (or whose
 // subscription is closed) before the handler returns goes back to the queue
@@ -58,8 +56,8 @@ import (
 // replies are refused, so the caller hears from the consumer that runs it
 // again.
 //
-// The ctx passed to h carries ctx's values, ends at the request's deadline,
-// and ends when the subscription closes; ctx's own end only bounds Serve.
+// The ctx passed to h carries ctx's values and ends when the subscription
+// closes (or its connection breaks); ctx's own end only bounds Serve.
 //
 // The subscription outlives connections: when the Transport reconnects, it
 // declares, binds and consumes its queues again on a new channel of the new
@@ -74,7 +72,7 @@ import (
 // reconnects waits for the connection until ctx ends.
 func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handler) (ports.Subscription, error) {
 	queue := t.cfg.QueuePrefix + ep.QueueName()
-	if err := t.checkEndpoint(ep, queue, h); err != nil {
+	if err := t.checkEndpoint(ep, h); err != nil {
 		return nil, err
 	}
 	l, err := t.awaitLink(ctx)
@@ -124,29 +122,26 @@ func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handle
 	return subs, nil
 }
 
-// checkEndpoint reports why ep cannot be served, wrapping ports.ErrBadEndpoint.
-func (t *Transport) checkEndpoint(ep ports.Endpoint, queue string, h ports.Handler) error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("amqp: serve %q: %w: %s", ep.Name, ports.ErrBadEndpoint, fmt.Sprintf(format, a...))
+// checkEndpoint reports why ep cannot be served, wrapping
+// ports.ErrBadEndpoint: domain's naming rules (ports.Endpoint.Validate),
+// then AMQP's own limit on the queue names with their prefix.
+func (t *Transport) checkEndpoint(ep ports.Endpoint, h ports.Handler) error {
+	err := ep.Validate()
+	if err == nil && h == nil {
+		err = fmt.Errorf("%w: no handler", ports.ErrBadEndpoint)
 	}
-	switch {
-	case h == nil:
-		return bad("no handler")
-	case ep.Name == "":
-		return bad("no server name")
-	case !utf8.ValidString(ep.Name) || !utf8.ValidString(ep.Queue):
-		return bad("names must be valid UTF-8")
-	case len(ep.Name) > maxShortString:
-		return bad("server name is %d bytes, at most %d allowed", len(ep.Name), maxShortString)
-	case len(queue) > maxShortString:
-		return bad("queue name %s is %d bytes, at most %d allowed with prefix %q", queue, len(queue), maxShortString, t.cfg.QueuePrefix)
-	}
-	for _, b := range ep.Bindings {
-		if err := domain.ValidateBinding(b); err != nil {
-			return bad("binding %q: %v", b, err)
+	if err == nil {
+		if qerr := domain.ValidateQueueName(t.cfg.QueuePrefix, ep.QueueName()); qerr != nil {
+			err = fmt.Errorf("%w: %w", ports.ErrBadEndpoint, qerr)
 		}
 	}
-	return t.checkWorkGroups(ep, bad)
+	if err == nil {
+		err = t.checkWorkQueues(ep)
+	}
+	if err != nil {
+		return fmt.Errorf("amqp: serve %q: %w", ep.Name, err)
+	}
+	return nil
 }
 
 // subscription is one running Serve, or one work group of it: a consumer
@@ -479,26 +474,10 @@ func (g *subGen) handle(d *amqp.Delivery) {
 		g.settle(d, settleReject)
 		return
 	}
-	if now := time.Now(); req.Expired(now) {
-		s.log.Debug("amqp: request expired before it was taken", "call_id", req.ID,
-			"late", now.Sub(req.Deadline).String())
-		g.replyError(d, domain.CodeExpired, fmt.Sprintf("request expired %v before %s took it",
-			now.Sub(req.Deadline).Round(time.Millisecond), s.ep.Name))
-		g.settle(d, settleAck)
-		return
-	}
 	req.Balanced = s.group != ""
-	ctx, cancel := g.ctx, context.CancelFunc(nil)
-	if !req.Deadline.IsZero() {
-		ctx, cancel = context.WithDeadline(g.ctx, req.Deadline)
-	}
 	rw := &replyWriter{g: g, callID: req.ID, replyTo: d.ReplyTo}
-	start := time.Now()
-	s.call(ctx, req, guardedReply{rw}, start)
+	s.h(g.ctx, req, guardedReply{rw})
 	rw.finished.Store(true)
-	if cancel != nil {
-		cancel()
-	}
 	if s.group != "" && g.gaveUp.Load() {
 		// Close gave up on the handler, or the channel broke: the request
 		// goes back to the work queue for another consumer (the broker
@@ -508,22 +487,6 @@ func (g *subGen) handle(d *amqp.Delivery) {
 		return
 	}
 	g.settle(d, settleAck)
-}
-
-// call calls the handler, turning a panic into an error reply.
-func (s *subscription) call(ctx context.Context, req *domain.Request, rw ports.ReplyWriter, start time.Time) {
-	defer func() {
-		if v := recover(); v != nil {
-			s.log.Error("amqp: handler panicked", "call_id", req.ID, "command", req.Command.Name,
-				"panic", v, "stack", string(debug.Stack()))
-			r := domain.Reply{Kind: domain.KindResult, Code: domain.CodePanic,
-				Error: fmt.Sprintf("%s panicked: %v", req.Command.Name, v), Elapsed: time.Since(start)}
-			if err := rw.Reply(context.WithoutCancel(ctx), r); err != nil {
-				s.log.Warn("amqp: could not report a panic", "call_id", req.ID, "error", err)
-			}
-		}
-	}()
-	s.h(ctx, req, rw)
 }
 
 // replyError answers d with an error result, without a handler.

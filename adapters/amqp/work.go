@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -36,35 +35,25 @@ func (c Config) workExchange() string { return c.Exchange + ".work" }
 // workQueue is the name of group's work queue.
 func (c Config) workQueue(group string) string { return c.QueuePrefix + workQueuePrefix + group }
 
-// checkWorkGroups reports, with bad, why ep's work groups cannot be served:
-// an empty, invalid or repeated group name, or a name too long for AMQP. It
-// also refuses a server queue whose name would be a work queue's.
-func (t *Transport) checkWorkGroups(ep ports.Endpoint, bad func(format string, a ...any) error) error {
+// checkWorkQueues reports, wrapping ports.ErrBadEndpoint, why ep's work
+// queues cannot be declared: a name too long for AMQP with its prefix (the
+// groups themselves are checked by ports.Endpoint.Validate). It also
+// refuses a server queue whose name would be a work queue's.
+func (t *Transport) checkWorkQueues(ep ports.Endpoint) error {
 	if strings.HasPrefix(ep.QueueName(), workQueuePrefix) {
-		return bad("queue name %q starts with %q, which is kept for work queues", ep.QueueName(), workQueuePrefix)
+		return fmt.Errorf("%w: queue name %q starts with %q, which is kept for work queues",
+			ports.ErrBadEndpoint, ep.QueueName(), workQueuePrefix)
 	}
 	if len(ep.WorkGroups) == 0 {
 		return nil
 	}
 	if x := t.cfg.workExchange(); len(x) > maxShortString {
-		return bad("work exchange name %s is %d bytes, at most %d allowed", x, len(x), maxShortString)
+		return fmt.Errorf("%w: work exchange name %s is %d bytes, at most %d allowed",
+			ports.ErrBadEndpoint, x, len(x), maxShortString)
 	}
-	for i, g := range ep.WorkGroups {
-		switch {
-		case g == "":
-			return bad("empty work group name")
-		case !utf8.ValidString(g):
-			return bad("work group %q is not valid UTF-8", g)
-		case len(t.cfg.workQueue(g)) > maxShortString:
-			return bad("work queue name %s is %d bytes, at most %d allowed", t.cfg.workQueue(g), len(t.cfg.workQueue(g)), maxShortString)
-		}
-		if err := domain.ValidateKey(g); err != nil {
-			return bad("work group %q: %v", g, err)
-		}
-		for _, h := range ep.WorkGroups[:i] {
-			if h == g {
-				return bad("work group %q listed twice", g)
-			}
+	for _, g := range ep.WorkGroups {
+		if err := domain.ValidateQueueName(t.cfg.QueuePrefix+workQueuePrefix, g); err != nil {
+			return fmt.Errorf("%w: work group %q: %w", ports.ErrBadEndpoint, g, err)
 		}
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -17,7 +16,7 @@ import (
 // runs at most ep.Concurrency + len(ep.WorkGroups) times at once.
 func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handler) (ports.Subscription, error) {
 	name := ep.QueueName()
-	if err := validateEndpoint(ep); err != nil {
+	if err := ep.Validate(); err != nil {
 		return nil, fmt.Errorf("serve %s: %w", name, err)
 	}
 	n := max(ep.Concurrency, 1)
@@ -58,22 +57,6 @@ func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handle
 		w.q.attach(w.c)
 	}
 	return s, nil
-}
-
-func validateEndpoint(ep ports.Endpoint) error {
-	name := ep.QueueName()
-	if name == "" {
-		return fmt.Errorf("%w: empty server name", ports.ErrBadEndpoint)
-	}
-	if err := domain.ValidateKey(name); err != nil {
-		return fmt.Errorf("%w: queue name: %w", ports.ErrBadEndpoint, err)
-	}
-	for _, b := range ep.Bindings {
-		if err := domain.ValidateBinding(b); err != nil {
-			return fmt.Errorf("%w: binding %q: %w", ports.ErrBadEndpoint, b, err)
-		}
-	}
-	return validateWorkGroups(ep.WorkGroups)
 }
 
 // declare creates the queue if needed and binds it with every pattern it does

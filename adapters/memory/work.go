@@ -17,26 +17,6 @@ import (
 // credit-based round-robin is fair dispatch: a request goes to a consumer
 // that is idle, never behind a busy one.
 
-// validateWorkGroups reports why groups cannot be served, wrapping
-// ports.ErrBadEndpoint: an empty name, one longer than a routing key, or one
-// listed twice.
-func validateWorkGroups(groups []string) error {
-	for i, g := range groups {
-		if g == "" {
-			return fmt.Errorf("%w: empty work group name", ports.ErrBadEndpoint)
-		}
-		if err := domain.ValidateKey(g); err != nil {
-			return fmt.Errorf("%w: work group %q: %w", ports.ErrBadEndpoint, g, err)
-		}
-		for _, h := range groups[:i] {
-			if h == g {
-				return fmt.Errorf("%w: work group %q listed twice", ports.ErrBadEndpoint, g)
-			}
-		}
-	}
-	return nil
-}
-
 // declareWork returns the work queue of group, creating it on first use. It
 // is kept after its consumers leave, like a durable RabbitMQ queue. Call with
 // t.mu held.

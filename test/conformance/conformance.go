@@ -48,6 +48,9 @@ func Run(t *testing.T, f Factory, feat Features) {
 		{"BalancedWork", testBalancedWork},
 		{"SignedRequests", testSigned},
 		{"MalformedRequests", testMalformed},
+		{"PipelineRecoversPanics", testPipelinePanic},
+		{"PipelineExpiresByServerClock", testPipelineExpired},
+		{"PipelineEndsHandlersAtDeadline", testPipelineDeadline},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/topicrpc/topicrpc/domain"
 )
 
 // IO is what a program reads and writes.
@@ -145,8 +147,8 @@ func (o *options) setup() error {
 	default:
 		return usageError("--discovery %q: want auto, routes, presence or none", o.discovery)
 	}
-	if o.namespace == "" || strings.ContainsAny(o.namespace, "*# ") {
-		return usageError("--namespace %q: want a name like topicrpc", o.namespace)
+	if err := domain.ValidateNamespace(o.namespace); err != nil {
+		return usageError("--namespace: %v", err)
 	}
 	return nil
 }

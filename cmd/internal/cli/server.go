@@ -102,18 +102,16 @@ func (o *serverOptions) run(ctx context.Context) error {
 		Concurrency: o.concurrency, HeartbeatInterval: o.heartbeat, WorkGroups: o.workGroups,
 		AckDelay: o.ackAfter}
 	if o.ackAfter <= 0 {
-		cfg.AckDelay = -1 // at once: zero would mean the default
+		cfg.AckDelay = app.AckAtOnce // zero would mean the default
 	}
-	if o.noWork {
-		cfg.WorkGroups = []string{}
-	}
+	cfg.NoWorkGroups = o.noWork
 	for _, g := range cfg.WorkGroups {
-		if err := domain.ValidateKey(g); err != nil || g == "" {
-			return usageError("--work-group %q: want a group name", g)
+		if err := domain.ValidateGroup(g); err != nil {
+			return usageError("--work-group: %v", err)
 		}
 	}
-	if err := domain.ValidateKey(cfg.Name); err != nil || strings.ContainsAny(cfg.Name, ".*#") {
-		return usageError("--name %q: want one word without '.', '*' or '#', at most 255 bytes", cfg.Name)
+	if err := domain.ValidateServerName(cfg.Name); err != nil {
+		return usageError("--name: %v", err)
 	}
 	for _, b := range cfg.AllBindings() {
 		if err := domain.ValidateBinding(b); err != nil {
