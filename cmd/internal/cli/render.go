@@ -83,16 +83,16 @@ func (t *textRenderer) failure(c callInfo, err error, _ int) {
 type jsonRenderer struct{ enc *json.Encoder }
 
 type jsonReply struct {
-	Type    string  `json:"type"`
-	Call    string  `json:"call"`
-	Target  string  `json:"target"`
-	Server  string  `json:"server"`
-	Status  string  `json:"status"`
-	MS      float64 `json:"ms"`
-	Result  *string `json:"result,omitempty"`
-	Code    string  `json:"code,omitempty"`
-	Error   string  `json:"error,omitempty"`
-	Elapsed float64 `json:"server_ms"`
+	Type     string  `json:"type"`
+	Call     string  `json:"call"`
+	Target   string  `json:"target"`
+	Server   string  `json:"server"`
+	Status   string  `json:"status"`
+	MS       float64 `json:"ms"`
+	Result   *string `json:"result,omitempty"`
+	Code     string  `json:"code,omitempty"`
+	Error    string  `json:"error,omitempty"`
+	ServerMS float64 `json:"server_ms"`
 }
 
 type jsonServer struct {
@@ -103,31 +103,31 @@ type jsonServer struct {
 }
 
 type jsonSummary struct {
-	Type        string       `json:"type"`
-	Call        string       `json:"call"`
-	Target      string       `json:"target"`
-	Command     string       `json:"command"`
-	Expected    int          `json:"expected"`
-	Replied     int          `json:"replied"`
-	OK          int          `json:"ok"`
-	Failed      int          `json:"failed"`
-	Silent      int          `json:"silent"`
-	NotReceived int          `json:"not_received"`
-	TimedOut    int          `json:"timed_out"`
-	Unexpected  int          `json:"unexpected"`
-	ElapsedMS   float64      `json:"elapsed_ms"`
-	Reason      string       `json:"reason"`
-	ExitCode    int          `json:"exit_code"`
-	FailedList  []string     `json:"failed_servers"`
-	SilentList  []string     `json:"silent_servers"`
-	TimedOutLst []string     `json:"timed_out_servers"`
-	Unexpecteds []string     `json:"unexpected_servers"`
-	Servers     []jsonServer `json:"servers"`
+	Type              string       `json:"type"`
+	Call              string       `json:"call"`
+	Target            string       `json:"target"`
+	Command           string       `json:"command"`
+	Expected          int          `json:"expected"`
+	Replied           int          `json:"replied"`
+	OK                int          `json:"ok"`
+	Failed            int          `json:"failed"`
+	Silent            int          `json:"silent"`
+	NotReceived       int          `json:"not_received"`
+	TimedOut          int          `json:"timed_out"`
+	Unexpected        int          `json:"unexpected"`
+	ElapsedMS         float64      `json:"elapsed_ms"`
+	Reason            string       `json:"reason"`
+	ExitCode          int          `json:"exit_code"`
+	FailedServers     []string     `json:"failed_servers"`
+	SilentServers     []string     `json:"silent_servers"`
+	TimedOutServers   []string     `json:"timed_out_servers"`
+	UnexpectedServers []string     `json:"unexpected_servers"`
+	Servers           []jsonServer `json:"servers"`
 }
 
 func (j *jsonRenderer) reply(c callInfo, r domain.Reply, at time.Duration) {
 	out := jsonReply{Type: "reply", Call: c.id, Target: c.target, Server: r.Server, Status: "ok",
-		MS: msf(at), Elapsed: msf(r.Elapsed)}
+		MS: msf(at), ServerMS: msf(r.Elapsed)}
 	if r.Error != "" {
 		out.Status, out.Code, out.Error = status(r), r.Code, r.Error
 	} else {
@@ -141,8 +141,8 @@ func (j *jsonRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outco
 		Expected: s.Expected, Replied: s.Replied, OK: s.OK, Failed: s.Failed, Silent: s.Silent,
 		NotReceived: s.NotReceived, TimedOut: s.TimedOut, Unexpected: s.Unexpected,
 		ElapsedMS: msf(s.Elapsed), Reason: s.Reason.String(), ExitCode: ExitCode(s),
-		FailedList: nonNil(s.FailedServers), SilentList: nonNil(s.SilentServers),
-		TimedOutLst: nonNil(s.TimedOutServers), Unexpecteds: nonNil(s.UnexpectedServers),
+		FailedServers: nonNil(s.FailedServers), SilentServers: nonNil(s.SilentServers),
+		TimedOutServers: nonNil(s.TimedOutServers), UnexpectedServers: nonNil(s.UnexpectedServers),
 		Servers: make([]jsonServer, 0, len(outs))}
 	for _, o := range outs {
 		out.Servers = append(out.Servers, jsonServer{Server: o.Server, State: o.State.String(), Expected: o.Expected, MS: msf(o.Latency)})
