@@ -42,8 +42,11 @@ type Transport interface {
 	// Several Serve calls on the same queue are competing consumers: each
 	// request goes to exactly one of them.
 	//
-	// The ctx passed to h ends when the subscription is closed. Serve itself
-	// returns once the queue is declared, bound and consumed.
+	// The ctx passed to h ends when the subscription is closed; it carries no
+	// deadline: the request's Deadline is h's to apply (see Handler). Serve
+	// itself returns once the queue is declared, bound and consumed. An
+	// endpoint that fails Endpoint.Validate, or a transport's own limits, is
+	// refused with ErrBadEndpoint.
 	Serve(ctx context.Context, ep Endpoint, h Handler) (Subscription, error)
 
 	// Routes returns the queues the routing key reaches right now, sorted,
@@ -169,6 +172,12 @@ func (ep Endpoint) QueueName() string {
 // progress replies, then one result) before it returns; the transport settles the
 // request when it returns. Handlers run concurrently with each other, up to the
 // endpoint's Concurrency.
+//
+// The transport delivers each request as decoded and applies no policy: the
+// request may be past its Deadline (a caller whose clock runs behind), the
+// ctx does not end at the deadline, and a panic is not recovered — it ends
+// the process, as in any goroutine. app.Server's handler does all of that
+// (see the package doc); write a Handler of your own only to replace it.
 type Handler func(ctx context.Context, req *domain.Request, rw ReplyWriter)
 
 // ReplyWriter sends replies to the caller of one request.

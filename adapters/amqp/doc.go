@@ -179,9 +179,12 @@
 // # Deadlines
 //
 // A request cannot run after its deadline: the broker drops it from every
-// queue when its per-message TTL runs out (at the head of the queue), and a
-// server that takes it late anyway answers domain.CodeExpired without running
-// it. The handler's context ends at the deadline. Deadlines are absolute, so
+// queue when its per-message TTL runs out (at the head of the queue). One
+// delivered late anyway (the TTL's 1 ms minimum, a client whose clock runs
+// behind, a publisher that set no expiration) reaches the handler with its
+// deadline decoded; app.Server's pipeline answers it domain.CodeExpired
+// without running it, and ends the handler's context at the deadline: this
+// adapter applies neither (see ports.Handler). Deadlines are absolute, so
 // servers need clocks within a few milliseconds of the client's.
 //
 // # Poison messages
