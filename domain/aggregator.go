@@ -10,6 +10,12 @@ import (
 type Expectation struct {
 	// Servers are the servers predicted to answer. Used only when Known is true.
 	Servers []string
+	// Absent are servers the target reaches that were known to be gone when
+	// the call began (down or stopped). Used only when Known is true; none
+	// may be in Servers. They count as expected, but the call does not wait
+	// for them: they end in their State (StateDown or StateStopped) unless
+	// they answer after all, when they are counted like any other.
+	Absent []Absence
 	// Known reports whether Servers is the complete set. When false the
 	// aggregator cannot tell who is missing: it finishes at the deadline, or
 	// after IdleGap with no new event once every server that acknowledged has
@@ -21,6 +27,15 @@ type Expectation struct {
 	// IdleGap is the quiet time that ends a call whose expected set is unknown.
 	// Zero means such a call runs to its deadline.
 	IdleGap time.Duration
+}
+
+// Absence is a server known to be gone when a call began.
+type Absence struct {
+	Server string
+	// State is StateDown or StateStopped.
+	State State
+	// LastSeen is when it was last known to be up; zero when unknown.
+	LastSeen time.Time
 }
 
 // Aggregator decides, from the replies of one call, when the call is done and
@@ -89,7 +104,7 @@ func (a *Aggregator) Reset(exp Expectation, start, deadline time.Time) {
 	a.results, a.working, a.missing, a.nexp, a.hint = 0, 0, 0, 0, 0
 	a.index = nil
 	if exp.Known {
-		if n := len(exp.Servers); n > cap(out) {
+		if n := len(exp.Servers) + len(exp.Absent); n > cap(out) {
 			out = make([]Outcome, n)
 		} else {
 			out = out[:n] // zero: cleared above, or never used
@@ -103,6 +118,13 @@ func (a *Aggregator) Reset(exp Expectation, start, deadline time.Time) {
 			}
 			out[i].Server, out[i].Expected = s, true
 		}
+		if len(exp.Absent) > 0 {
+			for i, x := range exp.Absent {
+				o := &out[len(exp.Servers)+i]
+				o.Server, o.Expected, o.State, o.LastSeen = x.Server, true, x.State, x.LastSeen
+			}
+			order = 1 // two lists: sort them together
+		}
 		if order > 0 {
 			slices.SortFunc(out, byServer)
 		}
@@ -111,6 +133,14 @@ func (a *Aggregator) Reset(exp Expectation, start, deadline time.Time) {
 			out = slices.CompactFunc(out, func(x, y Outcome) bool { return x.Server == y.Server })
 		}
 		a.nexp, a.missing = len(out), len(out)
+		if len(exp.Absent) > 0 {
+			a.missing = 0
+			for i := range out {
+				if out[i].State == StatePending {
+					a.missing++
+				}
+			}
+		}
 	}
 	a.out = out
 }
@@ -186,6 +216,12 @@ func (a *Aggregator) Observe(r Reply, now time.Time) bool {
 		i = a.add(Outcome{Server: r.Server})
 	}
 	o := &a.out[i]
+	if o.State.Absent() {
+		// Gone when the call began, but here after all: count it like any
+		// other expected server from now on.
+		o.State, o.LastSeen = StatePending, time.Time{}
+		a.missing++
+	}
 	if o.State != StatePending {
 		return false
 	}
@@ -325,6 +361,12 @@ func (a *Aggregator) summary() Summary {
 			s.TimedOut++
 			s.SilentServers = append(s.SilentServers, o.Server)
 			s.TimedOutServers = append(s.TimedOutServers, o.Server)
+		case StateDown:
+			s.Down++
+			s.DownServers = append(s.DownServers, o.Server)
+		case StateStopped:
+			s.Stopped++
+			s.StoppedServers = append(s.StoppedServers, o.Server)
 		}
 	}
 	s.Replied = a.results

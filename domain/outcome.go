@@ -21,9 +21,20 @@ const (
 	// StateSkipped: the call had all the results it asked for (Expectation.Count)
 	// before this server answered; it is neither ok nor silent.
 	StateSkipped
+	// StateDown: the server was expected (its bindings match) but had gone
+	// without a goodbye before the call began (Expectation.Absent): the call
+	// did not wait for it. It did not run the command.
+	StateDown
+	// StateStopped: the server was expected but had said goodbye before the
+	// call began: the call did not wait for it. It did not run the command.
+	StateStopped
 )
 
-var stateNames = [...]string{"pending", "ok", "error", "not_received", "timed_out", "skipped"}
+var stateNames = [...]string{"pending", "ok", "error", "not_received", "timed_out", "skipped", "down", "stopped"}
+
+// Absent reports whether s is StateDown or StateStopped: a server known to be
+// gone when the call began.
+func (s State) Absent() bool { return s == StateDown || s == StateStopped }
 
 // String returns the stable lower-case name used in JSON output.
 func (s State) String() string {
@@ -50,6 +61,9 @@ type Outcome struct {
 	// Latency is the time from the start of the call to the result (or to the
 	// end of the call when there is no result).
 	Latency time.Duration
+	// LastSeen is when a down or stopped server was last known to be up;
+	// zero for the others, and when unknown.
+	LastSeen time.Time
 }
 
 // DoneReason says why a call finished.
@@ -95,6 +109,9 @@ type Summary struct {
 	// TimedOut counts servers that acknowledged but had no result. Silent is
 	// their sum.
 	NotReceived, TimedOut, Silent int
+	// Down and Stopped count expected servers known to be gone when the call
+	// began (without, and with, a goodbye): the call did not wait for them.
+	Down, Stopped int
 	// Unexpected counts servers that answered without being predicted.
 	Unexpected int
 	// Elapsed is the time from the start of the call to its end.
@@ -102,7 +119,7 @@ type Summary struct {
 	// Reason says why the call finished.
 	Reason DoneReason
 	// FailedServers, SilentServers (not received and timed out together),
-	// TimedOutServers and UnexpectedServers name the servers in each group,
-	// sorted; nil when empty.
-	FailedServers, SilentServers, TimedOutServers, UnexpectedServers []string
+	// TimedOutServers, DownServers, StoppedServers and UnexpectedServers
+	// name the servers in each group, sorted; nil when empty.
+	FailedServers, SilentServers, TimedOutServers, DownServers, StoppedServers, UnexpectedServers []string
 }

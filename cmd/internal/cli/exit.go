@@ -14,7 +14,7 @@ import (
 const (
 	ExitOK        = 0  // every server answered ok
 	ExitFailed    = 1  // some server answered with an error
-	ExitSilent    = 2  // some expected server stayed silent or timed out
+	ExitSilent    = 2  // some expected server stayed silent, timed out, was down or stopped
 	ExitNoMatch   = 3  // no server matched the target
 	ExitUsage     = 64 // the command line was wrong (EX_USAGE)
 	ExitSoftware  = 70 // an internal error (EX_SOFTWARE)
@@ -27,8 +27,8 @@ func ExitCode(s domain.Summary) int {
 	switch {
 	case s.Reason == domain.DoneCancelled:
 		return ExitCancelled
-	case s.Silent > 0:
-		return ExitSilent
+	case s.Silent > 0, s.Down > 0, s.Stopped > 0:
+		return ExitSilent // none of them ran the command
 	case s.Failed > 0:
 		return ExitFailed
 	case s.Reason == domain.DoneDeadline && s.Replied == 0:

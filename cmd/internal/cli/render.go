@@ -45,7 +45,7 @@ func (t *textRenderer) reply(_ callInfo, r domain.Reply, at time.Duration) {
 	fmt.Fprintf(t.w, "%-10s ok     %8s  %s\n", r.Server, ms(at), r.Result)
 }
 
-func (t *textRenderer) summary(c callInfo, s domain.Summary, _ []domain.Outcome) {
+func (t *textRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outcome) {
 	expected := fmt.Sprint(s.Expected)
 	if s.Expected < 0 {
 		expected = "?"
@@ -55,6 +55,12 @@ func (t *textRenderer) summary(c callInfo, s domain.Summary, _ []domain.Outcome)
 		label = "all batches of "
 	}
 	fmt.Fprintf(t.w, "== %s%s %s: %s expected, %d ok, %d failed, %d silent", label, c.target, c.command, expected, s.OK, s.Failed, s.Silent)
+	if s.Down > 0 {
+		fmt.Fprintf(t.w, ", %d down", s.Down)
+	}
+	if s.Stopped > 0 {
+		fmt.Fprintf(t.w, ", %d stopped", s.Stopped)
+	}
 	if s.Unexpected > 0 {
 		fmt.Fprintf(t.w, ", %d unexpected", s.Unexpected)
 	}
@@ -73,7 +79,27 @@ func (t *textRenderer) summary(c callInfo, s domain.Summary, _ []domain.Outcome)
 	}
 	list("no response from", notReceived)
 	list("timed out", s.TimedOutServers)
+	list("down", absent(outs, domain.StateDown))
+	list("stopped", absent(outs, domain.StateStopped))
 	list("unexpected", s.UnexpectedServers)
+}
+
+// absent names the servers of outs in state st, each with when it was last
+// seen: "w3 (last seen 2026-11-29 18:50:04 UTC, 2h ago)".
+func absent(outs []domain.Outcome, st domain.State) []string {
+	var names []string
+	for _, o := range outs {
+		if o.State != st {
+			continue
+		}
+		if o.LastSeen.IsZero() {
+			names = append(names, o.Server)
+			continue
+		}
+		names = append(names, fmt.Sprintf("%s (last seen %s, %s ago)", o.Server,
+			o.LastSeen.UTC().Format("2006-01-02 15:04:05 MST"), time.Since(o.LastSeen).Round(time.Second)))
+	}
+	return names
 }
 
 func (t *textRenderer) failure(c callInfo, err error, _ int) {
@@ -100,6 +126,8 @@ type jsonServer struct {
 	State    string  `json:"state"`
 	Expected bool    `json:"expected"`
 	MS       float64 `json:"ms"`
+	// LastSeen is when a down or stopped server was last known up.
+	LastSeen *time.Time `json:"last_seen,omitempty"`
 }
 
 type jsonSummary struct {
@@ -114,6 +142,8 @@ type jsonSummary struct {
 	Silent            int          `json:"silent"`
 	NotReceived       int          `json:"not_received"`
 	TimedOut          int          `json:"timed_out"`
+	Down              int          `json:"down"`
+	Stopped           int          `json:"stopped"`
 	Unexpected        int          `json:"unexpected"`
 	ElapsedMS         float64      `json:"elapsed_ms"`
 	Reason            string       `json:"reason"`
@@ -121,6 +151,8 @@ type jsonSummary struct {
 	FailedServers     []string     `json:"failed_servers"`
 	SilentServers     []string     `json:"silent_servers"`
 	TimedOutServers   []string     `json:"timed_out_servers"`
+	DownServers       []string     `json:"down_servers"`
+	StoppedServers    []string     `json:"stopped_servers"`
 	UnexpectedServers []string     `json:"unexpected_servers"`
 	Servers           []jsonServer `json:"servers"`
 }
@@ -139,13 +171,19 @@ func (j *jsonRenderer) reply(c callInfo, r domain.Reply, at time.Duration) {
 func (j *jsonRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outcome) {
 	out := jsonSummary{Type: "summary", Call: c.id, Target: c.target, Command: c.command.String(),
 		Expected: s.Expected, Replied: s.Replied, OK: s.OK, Failed: s.Failed, Silent: s.Silent,
-		NotReceived: s.NotReceived, TimedOut: s.TimedOut, Unexpected: s.Unexpected,
+		NotReceived: s.NotReceived, TimedOut: s.TimedOut, Down: s.Down, Stopped: s.Stopped, Unexpected: s.Unexpected,
 		ElapsedMS: msf(s.Elapsed), Reason: s.Reason.String(), ExitCode: ExitCode(s),
 		FailedServers: nonNil(s.FailedServers), SilentServers: nonNil(s.SilentServers),
-		TimedOutServers: nonNil(s.TimedOutServers), UnexpectedServers: nonNil(s.UnexpectedServers),
+		TimedOutServers: nonNil(s.TimedOutServers), DownServers: nonNil(s.DownServers),
+		StoppedServers: nonNil(s.StoppedServers), UnexpectedServers: nonNil(s.UnexpectedServers),
 		Servers: make([]jsonServer, 0, len(outs))}
 	for _, o := range outs {
-		out.Servers = append(out.Servers, jsonServer{Server: o.Server, State: o.State.String(), Expected: o.Expected, MS: msf(o.Latency)})
+		js := jsonServer{Server: o.Server, State: o.State.String(), Expected: o.Expected, MS: msf(o.Latency)}
+		if !o.LastSeen.IsZero() {
+			seen := o.LastSeen.UTC()
+			js.LastSeen = &seen
+		}
+		out.Servers = append(out.Servers, js)
 	}
 	_ = j.enc.Encode(out)
 }
