@@ -26,9 +26,16 @@ type ClientConfig struct {
 	// none if negative. Keep it well above the servers' AckDelay
 	// (DefaultAckDelay, 20 ms): a server still working says so only then.
 	IdleGap time.Duration
-	// Roster, when set, tells who should answer when the transport cannot
-	// (ports.ErrRoutesUnknown).
+	// Roster, when set, tells who should answer when neither the fleet
+	// register nor the transport's routes can.
 	Roster *Roster
+	// RegisterTTL is how long a client reuses what the fleet register
+	// (ports.Register) said about a target: who it reaches, and who of them
+	// is up, down or stopped. DefaultRegisterTTL if zero; negative reads it
+	// for every call. A server that started within the TTL may answer as
+	// unexpected; one that went down within it is waited for, and named
+	// not received. A one-shot client (the CLI) reads it once either way.
+	RegisterTTL time.Duration
 	// MaxArgs is the largest Command.Args sent, in bytes; DefaultMaxArgs if
 	// < 1. Call refuses longer args before sending anything.
 	MaxArgs int
@@ -56,7 +63,10 @@ type Client struct {
 	now    func() time.Time
 	prefix string
 	seq    atomic.Uint64
-	wakers sync.Pool // of *waker, borrowed by calls
+	wakers sync.Pool     // of *waker, borrowed by calls
+	view   *registerView // nil when the transport keeps no register
+
+	registerWarned, routesWarned atomic.Bool // each warning is logged once
 }
 
 // NewClient returns a client on t. log may be nil.
@@ -70,12 +80,19 @@ func NewClient(t ports.Transport, cfg ClientConfig, log *slog.Logger) *Client {
 	if cfg.MaxArgs < 1 {
 		cfg.MaxArgs = DefaultMaxArgs
 	}
+	if cfg.RegisterTTL == 0 {
+		cfg.RegisterTTL = DefaultRegisterTTL
+	}
 	if log == nil {
 		log = slog.Default()
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
-	return &Client{t: t, cfg: cfg, log: log, now: time.Now, prefix: hex.EncodeToString(id[:]) + "-"}
+	c := &Client{t: t, cfg: cfg, log: log, now: time.Now, prefix: hex.EncodeToString(id[:]) + "-"}
+	if reg, ok := t.(ports.Register); ok {
+		c.view = newRegisterView(reg, cfg.RegisterTTL)
+	}
+	return c
 }
 
 // CallOption adjusts one call.
@@ -130,7 +147,7 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 		deadline = start.Add(c.cfg.Timeout)
 	}
 	exp := domain.Expectation{Count: o.count, IdleGap: max(c.cfg.IdleGap, 0)}
-	if err := c.expect(ctx, target, &o, &exp); err != nil {
+	if err := c.expect(ctx, target, &o, &exp, start); err != nil {
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
 	// The waker's timer is set for the deadline from the reading just taken:
@@ -168,22 +185,27 @@ func applyOptions(opts []CallOption) callOptions {
 }
 
 // Resolve tells who a call to target should reach right now: the servers
-// and true when the transport or the roster knows, else nil and false.
+// expected to answer and true when the register, the transport or the
+// roster knows, else nil and false. Servers the register knows to be down
+// or stopped are not among them.
 func (c *Client) Resolve(ctx context.Context, target string) ([]string, bool, error) {
 	if err := validateTarget(target); err != nil {
 		return nil, false, err
 	}
 	var o callOptions
 	var exp domain.Expectation
-	if err := c.expect(ctx, target, &o, &exp); err != nil {
+	if err := c.expect(ctx, target, &o, &exp, c.now()); err != nil {
 		return nil, false, err
 	}
 	return exp.Servers, exp.Known, nil
 }
 
 // expect fills in who should answer: the named servers, one of a balanced
-// group, the transport's routes, the roster's view, or unknown.
-func (c *Client) expect(ctx context.Context, target string, o *callOptions, exp *domain.Expectation) error {
+// group, the fleet register's view (with who is down or stopped), the
+// transport's routes, the roster's view, or unknown. A register or routes
+// that fail are warned about once and passed over: discovery never fails a
+// call that could still be made.
+func (c *Client) expect(ctx context.Context, target string, o *callOptions, exp *domain.Expectation, now time.Time) error {
 	switch {
 	case o.servers != nil:
 		for _, s := range o.servers {
@@ -197,20 +219,40 @@ func (c *Client) expect(ctx context.Context, target string, o *callOptions, exp 
 		exp.Count = 1 // anyone of the group; who is unknown until it answers
 		return nil
 	}
+	if c.view != nil {
+		r, err := c.view.lookup(ctx, target, now)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return err
+			}
+			if !c.registerWarned.Swap(true) {
+				c.log.Warn("the fleet register cannot be read; telling who should answer from routes or presence instead", "err", err)
+			}
+		case len(r.servers)+len(r.absent) > 0:
+			exp.Servers, exp.Absent, exp.Known = r.servers, r.absent, true
+			return nil
+		}
+	}
 	servers, err := c.t.Routes(ctx, target)
 	switch {
 	case err == nil && len(servers) == 0:
 		return fmt.Errorf("%w %s", ports.ErrNoRoute, target)
 	case err == nil:
 		exp.Servers, exp.Known = servers, true
-	case !errors.Is(err, ports.ErrRoutesUnknown):
+	case !errors.Is(err, ports.ErrRoutesUnknown) && ctx.Err() != nil:
 		return err
-	case c.cfg.Roster != nil:
+	default:
+		if !errors.Is(err, ports.ErrRoutesUnknown) && !c.routesWarned.Swap(true) {
+			c.log.Warn("the transport cannot tell who a target reaches (management API?); using presence instead", "err", err)
+		}
 		// A server without presence would be missing from the roster: an
 		// empty view leaves the set unknown; Send still says ErrNoRoute when
 		// nothing at all is bound.
-		if servers := c.cfg.Roster.Reach(target); len(servers) > 0 {
-			exp.Servers, exp.Known = servers, true
+		if c.cfg.Roster != nil {
+			if servers := c.cfg.Roster.Reach(target); len(servers) > 0 {
+				exp.Servers, exp.Known = servers, true
+			}
 		}
 	}
 	return nil

@@ -68,6 +68,12 @@ type ServerConfig struct {
 	// HeartbeatInterval is how often the server announces its presence;
 	// DefaultHeartbeatInterval if zero.
 	HeartbeatInterval time.Duration
+	// RegisterRefresh is how often the server records in the fleet register
+	// that it is still up: the precision of the "last seen" time clients
+	// show once it is down. DefaultRegisterRefresh if zero. Each refresh
+	// rewrites the register on the broker: keep N servers / RegisterRefresh
+	// to a few writes a second.
+	RegisterRefresh time.Duration
 	// MaxArgs is the largest Command.Args run, in bytes; DefaultMaxArgs if
 	// < 1. A request with longer args gets a bad_args error reply and runs
 	// no handler.
@@ -139,10 +145,11 @@ type Server struct {
 	auth     *authenticator // nil without AuthKey
 	pipeline Step           // the request pipeline, built once: see chain
 
-	mu       sync.Mutex
-	sub      ports.Subscription
-	started  time.Time
-	presence *announcer
+	mu        sync.Mutex
+	sub       ports.Subscription
+	started   time.Time
+	presence  *announcer
+	registrar *registrar // nil when the transport keeps no register
 }
 
 // NewServer returns a server with the built-in commands echo, fib, ping and
@@ -156,6 +163,9 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 	}
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.RegisterRefresh <= 0 {
+		cfg.RegisterRefresh = DefaultRegisterRefresh
 	}
 	if cfg.AckDelay == 0 {
 		cfg.AckDelay = DefaultAckDelay
@@ -204,11 +214,20 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := ep.Validate(); err != nil {
 		return fmt.Errorf("start server %q: %w", s.cfg.Name, err)
 	}
+	reg, _ := s.t.(ports.Register)
+	if reg != nil && s.cfg.Queue == "" {
+		if err := checkUnique(ctx, reg, s.cfg.Name, ep.QueueName(), s.log); err != nil {
+			return fmt.Errorf("start server %s: %w", s.cfg.Name, err)
+		}
+	}
 	sub, err := s.t.Serve(ctx, ep, s.serve)
 	if err != nil {
 		return fmt.Errorf("start server %s: %w", s.cfg.Name, err)
 	}
 	s.sub, s.started = sub, time.Now()
+	if reg != nil {
+		s.registrar = startRegistrar(ctx, reg, s.registration(ep), s.cfg.RegisterRefresh, s.log)
+	}
 	s.presence = newAnnouncer(s.t, s.hello(ep), s.cfg.HeartbeatInterval, s.log)
 	if err := s.presence.start(ctx); err != nil {
 		// Serving matters more than being seen: clients fall back to acks.
@@ -227,16 +246,26 @@ func (s *Server) hello(ep ports.Endpoint) domain.Presence {
 		Started: s.started, Interval: s.cfg.HeartbeatInterval}
 }
 
+// registration is the server's entry in the fleet register.
+func (s *Server) registration(ep ports.Endpoint) domain.Registration {
+	h := s.hello(ep)
+	return domain.Registration{Server: h.Server, Queue: h.Queue, Bindings: h.Bindings, WorkGroups: h.WorkGroups,
+		Commands: h.Commands, Version: h.Version, Host: h.Host, PID: h.PID, Started: s.started}
+}
+
 // Stop says goodbye, stops taking requests and lets handlers in flight finish
 // until ctx ends; then their context is cancelled.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	sub, presence := s.sub, s.presence
+	sub, presence, registrar := s.sub, s.presence, s.registrar
 	s.mu.Unlock()
 	if sub == nil {
 		return nil
 	}
 	presence.stop(ctx)
+	if registrar != nil {
+		registrar.stop(ctx)
+	}
 	err := sub.Close(ctx)
 	s.flights.close()
 	if err != nil {

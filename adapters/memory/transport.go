@@ -50,6 +50,9 @@ type Transport struct {
 	droppedReplies atomic.Int64
 
 	presence presenceHub // watchers of presence messages (presence.go)
+
+	regMu    sync.Mutex      // serialises register reads and updates (register.go)
+	register domain.Register // the fleet register
 }
 
 // New returns an empty exchange.

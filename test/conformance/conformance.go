@@ -15,6 +15,8 @@ type Features struct {
 	Routes bool
 	// StrictRoundRobin: idle competing consumers take turns exactly.
 	StrictRoundRobin bool
+	// Register: the transport keeps the fleet register (ports.Register).
+	Register bool
 }
 
 // Factory returns a new transport isolated from every other transport the
@@ -51,6 +53,8 @@ func Run(t *testing.T, f Factory, feat Features) {
 		{"PipelineRecoversPanics", testPipelinePanic},
 		{"PipelineExpiresByServerClock", testPipelineExpired},
 		{"PipelineEndsHandlersAtDeadline", testPipelineDeadline},
+		{"RegisterStates", testRegisterStates},
+		{"RegisterRefusesDuplicateNames", testDuplicateName},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

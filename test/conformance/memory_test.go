@@ -15,5 +15,5 @@ func TestMemoryTransport(t *testing.T) {
 		tr := memory.New(memory.Config{Logger: slog.New(slog.DiscardHandler)})
 		t.Cleanup(func() { _ = tr.Close() })
 		return tr
-	}, conformance.Features{Routes: true, StrictRoundRobin: true})
+	}, conformance.Features{Routes: true, StrictRoundRobin: true, Register: true})
 }
