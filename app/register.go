@@ -67,14 +67,19 @@ func startRegistrar(ctx context.Context, reg ports.Register, rec domain.Registra
 	return r
 }
 
+// registerCheck is when a server first checks that the register holds its
+// entry: two servers writing a brand-new register at once may lose one's.
+const registerCheck = 2 * time.Second
+
 func (r *registrar) loop() {
-	t := time.NewTicker(r.refresh)
+	t := time.NewTimer(min(registerCheck, r.refresh))
 	defer t.Stop()
 	for {
 		select {
 		case <-r.quit:
 			return
 		case now := <-t.C:
+			t.Reset(r.refresh)
 			ctx, cancel := context.WithTimeout(context.Background(), r.refresh)
 			err := r.reg.UpdateRegister(ctx, func(g *domain.Register) error {
 				if _, ok := g.Get(r.rec.Server); !ok {

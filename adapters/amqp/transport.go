@@ -82,6 +82,8 @@ type Transport struct {
 	subs    map[*subscription]struct{} // nil once closed
 
 	wg sync.WaitGroup // the transport's own goroutines: all end once Close has closed the connection
+
+	regWrite chan struct{} // a token: one register write of this Transport at a time (register.go)
 }
 
 // New connects to the broker at cfg.URL, declares the exchange and starts
@@ -97,12 +99,13 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t := &Transport{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		router:  newReplyRouter(cfg.Logger),
-		routes:  routes,
-		changed: make(chan struct{}),
-		subs:    make(map[*subscription]struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		router:   newReplyRouter(cfg.Logger),
+		routes:   routes,
+		changed:  make(chan struct{}),
+		subs:     make(map[*subscription]struct{}),
+		regWrite: make(chan struct{}, 1),
 	}
 	t.ctx, t.stop = context.WithCancel(context.Background())
 	l, err := t.connect(ctx)

@@ -40,9 +40,11 @@ func (c Config) workQueue(group string) string { return c.QueuePrefix + workQueu
 // groups themselves are checked by ports.Endpoint.Validate). It also
 // refuses a server queue whose name would be a work queue's.
 func (t *Transport) checkWorkQueues(ep ports.Endpoint) error {
-	if strings.HasPrefix(ep.QueueName(), workQueuePrefix) {
-		return fmt.Errorf("%w: queue name %q starts with %q, which is kept for work queues",
-			ports.ErrBadEndpoint, ep.QueueName(), workQueuePrefix)
+	for _, kept := range []string{workQueuePrefix, "fleet."} {
+		if strings.HasPrefix(ep.QueueName(), kept) {
+			return fmt.Errorf("%w: queue name %q starts with %q, which is kept for topicrpc's own queues",
+				ports.ErrBadEndpoint, ep.QueueName(), kept)
+		}
 	}
 	if len(ep.WorkGroups) == 0 {
 		return nil

@@ -43,8 +43,8 @@ func testClientFanOut(t *testing.T, f Factory, feat Features) {
 			t.Errorf("%s: summary %+v, want %d ok", tc.target, sum, tc.want)
 		}
 		wantReason := domain.DoneAllReplied
-		if !feat.Routes {
-			wantReason = domain.DoneIdle
+		if !feat.Routes && !feat.Register {
+			wantReason = domain.DoneIdle // nothing tells who should answer
 		}
 		if sum.Reason != wantReason {
 			t.Errorf("%s: reason %v, want %v", tc.target, sum.Reason, wantReason)

@@ -18,15 +18,15 @@ func TestAMQPTransport(t *testing.T) {
 	}
 	conformance.Run(t, func(t *testing.T) ports.Transport {
 		return amqpTransport(t, b, namespace(t, b), true)
-	}, conformance.Features{Routes: true, StrictRoundRobin: true})
+	}, conformance.Features{Routes: true, StrictRoundRobin: true, Register: true})
 }
 
-// TestAMQPTransportWithoutManagement runs it without: Routes is unknown and
-// calls end at an idle gap.
+// TestAMQPTransportWithoutManagement runs it without: Routes is unknown, and
+// the fleet register alone tells who should answer.
 func TestAMQPTransportWithoutManagement(t *testing.T) {
 	t.Parallel()
 	b := brokertest.Get(t)
 	conformance.Run(t, func(t *testing.T) ports.Transport {
 		return amqpTransport(t, b, namespace(t, b), false)
-	}, conformance.Features{Routes: false, StrictRoundRobin: true})
+	}, conformance.Features{Routes: false, StrictRoundRobin: true, Register: true})
 }
