@@ -36,6 +36,9 @@ type ClientConfig struct {
 	// unexpected; one that went down within it is waited for, and named
 	// not received. A one-shot client (the CLI) reads it once either way.
 	RegisterTTL time.Duration
+	// NoRegister leaves the fleet register aside: who should answer comes
+	// from the transport's routes, the roster, or the replies alone.
+	NoRegister bool
 	// MaxArgs is the largest Command.Args sent, in bytes; DefaultMaxArgs if
 	// < 1. Call refuses longer args before sending anything.
 	MaxArgs int
@@ -89,7 +92,7 @@ func NewClient(t ports.Transport, cfg ClientConfig, log *slog.Logger) *Client {
 	var id [6]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
 	c := &Client{t: t, cfg: cfg, log: log, now: time.Now, prefix: hex.EncodeToString(id[:]) + "-"}
-	if reg, ok := t.(ports.Register); ok {
+	if reg, ok := t.(ports.Register); ok && !cfg.NoRegister {
 		c.view = newRegisterView(reg, cfg.RegisterTTL)
 	}
 	return c

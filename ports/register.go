@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"errors"
 
 	"github.com/topicrpc/topicrpc/domain"
 )
@@ -30,7 +31,19 @@ type Register interface {
 	// server takes its requests (its server is down or stopped, however the
 	// process went), NoQueue that the queue does not exist.
 	Consumers(ctx context.Context, queues []string) ([]int, error)
+
+	// DeleteQueue deletes queue (an endpoint queue name) with its bindings
+	// and the requests it held, and returns how many it held. It refuses,
+	// with an error wrapping ErrQueueInUse, a queue that has a consumer, and
+	// with ErrNoQueue one that does not exist.
+	DeleteQueue(ctx context.Context, queue string) (held int, err error)
 }
+
+// ErrQueueInUse: the queue has a consumer, so it is not deleted.
+var ErrQueueInUse = errors.New("queue in use")
+
+// ErrNoQueue: the queue does not exist.
+var ErrNoQueue = errors.New("no such queue")
 
 // NoQueue is the count Register.Consumers gives a queue that does not exist.
 const NoQueue = -1

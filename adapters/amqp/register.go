@@ -304,3 +304,46 @@ func (t *Transport) Consumers(ctx context.Context, queues []string) ([]int, erro
 	}
 	return counts, nil
 }
+
+// DeleteQueue implements ports.Register: queue.delete with if-unused, on a
+// channel of its own (a refusal closes it).
+func (t *Transport) DeleteQueue(ctx context.Context, queue string) (int, error) {
+	l, err := t.awaitLink(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("amqp: delete queue %s: %w", queue, err)
+	}
+	var held int
+	var ch *amqp.Channel
+	work := func() error {
+		var err error
+		if ch, err = l.conn.Channel(); err != nil {
+			return fmt.Errorf("open channel: %w", err)
+		}
+		q := t.cfg.QueuePrefix + queue
+		if _, err := ch.QueueDeclarePassive(q, true, false, false, false, nil); err != nil {
+			ch = nil
+			if isNotFound(err) {
+				return ports.ErrNoQueue
+			}
+			return err
+		}
+		held, err = ch.QueueDelete(q, true, false, false)
+		var e *amqp.Error
+		if errors.As(err, &e) && e.Code == amqp.PreconditionFailed {
+			ch = nil
+			return fmt.Errorf("%w: %s", ports.ErrQueueInUse, e.Reason)
+		}
+		return err
+	}
+	closeCh := func() {
+		if ch != nil {
+			_ = ch.Close()
+		}
+	}
+	err = runCtx(ctx, work, closeCh)
+	closeCh()
+	if err != nil {
+		return 0, fmt.Errorf("amqp: delete queue %s: %w", queue, err)
+	}
+	return held, nil
+}

@@ -70,6 +70,32 @@ func (t *Transport) Consumers(ctx context.Context, queues []string) ([]int, erro
 	return counts, nil
 }
 
+// DeleteQueue implements ports.Register.
+func (t *Transport) DeleteQueue(ctx context.Context, name string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("delete queue %s: %w", name, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q := t.queues[name]
+	if q == nil {
+		return 0, fmt.Errorf("delete queue %s: %w", name, ports.ErrNoQueue)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.consumers) > 0 {
+		return 0, fmt.Errorf("delete queue %s: %w: %d consumer(s)", name, ports.ErrQueueInUse, len(q.consumers))
+	}
+	for b := range q.bindings {
+		t.index.Remove(b, q)
+	}
+	clear(t.routes)
+	delete(t.queues, name)
+	held := len(q.backlog)
+	q.backlog = nil
+	return held, nil
+}
+
 func (t *Transport) isClosed() bool {
 	t.mu.RLock()
 	defer t.mu.RUnlock()

@@ -11,6 +11,7 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/fxtransport"
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/ports"
 )
 
 // DemoFleet is the embedded fleet: q1 in group1, q2 in group2, both in all.
@@ -32,17 +33,10 @@ const (
 	noneIdleGap = 500 * time.Millisecond
 )
 
-// wantRoster reports whether calls on rawURL learn who should answer from
-// presence: asked for, or by default when the transport cannot tell.
-func (o *options) wantRoster(rawURL string) bool {
-	switch o.discovery {
-	case "presence":
-		return true
-	case "auto", "":
-		return !isMemory(rawURL) && o.managementURL == ""
-	}
-	return false
-}
+// wantRoster reports whether calls learn who should answer from presence:
+// only when asked for. By default the fleet register tells (then the
+// management API, when given).
+func (o *options) wantRoster(string) bool { return o.discovery == "presence" }
 
 // transportModule returns the fx option providing the transport rawURL names.
 func (o *options) transportModule(rawURL string) (fx.Option, error) {
@@ -68,6 +62,42 @@ func (o *options) withClient(ctx context.Context, fn func(context.Context, *app.
 	return o.withClientOn(ctx, o.url, fn)
 }
 
+// withRegister starts an fx app holding the configured transport, runs fn
+// with its fleet register, and stops the app. A transport that keeps no
+// register is a usage error.
+func (o *options) withRegister(ctx context.Context, fn func(context.Context, ports.Register) error) error {
+	tm, err := o.transportModule(o.url)
+	if err != nil {
+		return err
+	}
+	if isMemory(o.url) {
+		tm = fx.Options(tm, app.ServerModule(DemoFleet()...))
+	}
+	var t ports.Transport
+	a := fx.New(app.Logger(o.log, o.fxLog), tm, fx.Populate(&t),
+		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout))
+	if err := a.Err(); err != nil {
+		return o.transportError("", o.url, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := a.Start(sctx); err != nil {
+		return o.transportError("", o.url, err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		defer cancel()
+		if err := a.Stop(stopCtx); err != nil {
+			o.log.Warn("stop", "err", err)
+		}
+	}()
+	reg, ok := t.(ports.Register)
+	if !ok {
+		return usageError("%s keeps no fleet register", redact(o.url))
+	}
+	return fn(ctx, reg)
+}
+
 func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(context.Context, *app.Client) error) error {
 	tm, err := o.transportModule(rawURL)
 	if err != nil {
@@ -86,8 +116,11 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		return err
 	}
 	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: key}
-	if o.discovery == "none" {
-		cfg.IdleGap = noneIdleGap
+	switch o.discovery {
+	case "none":
+		cfg.IdleGap, cfg.NoRegister = noneIdleGap, true
+	case "routes", "presence":
+		cfg.NoRegister = true
 	}
 	var client *app.Client
 	a := fx.New(

@@ -19,6 +19,7 @@ const (
 	ExitUsage     = 64 // the command line was wrong (EX_USAGE)
 	ExitSoftware  = 70 // an internal error (EX_SOFTWARE)
 	ExitTransport = 69 // the transport could not be reached (EX_UNAVAILABLE)
+	ExitNameTaken = 75 // topicrpcd: a server of that name is running already (EX_TEMPFAIL)
 	ExitCancelled = 130
 )
 

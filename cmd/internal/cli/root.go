@@ -85,7 +85,7 @@ stayed silent or timed out, 3 no server matched the target, 64 usage error,
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.setup() }
-	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newMatchCmd(o), newVersionCmd(o))
+	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newMatchCmd(o), newVersionCmd(o))
 	return execute(ctx, root, o.io.Err)
 }
 
@@ -164,7 +164,7 @@ func (o *options) connectionFlags(f *pflag.FlagSet) {
 
 // discoveryFlag is the client's way to know who should answer.
 func (o *options) discoveryFlag(f *pflag.FlagSet) {
-	f.StringVar(&o.discovery, "discovery", "auto", "how to know who should answer: auto (the transport's routes, else presence), routes, presence, or none (acks and an idle gap)")
+	f.StringVar(&o.discovery, "discovery", "auto", "how to know who should answer: auto (the fleet register, else the management API's routes), routes, presence, or none (acks and an idle gap)")
 }
 
 // signalContext is ctx, also cancelled by SIGINT or SIGTERM.

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -146,6 +147,14 @@ func (o *serverOptions) run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := a.Start(sctx); err != nil {
+		if errors.Is(err, app.ErrDuplicateServer) {
+			// One line, from the server's own words on.
+			msg := err.Error()
+			if i := strings.Index(msg, "start server "); i >= 0 {
+				msg = msg[i:]
+			}
+			return &exitError{code: ExitNameTaken, err: errors.New(msg)}
+		}
 		return o.transportError("start "+cfg.Name, o.url, err)
 	}
 	o.log.Info("serving", "name", cfg.Name, "bindings", cfg.AllBindings(), "work_groups", cfg.AllWorkGroups(),

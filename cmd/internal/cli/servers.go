@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,21 +14,27 @@ import (
 
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
 )
 
 func newServersCmd(o *options) *cobra.Command {
-	return &cobra.Command{
+	var down, live bool
+	cmd := &cobra.Command{
 		Use:   "servers [TARGET]",
-		Short: "List the live servers, or those a target reaches right now",
-		Long: `List the live servers from their presence announcements: name, bindings, commands,
-version, host, uptime and when each was last heard from. With TARGET, only the
-servers a call to TARGET reaches, matched with the broker's topic rules.`,
+		Short: "List the fleet's servers, up, down or stopped, or those a target reaches",
+		Long: `List every server of the fleet register — each server that ever started and
+was not forgotten — with its state now: up (serving), down (gone without a
+goodbye: killed, crashed, its connection lost) or stopped (said goodbye), and
+when it was last seen. With TARGET, only the servers a call to TARGET reaches,
+matched with the broker's topic rules. --down lists only the servers that
+would not answer (down or stopped); --live lists the presence announcements of
+the servers that answer right now instead.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError("want at most one TARGET, got %d", len(args))
 			}
 			if len(args) == 1 {
-				if err := domain.ValidateKey(args[0]); err != nil {
+				if err := domain.ValidateTarget(args[0]); err != nil {
 					return usageError("target: %v", err)
 				}
 			}
@@ -36,27 +43,109 @@ servers a call to TARGET reaches, matched with the broker's topic rules.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
-			members, err := o.roster(ctx)
-			if err != nil {
-				return err
+			if live {
+				return o.listLive(ctx, args)
 			}
-			if len(args) == 1 {
-				members = reached(members, args[0])
-			}
-			if o.output == "text" {
-				printMembers(o, members)
-			} else {
-				enc := json.NewEncoder(o.io.Out)
-				for _, m := range members {
-					_ = enc.Encode(memberJSON(m))
+			return o.withRegister(ctx, func(ctx context.Context, reg ports.Register) error {
+				servers, err := app.Census(ctx, reg)
+				if err != nil {
+					return o.transportError("read the fleet register", o.url, err)
 				}
-			}
-			if len(args) == 1 && len(members) == 0 {
-				return &exitError{code: ExitNoMatch}
-			}
-			return nil
+				servers = slices.DeleteFunc(servers, func(r app.Registered) bool {
+					return down && r.Standing == app.StandingUp ||
+						len(args) == 1 && !reaches(r.Bindings, args[0])
+				})
+				if o.output == "text" {
+					printRegistered(o, servers)
+				} else {
+					enc := json.NewEncoder(o.io.Out)
+					for _, r := range servers {
+						_ = enc.Encode(registeredJSON(r))
+					}
+				}
+				if len(args) == 1 && len(servers) == 0 && !down {
+					return &exitError{code: ExitNoMatch}
+				}
+				return nil
+			})
 		},
 	}
+	cmd.Flags().BoolVar(&down, "down", false, "only the servers that would not answer: down or stopped")
+	cmd.Flags().BoolVar(&live, "live", false, "the presence announcements of the servers answering now, instead of the register")
+	return cmd
+}
+
+// listLive prints the presence announcements, with TARGET the servers it reaches.
+func (o *options) listLive(ctx context.Context, args []string) error {
+	members, err := o.roster(ctx)
+	if err != nil {
+		return err
+	}
+	if len(args) == 1 {
+		members = reached(members, args[0])
+	}
+	if o.output == "text" {
+		printMembers(o, members)
+	} else {
+		enc := json.NewEncoder(o.io.Out)
+		for _, m := range members {
+			_ = enc.Encode(memberJSON(m))
+		}
+	}
+	if len(args) == 1 && len(members) == 0 {
+		return &exitError{code: ExitNoMatch}
+	}
+	return nil
+}
+
+func reaches(bindings []string, target string) bool {
+	return slices.ContainsFunc(bindings, func(b string) bool { return domain.Match(b, target) })
+}
+
+func printRegistered(o *options, servers []app.Registered) {
+	w := tabwriter.NewWriter(o.io.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tSTATE\tLAST SEEN\tBINDINGS\tCOMMANDS\tVERSION\tHOST\tPID")
+	now := time.Now()
+	count := map[app.Standing]int{}
+	for _, r := range servers {
+		count[r.Standing]++
+		seen := "now"
+		if r.Standing != app.StandingUp {
+			seen = now.Sub(r.LastSeen()).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Server, r.Standing, seen,
+			strings.Join(r.Bindings, ","), strings.Join(r.Commands, ","), r.Version, r.Host, r.PID)
+	}
+	_ = w.Flush()
+	fmt.Fprintf(o.io.Out, "== %d server(s): %d up, %d down, %d stopped\n", len(servers),
+		count[app.StandingUp], count[app.StandingDown], count[app.StandingStopped])
+}
+
+type registeredOut struct {
+	Type       string     `json:"type"`
+	Server     string     `json:"server"`
+	State      string     `json:"state"`
+	Queue      string     `json:"queue"`
+	Bindings   []string   `json:"bindings"`
+	WorkGroups []string   `json:"work_groups"`
+	Commands   []string   `json:"commands"`
+	Version    string     `json:"version"`
+	Host       string     `json:"host"`
+	PID        int        `json:"pid"`
+	Joined     time.Time  `json:"joined"`
+	Started    time.Time  `json:"started"`
+	LastSeen   time.Time  `json:"last_seen"`
+	Left       *time.Time `json:"left,omitempty"`
+}
+
+func registeredJSON(r app.Registered) registeredOut {
+	out := registeredOut{Type: "server", Server: r.Server, State: string(r.Standing), Queue: r.Queue,
+		Bindings: nonNil(r.Bindings), WorkGroups: nonNil(r.WorkGroups), Commands: nonNil(r.Commands),
+		Version: r.Version, Host: r.Host, PID: r.PID, Joined: r.Joined, Started: r.Started, LastSeen: r.LastSeen()}
+	if !r.Left.IsZero() {
+		out.Left = &r.Left
+	}
+	return out
 }
 
 // roster asks who is there and returns the answers.
