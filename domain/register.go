@@ -66,10 +66,8 @@ func (r Registration) Validate(now time.Time) error {
 	if err := ValidateQueueName("", r.Queue); err != nil {
 		return bad("%v", err)
 	}
-	for what, list := range map[string][]string{"bindings": r.Bindings, "work groups": r.WorkGroups, "commands": r.Commands} {
-		if len(list) > MaxRegListItems {
-			return bad("%d %s, at most %d", len(list), what, MaxRegListItems)
-		}
+	if n := max(len(r.Bindings), len(r.WorkGroups), len(r.Commands)); n > MaxRegListItems {
+		return bad("%d bindings, work groups or commands, at most %d", n, MaxRegListItems)
 	}
 	for _, b := range r.Bindings {
 		if err := ValidateBinding(b); err != nil {
@@ -112,7 +110,16 @@ type Register struct {
 // the last of any name kept). Use it to rebuild a register that was read
 // and validated.
 func NewRegister(regs []Registration) *Register {
-	slices.SortStableFunc(regs, func(a, b Registration) int { return strings.Compare(a.Server, b.Server) })
+	byName := func(a, b Registration) int { return strings.Compare(a.Server, b.Server) }
+	if slices.IsSortedFunc(regs, func(a, b Registration) int { // strictly: no repeats either
+		if c := byName(a, b); c != 0 {
+			return c
+		}
+		return -1
+	}) {
+		return &Register{servers: regs} // as a register is written
+	}
+	slices.SortStableFunc(regs, byName)
 	// The last of a run of equal names wins: compact keeps the first.
 	slices.Reverse(regs)
 	regs = slices.CompactFunc(regs, func(a, b Registration) bool { return a.Server == b.Server })

@@ -48,8 +48,8 @@ func TestRegisterRoundTrip(t *testing.T) {
 // forged entry (a broken name, a date far ahead) costs nothing but a count.
 func TestDecodeRegisterRejects(t *testing.T) {
 	now := time.Now()
-	ok := `{"server":"ok","queue":"ok","bindings":["all.#"],"joined":"2026-01-01T00:00:00Z","started":"2026-01-01T00:00:00Z","seen":"2026-01-01T00:00:00Z"}`
-	future := strings.ReplaceAll(ok, `"seen":"2026-01-01T00:00:00Z"`, `"seen":"2099-01-01T00:00:00Z"`)
+	ok := `{"server":"ok","queue":"ok","bindings":["all.#"],"joined":1767225600000,"started":1767225600000,"seen":1767225600000}`
+	future := strings.ReplaceAll(ok, `"seen":1767225600000`, `"seen":4070908800000`)
 	future = strings.Replace(future, `"server":"ok","queue":"ok"`, `"server":"f","queue":"f"`, 1)
 	dotted := strings.Replace(ok, `"server":"ok"`, `"server":"a.b"`, 1)
 	for _, tc := range []struct {

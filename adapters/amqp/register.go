@@ -66,18 +66,21 @@ func (t *Transport) registerStale() time.Duration { return 2*t.cfg.Heartbeat + 5
 
 func (t *Transport) registerQueue() string { return t.cfg.QueuePrefix + registerQueueSuffix }
 
-// ReadRegister implements ports.Register.
+// ReadRegister implements ports.Register. It gives the register back before
+// decoding its copy: a reader holds it for a round trip.
 func (t *Transport) ReadRegister(ctx context.Context) (*domain.Register, error) {
-	var g *domain.Register
-	err := t.withRegister(ctx, false, func(ch *amqp.Channel, d *amqp.Delivery) error {
-		if d == nil {
-			g = domain.NewRegister(nil) // never written
-			return nil
-		}
-		var err error
-		g, err = t.decodeRegister(d)
-		return err
+	var d *amqp.Delivery
+	err := t.withRegister(ctx, false, func(_ *amqp.Channel, got *amqp.Delivery) error {
+		d = got
+		return nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("amqp: read register: %w", err)
+	}
+	if d == nil {
+		return domain.NewRegister(nil), nil // never written
+	}
+	g, err := t.decodeRegister(d)
 	if err != nil {
 		return nil, fmt.Errorf("amqp: read register: %w", err)
 	}
@@ -263,43 +266,62 @@ func isNotFound(err error) bool {
 	return errors.As(err, &e) && e.Code == amqp.NotFound
 }
 
+// consumerChannels is how many channels Consumers spreads its queries over:
+// each channel waits for one answer at a time.
+const consumerChannels = 8
+
 // Consumers implements ports.Register: a passive queue.declare per queue,
-// on one channel (opened again after each queue that does not exist, whose
-// 404 closes it).
+// spread over up to consumerChannels channels (one is opened again after
+// each queue that does not exist, whose 404 closes it).
 func (t *Transport) Consumers(ctx context.Context, queues []string) ([]int, error) {
 	l, err := t.awaitLink(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("amqp: count consumers: %w", err)
 	}
 	counts := make([]int, len(queues))
-	var ch *amqp.Channel
+	workers := min(consumerChannels, (len(queues)+15)/16) // a channel per 16 queues, at most 8
+	chans := make([]*amqp.Channel, max(workers, 1))
 	work := func() error {
-		for i, name := range queues {
-			if ch == nil {
-				if ch, err = l.conn.Channel(); err != nil {
-					return fmt.Errorf("open channel: %w", err)
-				}
-			}
-			st, err := ch.QueueDeclarePassive(t.cfg.QueuePrefix+name, true, false, false, false, nil)
-			switch {
-			case isNotFound(err):
-				counts[i], ch = ports.NoQueue, nil
-			case err != nil:
-				return fmt.Errorf("queue %s: %w", name, err)
-			default:
-				counts[i] = st.Consumers
+		errs := make(chan error, len(chans))
+		for w := range chans {
+			go func() {
+				errs <- func() error {
+					for i := w; i < len(queues); i += len(chans) {
+						if chans[w] == nil {
+							ch, err := l.conn.Channel()
+							if err != nil {
+								return fmt.Errorf("open channel: %w", err)
+							}
+							chans[w] = ch
+						}
+						st, err := chans[w].QueueDeclarePassive(t.cfg.QueuePrefix+queues[i], true, false, false, false, nil)
+						switch {
+						case isNotFound(err):
+							counts[i], chans[w] = ports.NoQueue, nil
+						case err != nil:
+							return fmt.Errorf("queue %s: %w", queues[i], err)
+						default:
+							counts[i] = st.Consumers
+						}
+					}
+					return nil
+				}()
+			}()
+		}
+		var first error
+		for range chans {
+			if err := <-errs; err != nil && first == nil {
+				first = err
 			}
 		}
-		return nil
-	}
-	closeCh := func() {
-		if ch != nil {
-			_ = ch.Close()
+		for _, ch := range chans { // also when ctx ended meanwhile
+			if ch != nil {
+				_ = ch.Close()
+			}
 		}
+		return first
 	}
-	err = runCtx(ctx, work, closeCh)
-	closeCh()
-	if err != nil {
+	if err := runCtx(ctx, work, func() {}); err != nil {
 		return nil, fmt.Errorf("amqp: count consumers: %w", err)
 	}
 	return counts, nil
