@@ -79,10 +79,13 @@ type Forgotten struct {
 func Forget(ctx context.Context, reg ports.Register, server string, force bool) (Forgotten, error) {
 	f := Forgotten{Server: server}
 	var queue string
+	var refused error // fn's own error, returned as it is
 	err := reg.UpdateRegister(ctx, func(g *domain.Register) error {
+		refused = nil
 		r, ok := g.Get(server)
 		if !ok {
-			return fmt.Errorf("forget %s: %w", server, ErrNotRegistered)
+			refused = fmt.Errorf("forget %s: %w", server, ErrNotRegistered)
+			return refused
 		}
 		if !force && r.Left.IsZero() && r.Queue == r.Server {
 			counts, err := reg.Consumers(ctx, []string{r.Queue})
@@ -90,13 +93,17 @@ func Forget(ctx context.Context, reg ports.Register, server string, force bool) 
 				return fmt.Errorf("forget %s: check it is down: %w", server, err)
 			}
 			if counts[0] > 0 {
-				return fmt.Errorf("forget %s: %w (host %s, pid %d); stop it first, or force", server, ErrServerUp, r.Host, r.PID)
+				refused = fmt.Errorf("forget %s: %w (host %s, pid %d); stop it first, or force", server, ErrServerUp, r.Host, r.PID)
+				return refused
 			}
 		}
 		queue = r.Queue
 		g.Forget(server)
 		return nil
 	})
+	if refused != nil {
+		return f, refused
+	}
 	if err != nil {
 		return f, err
 	}

@@ -98,6 +98,12 @@ func (r Registration) Validate(now time.Time) error {
 	return nil
 }
 
+// RegisterPrecision is the precision of a register's times: they are kept,
+// and compared, to the millisecond, as they travel.
+const RegisterPrecision = time.Millisecond
+
+func regTime(t time.Time) time.Time { return t.Truncate(RegisterPrecision) }
+
 // Register is the fleet register: every server that joined and was not
 // forgotten, one registration each, sorted by name. The zero value is an
 // empty register. It is not safe for concurrent use; transports keep one
@@ -135,6 +141,7 @@ func (g *Register) find(name string) (int, bool) {
 // joins (r.Joined is set to r.Started); a known one keeps its Joined time,
 // and its Left is cleared. It fails when the register is full.
 func (g *Register) Join(r Registration) error {
+	r.Started = regTime(r.Started)
 	r.Left, r.Seen = time.Time{}, r.Started
 	i, ok := g.find(r.Server)
 	if ok {
@@ -154,8 +161,8 @@ func (g *Register) Join(r Registration) error {
 // Refresh records that server (started at started) was up at at. It is
 // ignored for a server not registered, or registered for another run.
 func (g *Register) Refresh(server string, started, at time.Time) {
-	if i, ok := g.find(server); ok && g.servers[i].Started.Equal(started) && at.After(g.servers[i].Seen) {
-		g.servers[i].Seen = at
+	if i, ok := g.find(server); ok && g.servers[i].Started.Equal(regTime(started)) && at.After(g.servers[i].Seen) {
+		g.servers[i].Seen = regTime(at)
 	}
 }
 
@@ -163,8 +170,8 @@ func (g *Register) Refresh(server string, started, at time.Time) {
 // ignored for a server not registered, or registered for another run: a
 // goodbye never hides a later start.
 func (g *Register) Leave(server string, started, at time.Time) {
-	if i, ok := g.find(server); ok && g.servers[i].Started.Equal(started) {
-		g.servers[i].Left = at
+	if i, ok := g.find(server); ok && g.servers[i].Started.Equal(regTime(started)) {
+		g.servers[i].Left = regTime(at)
 	}
 }
 

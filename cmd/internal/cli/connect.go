@@ -63,9 +63,10 @@ func (o *options) withClient(ctx context.Context, fn func(context.Context, *app.
 }
 
 // withRegister starts an fx app holding the configured transport, runs fn
-// with its fleet register, and stops the app. A transport that keeps no
-// register is a usage error.
-func (o *options) withRegister(ctx context.Context, fn func(context.Context, ports.Register) error) error {
+// with its fleet register (and, with live, a roster of who answers a
+// presence query: nil otherwise), and stops the app. A transport that keeps
+// no register is a usage error.
+func (o *options) withRegister(ctx context.Context, live bool, fn func(context.Context, ports.Register, *app.Roster) error) error {
 	tm, err := o.transportModule(o.url)
 	if err != nil {
 		return err
@@ -74,7 +75,12 @@ func (o *options) withRegister(ctx context.Context, fn func(context.Context, por
 		tm = fx.Options(tm, app.ServerModule(DemoFleet()...))
 	}
 	var t ports.Transport
-	a := fx.New(app.Logger(o.log, o.fxLog), tm, fx.Populate(&t),
+	var roster *app.Roster
+	extra := fx.Options()
+	if live {
+		extra = fx.Options(app.RosterModule(rosterQuiet), fx.Populate(&roster))
+	}
+	a := fx.New(app.Logger(o.log, o.fxLog), tm, extra, fx.Populate(&t),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout))
 	if err := a.Err(); err != nil {
 		return o.transportError("", o.url, err)
@@ -95,7 +101,7 @@ func (o *options) withRegister(ctx context.Context, fn func(context.Context, por
 	if !ok {
 		return usageError("%s keeps no fleet register", redact(o.url))
 	}
-	return fn(ctx, reg)
+	return fn(ctx, reg, roster)
 }
 
 func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(context.Context, *app.Client) error) error {

@@ -37,7 +37,7 @@ anyway, it keeps its queue and records itself again at its next refresh.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
-			return o.withRegister(ctx, func(ctx context.Context, reg ports.Register) error {
+			return o.withRegister(ctx, false, func(ctx context.Context, reg ports.Register, _ *app.Roster) error {
 				failed := 0
 				for _, name := range args {
 					f, err := app.Forget(ctx, reg, name, force)

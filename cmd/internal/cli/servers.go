@@ -27,7 +27,8 @@ was not forgotten — with its state now: up (serving), down (gone without a
 goodbye: killed, crashed, its connection lost) or stopped (said goodbye), and
 when it was last seen. With TARGET, only the servers a call to TARGET reaches,
 matched with the broker's topic rules. --down lists only the servers that
-would not answer (down or stopped); --live lists the presence announcements of
+would not answer: down, stopped, or unresponsive (consuming requests but silent
+to a presence query: frozen, overloaded); --live lists the presence announcements of
 the servers that answer right now instead.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 1 {
@@ -46,11 +47,12 @@ the servers that answer right now instead.`,
 			if live {
 				return o.listLive(ctx, args)
 			}
-			return o.withRegister(ctx, func(ctx context.Context, reg ports.Register) error {
+			return o.withRegister(ctx, true, func(ctx context.Context, reg ports.Register, roster *app.Roster) error {
 				servers, err := app.Census(ctx, reg)
 				if err != nil {
 					return o.transportError("read the fleet register", o.url, err)
 				}
+				unresponsive(servers, roster)
 				servers = slices.DeleteFunc(servers, func(r app.Registered) bool {
 					return down && r.Standing == app.StandingUp ||
 						len(args) == 1 && !reaches(r.Bindings, args[0])
@@ -70,7 +72,7 @@ the servers that answer right now instead.`,
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&down, "down", false, "only the servers that would not answer: down or stopped")
+	cmd.Flags().BoolVar(&down, "down", false, "only the servers that would not answer: down, stopped or unresponsive")
 	cmd.Flags().BoolVar(&live, "live", false, "the presence announcements of the servers answering now, instead of the register")
 	return cmd
 }
@@ -98,6 +100,24 @@ func (o *options) listLive(ctx context.Context, args []string) error {
 	return nil
 }
 
+// unresponsive marks the up servers that did not answer the roster's
+// presence query: consuming, but not answering (frozen, overloaded).
+func unresponsive(servers []app.Registered, roster *app.Roster) {
+	answered := map[string]bool{}
+	for _, m := range roster.Members() {
+		answered[m.Server] = true
+	}
+	for i := range servers {
+		if servers[i].Standing == app.StandingUp && !answered[servers[i].Server] {
+			servers[i].Standing = standingUnresponsive
+		}
+	}
+}
+
+// standingUnresponsive: up by the register (its queue has a consumer), but
+// silent to a presence query.
+const standingUnresponsive app.Standing = "unresponsive"
+
 func reaches(bindings []string, target string) bool {
 	return slices.ContainsFunc(bindings, func(b string) bool { return domain.Match(b, target) })
 }
@@ -117,8 +137,8 @@ func printRegistered(o *options, servers []app.Registered) {
 			strings.Join(r.Bindings, ","), strings.Join(r.Commands, ","), r.Version, r.Host, r.PID)
 	}
 	_ = w.Flush()
-	fmt.Fprintf(o.io.Out, "== %d server(s): %d up, %d down, %d stopped\n", len(servers),
-		count[app.StandingUp], count[app.StandingDown], count[app.StandingStopped])
+	fmt.Fprintf(o.io.Out, "== %d server(s): %d up, %d unresponsive, %d down, %d stopped\n", len(servers),
+		count[app.StandingUp], count[standingUnresponsive], count[app.StandingDown], count[app.StandingStopped])
 }
 
 type registeredOut struct {
