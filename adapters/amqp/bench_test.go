@@ -36,8 +36,8 @@ func roundTrip(b *testing.B, cli *amqp.Transport, sink benchSink, id string) {
 
 func benchSetup(b *testing.B, mode amqp.ReplyMode) *amqp.Transport {
 	e := newEnv(b)
-	srv, cli := e.transport(b), e.transport(b, withReplyMode(mode))
-	e.serve(b, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, Concurrency: 64}, echo("s1"))
+	srv, cli := e.Transport(b), e.Transport(b, withReplyMode(mode))
+	e.Serve(b, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, Concurrency: 64}, echo("s1"))
 	return cli
 }
 
@@ -84,7 +84,7 @@ func BenchmarkNew(b *testing.B) {
 	for _, mode := range replyModes {
 		b.Run(mode.String(), func(b *testing.B) {
 			e := newEnv(b)
-			cfg := e.config()
+			cfg := e.Config()
 			cfg.ReplyMode = mode
 			b.ReportAllocs()
 			for b.Loop() {

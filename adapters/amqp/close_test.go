@@ -8,16 +8,18 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
 func TestSubscriptionCloseWaitsForHandlers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
+	srv, cli := e.Transport(t), e.Transport(t)
 	started := make(chan struct{})
-	e.track("s1")
-	sub, err := srv.Serve(ctxTimeout(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
+	e.Track("s1")
+	sub, err := srv.Serve(testkit.Context(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
 		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 			close(started)
 			time.Sleep(200 * time.Millisecond)
@@ -27,17 +29,17 @@ func TestSubscriptionCloseWaitsForHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newCollector()
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), request("s1", "echo", "x"), c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), request("s1", "echo", "x"), c); err != nil {
 		t.Fatal(err)
 	}
 	<-started
-	if err := sub.Close(ctxTimeout(t, 5*time.Second)); err != nil {
+	if err := sub.Close(testkit.Context(t, 5*time.Second)); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	if r := c.take(t, 1, time.Second)[0]; !r.OK() {
 		t.Errorf("reply = %+v", r)
 	}
-	if err := sub.Close(ctxTimeout(t, time.Second)); err != nil {
+	if err := sub.Close(testkit.Context(t, time.Second)); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 }
@@ -47,30 +49,12 @@ func TestSubscriptionCloseWaitsForHandlers(t *testing.T) {
 func TestSubscriptionCloseGivesUpAtCtxAndRequeues(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
-	started, release := make(chan struct{}), make(chan struct{})
+	srv, cli := e.Transport(t), e.Transport(t)
+	release := make(chan struct{})
 	defer close(release)
-	cancelled := make(chan struct{})
-	ep := ports.Endpoint{Name: "a", Queue: "shared", Bindings: []string{"shared"}}
-	e.track(ep.QueueName())
-	sub, err := srv.Serve(ctxTimeout(t, 5*time.Second), ep,
-		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
-			close(started)
-			<-ctx.Done()
-			close(cancelled)
-			<-release // hung
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector()
-	req := request("shared", "echo", "x")
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), req, c); err != nil {
-		t.Fatal(err)
-	}
-	<-started
+	b := block(t, e, srv, cli, ports.Endpoint{Name: "a", Queue: "shared", Bindings: []string{"shared"}}, release)
 	begin := time.Now()
-	err = sub.Close(ctxTimeout(t, 200*time.Millisecond))
+	err := b.sub.Close(testkit.Context(t, 200*time.Millisecond))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close = %v, want DeadlineExceeded", err)
 	}
@@ -78,14 +62,14 @@ func TestSubscriptionCloseGivesUpAtCtxAndRequeues(t *testing.T) {
 		t.Errorf("Close took %v", d)
 	}
 	select {
-	case <-cancelled:
+	case <-b.cancelled:
 	case <-time.After(time.Second):
 		t.Error("handler context not cancelled")
 	}
 
-	e.serve(t, srv, ports.Endpoint{Name: "b", Queue: "shared", Bindings: []string{"shared"}}, echo("b"))
-	r := c.take(t, 1, 5*time.Second)[0]
-	if r.CallID != req.ID || r.Server != "b" || !r.OK() {
+	e.Serve(t, srv, ports.Endpoint{Name: "b", Queue: "shared", Bindings: []string{"shared"}}, echo("b"))
+	r := b.replies.take(t, 1, 5*time.Second)[0]
+	if r.CallID != b.req.ID || r.Server != "b" || !r.OK() {
 		t.Errorf("reply = %+v, want b to run the requeued request", r)
 	}
 }
@@ -93,26 +77,9 @@ func TestSubscriptionCloseGivesUpAtCtxAndRequeues(t *testing.T) {
 func TestCloseStopsSubscriptionsAndFailsSends(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv := e.transport(t)
-	cfg := e.config()
-	cli, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	e.track("s1")
-	if _, err := cli.Serve(ctxTimeout(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
-		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
-			close(started)
-			<-ctx.Done()
-			close(cancelled)
-		}); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Send(ctxTimeout(t, 5*time.Second), request("s1", "echo", ""), newCollector()); err != nil {
-		t.Fatal(err)
-	}
-	<-started
+	srv := e.Transport(t)
+	cli := openTransport(t, e.Config())
+	cancelled := block(t, e, cli, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, nil).cancelled
 	if err := cli.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -121,10 +88,10 @@ func TestCloseStopsSubscriptionsAndFailsSends(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Error("handler context not cancelled by Close")
 	}
-	if err := cli.Send(ctxTimeout(t, time.Second), request("s1", "echo", ""), newCollector()); !errors.Is(err, ports.ErrClosed) {
+	if err := cli.Send(testkit.Context(t, time.Second), request("s1", "echo", ""), newCollector()); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
 	}
-	if _, err := cli.Serve(ctxTimeout(t, time.Second), ports.Endpoint{Name: "s2"}, echo("s2")); !errors.Is(err, ports.ErrClosed) {
+	if _, err := cli.Serve(testkit.Context(t, time.Second), ports.Endpoint{Name: "s2"}, echo("s2")); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Serve after Close = %v, want ErrClosed", err)
 	}
 	if err := cli.Close(); err != nil {
@@ -137,14 +104,11 @@ func TestCloseStopsSubscriptionsAndFailsSends(t *testing.T) {
 func TestCloseUnblocksSendWaitingForConfirm(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	p := newProxy(t, brokerAddr(t, e.url))
-	cfg := e.config()
-	cfg.URL = proxyURL(t, e.url, p.addr())
+	p := newProxy(t, e.Broker.URL)
+	cfg := e.Config()
+	p.via(&cfg)
 	cfg.DialTimeout = time.Second
-	cli, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := openTransport(t, cfg)
 	p.hold()
 	errc := make(chan error, 1)
 	go func() { errc <- cli.Send(context.Background(), request("nobody", "echo", ""), newCollector()) }()
@@ -177,18 +141,15 @@ func TestCloseUnblocksSendWaitingForConfirm(t *testing.T) {
 func TestConnectionLossFailsSendsPromptly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv := e.transport(t)
-	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
-	p := newProxy(t, brokerAddr(t, e.url))
-	cfg := e.config()
-	cfg.URL = proxyURL(t, e.url, p.addr())
-	cli, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := e.Transport(t)
+	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
+	p := newProxy(t, e.Broker.URL)
+	cfg := e.Config()
+	p.via(&cfg)
+	cli := openTransport(t, cfg)
 	defer cli.Close()
 	c := newCollector()
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), request("s1", "echo", ""), c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), request("s1", "echo", ""), c); err != nil {
 		t.Fatal(err)
 	}
 	c.take(t, 1, 5*time.Second)
@@ -210,7 +171,7 @@ func TestConnectionLossFailsSendsPromptly(t *testing.T) {
 	}
 	// The proxy lets new connections through: the client reconnects, and a
 	// Send after the loss completes.
-	if err := cli.Send(ctxTimeout(t, 10*time.Second), request("s1", "echo", ""), c); err != nil {
+	if err := cli.Send(testkit.Context(t, 10*time.Second), request("s1", "echo", ""), c); err != nil {
 		t.Errorf("Send after loss = %v, want it to wait for the reconnection and succeed", err)
 	}
 	c.take(t, 1, 5*time.Second)
@@ -219,33 +180,53 @@ func TestConnectionLossFailsSendsPromptly(t *testing.T) {
 func TestConnectionLossStopsHandlers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cli := e.transport(t)
-	p := newProxy(t, brokerAddr(t, e.url))
-	cfg := e.config()
-	cfg.URL = proxyURL(t, e.url, p.addr())
-	srv, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := e.Transport(t)
+	p := newProxy(t, e.Broker.URL)
+	cfg := e.Config()
+	p.via(&cfg)
+	srv := openTransport(t, cfg)
 	defer srv.Close()
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	e.track("s1")
-	if _, err := srv.Serve(ctxTimeout(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
-		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
-			close(started)
-			<-ctx.Done()
-			close(cancelled)
-		}); err != nil {
-		t.Fatal(err)
-	}
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), request("s1", "echo", ""), newCollector()); err != nil {
-		t.Fatal(err)
-	}
-	<-started
+	cancelled := block(t, e, srv, cli, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, nil).cancelled
 	p.cut()
 	select {
 	case <-cancelled:
 	case <-time.After(2 * time.Second):
 		t.Fatal("handler context not cancelled after the connection broke")
 	}
+}
+
+// blocked is a request that a handler holds.
+type blocked struct {
+	sub       ports.Subscription // the handler's
+	req       *domain.Request
+	replies   *collector
+	cancelled <-chan struct{} // closed when the handler's context ends
+}
+
+// block serves ep on srv with a handler that waits for its context to end
+// and then, if release is not nil, for release to be closed (a hung
+// handler); sends it a request to ep's first binding from cli; and returns
+// once the handler holds it. The subscription is the test's to close.
+func block(t *testing.T, e *amqptest.Namespace, srv, cli *amqp.Transport, ep ports.Endpoint, release <-chan struct{}) blocked {
+	t.Helper()
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	e.Track(ep.QueueName())
+	sub, err := srv.Serve(testkit.Context(t, 5*time.Second), ep,
+		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+			close(started)
+			<-ctx.Done()
+			close(cancelled)
+			if release != nil {
+				<-release
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := blocked{sub: sub, req: request(ep.Bindings[0], "echo", "x"), replies: newCollector(), cancelled: cancelled}
+	if err := cli.Send(testkit.Context(t, 5*time.Second), b.req, b.replies); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	return b
 }

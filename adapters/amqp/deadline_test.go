@@ -10,6 +10,8 @@ import (
 
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -42,29 +44,29 @@ func (l *ranLog) ran(id string) bool {
 func TestRequestExpiresInQueueWhileServerIsAway(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
+	srv, cli := e.Transport(t), e.Transport(t)
 	ep := ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}
 	var log ranLog
-	e.track(ep.QueueName())
-	sub, err := srv.Serve(ctxTimeout(t, 5*time.Second), ep, log.handler("s1"))
+	e.Track(ep.QueueName())
+	sub, err := srv.Serve(testkit.Context(t, 5*time.Second), ep, log.handler("s1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sub.Close(ctxTimeout(t, 5*time.Second)); err != nil {
+	if err := sub.Close(testkit.Context(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 
 	c := newCollector()
 	stale := request("s1", "echo", "stale")
 	stale.Deadline = time.Now().Add(150 * time.Millisecond)
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), stale, c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), stale, c); err != nil {
 		t.Fatalf("Send while the server is away: %v (its queue should hold the request)", err)
 	}
 	time.Sleep(400 * time.Millisecond)
 
-	e.serve(t, srv, ep, log.handler("s1"))
+	e.Serve(t, srv, ep, log.handler("s1"))
 	fresh := request("s1", "echo", "fresh")
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), fresh, c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), fresh, c); err != nil {
 		t.Fatal(err)
 	}
 	got := c.take(t, 1, 5*time.Second)[0]
@@ -79,10 +81,10 @@ func TestRequestExpiresInQueueWhileServerIsAway(t *testing.T) {
 
 // serverRunning starts an app.Server named s1 on tr whose "count" command
 // records each request it runs, stopped at the end of the test.
-func serverRunning(t *testing.T, e *env, tr ports.Transport, log *ranLog) {
+func serverRunning(t *testing.T, e *amqptest.Namespace, tr ports.Transport, log *ranLog) {
 	t.Helper()
-	e.track("s1")
-	srv := app.NewServer(tr, app.ServerConfig{Name: "s1", Bindings: []string{"s1"}}, testLogger(t))
+	e.Track("s1")
+	srv := app.NewServer(tr, app.ServerConfig{Name: "s1", Bindings: []string{"s1"}}, testkit.Logger(t))
 	if err := srv.Handle("count", func(ctx context.Context, args string) (string, error) {
 		log.mu.Lock()
 		if log.ids == nil {
@@ -94,10 +96,10 @@ func serverRunning(t *testing.T, e *env, tr ports.Transport, log *ranLog) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(ctxTimeout(t, 5*time.Second)); err != nil {
+	if err := srv.Start(testkit.Context(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.Stop(ctxTimeout(t, 5*time.Second)) })
+	t.Cleanup(func() { _ = srv.Stop(testkit.Context(t, 5*time.Second)) })
 }
 
 // A request sent after its deadline is never run: the broker drops it (its
@@ -106,17 +108,17 @@ func serverRunning(t *testing.T, e *env, tr ports.Transport, log *ranLog) {
 func TestRequestSentPastDeadlineIsNotRun(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
+	srv, cli := e.Transport(t), e.Transport(t)
 	var log ranLog
 	serverRunning(t, e, srv, &log)
 	c := newCollector()
 	req := request("s1", "count", "late")
 	req.Deadline = time.Now().Add(-time.Second)
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), req, c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), req, c); err != nil {
 		t.Fatal(err)
 	}
 	fresh := request("s1", "count", "fresh")
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), fresh, c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), fresh, c); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range c.take(t, 1, 5*time.Second) {
@@ -139,13 +141,13 @@ func TestRequestSentPastDeadlineIsNotRun(t *testing.T) {
 func TestServerAnswersExpiredWithoutRunning(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv := e.transport(t)
+	srv := e.Transport(t)
 	var log ranLog
 	serverRunning(t, e, srv, &log)
-	raw := e.raw(t)
+	raw := amqptest.Channel(t, e.Broker.URL)
 	replyTo, replies := rawReplies(t, raw)
 	deadline := time.Now().Add(-time.Second).Truncate(time.Millisecond)
-	err := raw.PublishWithContext(ctxTimeout(t, 5*time.Second), e.exchange, "s1", false, false, amqp091.Publishing{
+	err := raw.PublishWithContext(testkit.Context(t, 5*time.Second), e.Exchange, "s1", false, false, amqp091.Publishing{
 		CorrelationId: "late-1",
 		ReplyTo:       replyTo,
 		Type:          "count",
@@ -173,17 +175,17 @@ func TestServerAnswersExpiredWithoutRunning(t *testing.T) {
 func TestAdapterDeliversExpiredRequestsToTheHandler(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv := e.transport(t)
+	srv := e.Transport(t)
 	got := make(chan *domain.Request, 1)
-	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
+	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
 		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 			got <- req
 			_ = rw.Reply(ctx, domain.Reply{Kind: domain.KindResult})
 		})
-	raw := e.raw(t)
+	raw := amqptest.Channel(t, e.Broker.URL)
 	replyTo, _ := rawReplies(t, raw)
 	deadline := time.Now().Add(-time.Second).Truncate(time.Millisecond)
-	err := raw.PublishWithContext(ctxTimeout(t, 5*time.Second), e.exchange, "s1", false, false, amqp091.Publishing{
+	err := raw.PublishWithContext(testkit.Context(t, 5*time.Second), e.Exchange, "s1", false, false, amqp091.Publishing{
 		CorrelationId: "late-2", ReplyTo: replyTo, Type: "echo",
 		Headers: amqp091.Table{"topicrpc-deadline": deadline.UnixMilli()},
 	})

@@ -3,6 +3,7 @@ package amqp_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -11,44 +12,12 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // silentListener accepts connections and never says a word.
 func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// closedPort returns a local address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testkit.Listen(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 }
 
 func TestNewFailsFastAndHidesThePassword(t *testing.T) {
@@ -62,7 +31,7 @@ func TestNewFailsFastAndHidesThePassword(t *testing.T) {
 		within  time.Duration
 		want    string // in the error
 	}{
-		{"refused", func(t *testing.T) string { return "amqp://guest:" + secret + "@" + closedPort(t) + "/" },
+		{"refused", func(t *testing.T) string { return "amqp://guest:" + secret + "@" + testkit.ClosedAddr(t) + "/" },
 			5 * time.Second, 10 * time.Second, 2 * time.Second, "refused"},
 		{"silent peer", func(t *testing.T) string { return "amqp://guest:" + secret + "@" + silentListener(t) + "/" },
 			500 * time.Millisecond, 10 * time.Second, 2 * time.Second, "guest:xxxxx@"},
@@ -73,7 +42,7 @@ func TestNewFailsFastAndHidesThePassword(t *testing.T) {
 		{"bad scheme", func(t *testing.T) string { return "http://guest:" + secret + "@localhost/" },
 			5 * time.Second, 10 * time.Second, time.Second, "scheme"},
 		{"wrong password", func(t *testing.T) string {
-			u, err := amqp091.ParseURI(brokerURL(t))
+			u, err := amqp091.ParseURI(testkit.EnvBroker(t).URL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +54,7 @@ func TestNewFailsFastAndHidesThePassword(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			url := tt.url(t)
-			ctx := ctxTimeout(t, tt.ctx)
+			ctx := testkit.Context(t, tt.ctx)
 			begin := time.Now()
 			tr, err := amqp.New(ctx, amqp.Config{URL: url, DialTimeout: tt.timeout})
 			took := time.Since(begin)

@@ -7,6 +7,8 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -15,11 +17,11 @@ import (
 func TestPoisonMessagesAreRejectedAndServerKeepsServing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
+	srv, cli := e.Transport(t), e.Transport(t)
 	var log ranLog
 	ep := ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, Concurrency: 2}
-	e.serve(t, srv, ep, log.handler("s1"))
-	raw := e.raw(t)
+	e.Serve(t, srv, ep, log.handler("s1"))
+	raw := amqptest.Channel(t, e.Broker.URL)
 	replyTo, replies := rawReplies(t, raw)
 
 	tests := []struct {
@@ -41,7 +43,7 @@ func TestPoisonMessagesAreRejectedAndServerKeepsServing(t *testing.T) {
 	}
 	answered := map[string]bool{}
 	for _, tt := range tests {
-		if err := raw.PublishWithContext(ctxTimeout(t, 5*time.Second), e.exchange, "s1", false, false, tt.msg); err != nil {
+		if err := raw.PublishWithContext(testkit.Context(t, 5*time.Second), e.Exchange, "s1", false, false, tt.msg); err != nil {
 			t.Fatalf("%s: publish: %v", tt.name, err)
 		}
 		if tt.answered {
@@ -63,7 +65,7 @@ func TestPoisonMessagesAreRejectedAndServerKeepsServing(t *testing.T) {
 	// Still serving, and nothing was requeued.
 	c := newCollector()
 	req := request("s1", "echo", "still here")
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), req, c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), req, c); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.take(t, 1, 5*time.Second)[0]; r.Result != "s1:still here" {
@@ -74,7 +76,7 @@ func TestPoisonMessagesAreRejectedAndServerKeepsServing(t *testing.T) {
 			t.Errorf("handler ran malformed request %s", id)
 		}
 	}
-	q, err := raw.QueueDeclarePassive(e.prefix+"s1", true, false, false, false, nil)
+	q, err := raw.QueueDeclarePassive(e.Prefix+"s1", true, false, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

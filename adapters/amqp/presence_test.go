@@ -11,46 +11,37 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
-// presenceEnv is an env whose presence exchanges are deleted at the end of
-// the test, after checking that no queue is bound to them any more: every
-// watcher's queue went away with its watcher or its connection. The
+// presenceEnv is a namespace whose presence exchanges are deleted at the
+// end of the test, after checking that no queue is bound to them any more:
+// every watcher's queue went away with its watcher or its connection. The
 // presence exchange goes first, and with it the binding that hands it the
 // queries.
-func presenceEnv(tb testing.TB) *env {
+func presenceEnv(tb testing.TB) *amqptest.Namespace {
 	tb.Helper()
 	e := newEnv(tb)
 	tb.Cleanup(func() {
-		deletePresenceExchange(tb, e.url, e.exchange+".presence")
-		deletePresenceExchange(tb, e.url, e.exchange+".presence.query")
+		err := amqptest.WithChannel(e.Broker.URL, func(ch func() (*amqp091.Channel, error)) error {
+			for _, name := range []string{e.Exchange + ".presence", e.Exchange + ".presence.query"} {
+				c, err := ch()
+				if err != nil {
+					return err
+				}
+				if err := c.ExchangeDelete(name, true, false); err != nil {
+					tb.Errorf("delete exchange %s if unused: %v; a watcher's queue outlived it", name, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Logf("cleanup: %v", err)
+		}
 	})
 	return e
-}
-
-// deletePresenceExchange deletes name if unused, and fails the test if
-// queues are still bound to it. It runs after the transports are closed.
-func deletePresenceExchange(tb testing.TB, url, name string) {
-	tb.Helper()
-	conn, err := amqp091.Dial(url)
-	if err != nil {
-		tb.Logf("cleanup: %v", err)
-		return
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		tb.Logf("cleanup: %v", err)
-		return
-	}
-	if err := ch.ExchangeDelete(name, true, false); err != nil {
-		tb.Errorf("delete exchange %s if unused: %v; a watcher's queue outlived it", name, err)
-		ch, _ = conn.Channel()
-		if ch != nil {
-			_ = ch.ExchangeDelete(name, false, false)
-		}
-	}
 }
 
 // presences is a watcher's log.
@@ -96,12 +87,12 @@ func watchPresence(tb testing.TB, tr *amqp.Transport, fn func(domain.Presence)) 
 
 func watchFor(tb testing.TB, tr *amqp.Transport, want ports.PresenceInterest, fn func(domain.Presence)) ports.Subscription {
 	tb.Helper()
-	sub, err := tr.WatchPresence(ctxTimeout(tb, 5*time.Second), want, fn)
+	sub, err := tr.WatchPresence(testkit.Context(tb, 5*time.Second), want, fn)
 	if err != nil {
 		tb.Fatalf("WatchPresence: %v", err)
 	}
 	tb.Cleanup(func() {
-		if err := sub.Close(ctxTimeout(tb, 5*time.Second)); err != nil {
+		if err := sub.Close(testkit.Context(tb, 5*time.Second)); err != nil {
 			tb.Errorf("close watcher: %v", err)
 		}
 	})
@@ -119,14 +110,14 @@ func hello(server string, pid int) domain.Presence {
 func TestPresenceAcrossTransports(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
-	watcher, server := e.transport(t), e.transport(t)
+	watcher, server := e.Transport(t), e.Transport(t)
 	log, queries := make(presences, 16), make(presences, 16)
 	watchPresence(t, watcher, log.fn)
 	watchFor(t, server, ports.WatchQueries, queries.fn)
-	if err := server.Announce(ctxTimeout(t, 5*time.Second), hello("s1", 1)); err != nil {
+	if err := server.Announce(testkit.Context(t, 5*time.Second), hello("s1", 1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := watcher.Announce(ctxTimeout(t, 5*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
+	if err := watcher.Announce(testkit.Context(t, 5*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
 		t.Fatal(err)
 	}
 	got := log.take(t, 2)
@@ -145,23 +136,23 @@ func TestPresenceAcrossTransports(t *testing.T) {
 func TestQueriesReachWatchersOfThePresenceExchange(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
-	tr := e.transport(t)
-	if err := tr.Announce(ctxTimeout(t, 5*time.Second), hello("s1", 1)); err != nil { // declares the exchanges
+	tr := e.Transport(t)
+	if err := tr.Announce(testkit.Context(t, 5*time.Second), hello("s1", 1)); err != nil { // declares the exchanges
 		t.Fatal(err)
 	}
-	ch := e.raw(t)
+	ch := amqptest.Channel(t, e.Broker.URL)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.QueueBind(q.Name, "", e.exchange+".presence", false, nil); err != nil {
+	if err := ch.QueueBind(q.Name, "", e.Exchange+".presence", false, nil); err != nil {
 		t.Fatal(err)
 	}
 	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Announce(ctxTimeout(t, 5*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
+	if err := tr.Announce(testkit.Context(t, 5*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -181,17 +172,17 @@ func TestQueriesReachWatchersOfThePresenceExchange(t *testing.T) {
 func TestPresenceMalformedMessagesAreSkipped(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
-	tr := e.transport(t)
+	tr := e.Transport(t)
 	log := make(presences, 16)
 	watchPresence(t, tr, log.fn)
-	raw := e.raw(t)
+	raw := amqptest.Channel(t, e.Broker.URL)
 	for _, body := range []string{"", "not json", `{"kind":"farewell"}`, `{"kind":"hello","pid":"x"}`, "\xff\xfe"} {
-		if err := raw.PublishWithContext(ctxTimeout(t, 5*time.Second), e.exchange+".presence", "", false, false,
+		if err := raw.PublishWithContext(testkit.Context(t, 5*time.Second), e.Exchange+".presence", "", false, false,
 			amqp091.Publishing{Body: []byte(body)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := tr.Announce(ctxTimeout(t, 5*time.Second), hello("good", 1)); err != nil {
+	if err := tr.Announce(testkit.Context(t, 5*time.Second), hello("good", 1)); err != nil {
 		t.Fatal(err)
 	}
 	if got := log.take(t, 1); got[0].Server != "good" {
@@ -206,7 +197,7 @@ func TestPresenceMalformedMessagesAreSkipped(t *testing.T) {
 func TestPresenceSlowWatcherLosesItsOldestMessages(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
-	tr := e.transport(t)
+	tr := e.Transport(t)
 	const n = amqp.PresencePrefetch + amqp.PresenceQueueLength + 40
 	entered, release := make(chan struct{}), make(chan struct{})
 	log := make(presences, n)
@@ -217,7 +208,7 @@ func TestPresenceSlowWatcherLosesItsOldestMessages(t *testing.T) {
 		}
 		log.fn(p)
 	})
-	ctx := ctxTimeout(t, 10*time.Second)
+	ctx := testkit.Context(t, 10*time.Second)
 	if err := tr.Announce(ctx, hello("s", 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -249,14 +240,11 @@ func TestPresenceSlowWatcherLosesItsOldestMessages(t *testing.T) {
 func TestCloseEndsPresenceWatchers(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
-	other := e.transport(t)
-	tr, err := amqp.New(ctxTimeout(t, 5*time.Second), e.config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := e.Transport(t)
+	tr := openTransport(t, e.Config())
 	entered := make(chan struct{})
 	var calls, finished atomic.Int64
-	if _, err := tr.WatchPresence(ctxTimeout(t, 5*time.Second), ports.WatchAnnouncements, func(domain.Presence) {
+	if _, err := tr.WatchPresence(testkit.Context(t, 5*time.Second), ports.WatchAnnouncements, func(domain.Presence) {
 		if calls.Add(1) == 1 {
 			close(entered)
 			time.Sleep(100 * time.Millisecond)
@@ -266,7 +254,7 @@ func TestCloseEndsPresenceWatchers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for pid := range 3 {
-		if err := other.Announce(ctxTimeout(t, 5*time.Second), hello("s", pid)); err != nil {
+		if err := other.Announce(testkit.Context(t, 5*time.Second), hello("s", pid)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -278,14 +266,14 @@ func TestCloseEndsPresenceWatchers(t *testing.T) {
 		t.Fatal("Close returned while fn was running")
 	}
 	n := calls.Load()
-	if err := other.Announce(ctxTimeout(t, 5*time.Second), hello("s", 9)); err != nil {
+	if err := other.Announce(testkit.Context(t, 5*time.Second), hello("s", 9)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)
 	if calls.Load() != n {
 		t.Fatal("fn called after Close")
 	}
-	if err := tr.Announce(ctxTimeout(t, time.Second), hello("s", 1)); !errors.Is(err, ports.ErrClosed) {
+	if err := tr.Announce(testkit.Context(t, time.Second), hello("s", 1)); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Announce after Close = %v, want ErrClosed", err)
 	}
 }
@@ -295,25 +283,26 @@ func TestCloseEndsPresenceWatchers(t *testing.T) {
 func TestPresenceExchangeNameTooLong(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	long := e.exchange + "-" + strings.Repeat("x", 250-len(e.exchange))
+	long := e.Exchange + "-" + strings.Repeat("x", 250-len(e.Exchange))
 	t.Cleanup(func() {
-		if conn, err := amqp091.Dial(e.url); err == nil {
-			defer conn.Close()
-			if ch, err := conn.Channel(); err == nil {
-				_ = ch.ExchangeDelete(long, false, false)
+		_ = amqptest.WithChannel(e.Broker.URL, func(ch func() (*amqp091.Channel, error)) error {
+			c, err := ch()
+			if err == nil {
+				err = c.ExchangeDelete(long, false, false)
 			}
-		}
+			return err
+		})
 	})
-	tr := e.transport(t, func(c *amqp.Config) { c.Exchange = long })
-	if err := tr.Announce(ctxTimeout(t, 5*time.Second), hello("s", 1)); err == nil || !strings.Contains(err.Error(), "shorten the exchange name") {
+	tr := e.Transport(t, func(c *amqp.Config) { c.Exchange = long })
+	if err := tr.Announce(testkit.Context(t, 5*time.Second), hello("s", 1)); err == nil || !strings.Contains(err.Error(), "shorten the exchange name") {
 		t.Errorf("Announce = %v, want the name is too long", err)
 	}
 	for _, want := range []ports.PresenceInterest{ports.WatchAnnouncements, ports.WatchQueries} {
-		if _, err := tr.WatchPresence(ctxTimeout(t, 5*time.Second), want, func(domain.Presence) {}); err == nil {
+		if _, err := tr.WatchPresence(testkit.Context(t, 5*time.Second), want, func(domain.Presence) {}); err == nil {
 			t.Errorf("WatchPresence(%s) succeeded", want)
 		}
 	}
-	if err := tr.Send(ctxTimeout(t, 5*time.Second), request("nobody", "echo", ""), newCollector()); !errors.Is(err, ports.ErrNoRoute) {
+	if err := tr.Send(testkit.Context(t, 5*time.Second), request("nobody", "echo", ""), newCollector()); !errors.Is(err, ports.ErrNoRoute) {
 		t.Errorf("Send after a failed Announce = %v, want ErrNoRoute: the publishing channel must still work", err)
 	}
 }

@@ -6,41 +6,32 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
-
-// mgmtEnv names the environment variable holding the test broker's
-// management API URL.
-const mgmtEnv = "TOPICRPC_TEST_MANAGEMENT_URL"
 
 // A connection the broker closes (an operator, a node going down) comes back
 // by itself: the server serves again, the client calls again, and a watcher
 // sees presence again.
 func TestReconnectAfterBrokerClosesConnections(t *testing.T) {
 	t.Parallel()
-	api := os.Getenv(mgmtEnv)
 	e := presenceEnv(t)
-	if api == "" {
-		t.Skip(mgmtEnv + " is not set; skipping the test that closes connections through the management API")
-	}
+	api := e.Broker.Management(t) // closes the connections
 	id := strings.ToLower(rand.Text()[:8])
 	srvName, cliName := "topicrpc-test-srv-"+id, "topicrpc-test-cli-"+id
-	srv := e.transport(t, func(c *amqp.Config) { c.ConnectionName = srvName })
-	cli := e.transport(t, func(c *amqp.Config) { c.ConnectionName = cliName })
-	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
+	srv := e.Transport(t, func(c *amqp.Config) { c.ConnectionName = srvName })
+	cli := e.Transport(t, func(c *amqp.Config) { c.ConnectionName = cliName })
+	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
 	seen := make(presences, 64)
 	watchPresence(t, cli, seen.fn)
 	echoRoundTrip(t, cli, "s1", "before")
@@ -53,7 +44,7 @@ func TestReconnectAfterBrokerClosesConnections(t *testing.T) {
 	c := newCollector()
 	begin := time.Now()
 	for {
-		err := cli.Send(ctxTimeout(t, 15*time.Second), request("s1", "echo", "after"), c)
+		err := cli.Send(testkit.Context(t, 15*time.Second), request("s1", "echo", "after"), c)
 		if err == nil {
 			break
 		}
@@ -78,25 +69,24 @@ func TestReconnectAfterBrokerClosesConnections(t *testing.T) {
 func TestReconnectAfterNetworkOutage(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
-	p := newSwitchProxy(t, brokerAddr(t, e.url))
-	viaProxy := func(c *amqp.Config) { c.URL = proxyURL(t, e.url, p.addr()) }
-	srv, cli := e.transport(t, viaProxy), e.transport(t, viaProxy)
-	group := "w" + strings.TrimSuffix(strings.TrimPrefix(e.prefix, "topicrpc-test-"), ".")
-	e.track("work." + group)
-	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, WorkGroups: []string{group}}, echo("s1"))
+	p := newProxy(t, e.Broker.URL)
+	srv, cli := e.Transport(t, p.via), e.Transport(t, p.via)
+	group := "w" + e.ID()
+	e.Track("work." + group)
+	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, WorkGroups: []string{group}}, echo("s1"))
 	seen := make(presences, 64)
 	watchPresence(t, cli, seen.fn)
 	echoRoundTrip(t, cli, "s1", "before")
 
 	p.down()
 	waitFor(t, 5*time.Second, "the client to notice the outage", func() bool {
-		err := cli.Send(ctxTimeout(t, 50*time.Millisecond), request("s1", "echo", ""), newCollector())
+		err := cli.Send(testkit.Context(t, 50*time.Millisecond), request("s1", "echo", ""), newCollector())
 		return errors.Is(err, ports.ErrUnavailable)
 	})
 
 	// Short ctx: fails at its end, with the sentinel.
 	begin := time.Now()
-	err := cli.Send(ctxTimeout(t, 200*time.Millisecond), request("s1", "echo", "short"), newCollector())
+	err := cli.Send(testkit.Context(t, 200*time.Millisecond), request("s1", "echo", "short"), newCollector())
 	took := time.Since(begin)
 	switch {
 	case !errors.Is(err, ports.ErrUnavailable) || !errors.Is(err, amqp.ErrConnectionLost):
@@ -111,7 +101,7 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 	// Long ctx: waits for the network and completes.
 	c := newCollector()
 	sent := make(chan error, 1)
-	go func() { sent <- cli.Send(ctxTimeout(t, 20*time.Second), request("s1", "echo", "long"), c) }()
+	go func() { sent <- cli.Send(testkit.Context(t, 20*time.Second), request("s1", "echo", "long"), c) }()
 	time.Sleep(300 * time.Millisecond)
 	select {
 	case err := <-sent:
@@ -137,7 +127,7 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 	c = newCollector()
 	req := request(group, "echo", "work")
 	req.Balanced = true
-	if err := cli.Send(ctxTimeout(t, 10*time.Second), req, c); err != nil {
+	if err := cli.Send(testkit.Context(t, 10*time.Second), req, c); err != nil {
 		t.Fatalf("balanced Send after recovery: %v", err)
 	}
 	c.take(t, 1, 10*time.Second)
@@ -149,14 +139,14 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 func TestServeResumesWhenItsQueueIsDeleted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
-	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
+	srv, cli := e.Transport(t), e.Transport(t)
+	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
 	echoRoundTrip(t, cli, "s1", "before")
-	if _, err := e.raw(t).QueueDelete(e.prefix+"s1", false, false, false); err != nil {
+	if _, err := amqptest.Channel(t, e.Broker.URL).QueueDelete(e.Prefix+"s1", false, false, false); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the queue to be declared and bound again", func() bool {
-		err := cli.Send(ctxTimeout(t, 2*time.Second), request("s1", "echo", ""), newCollector())
+		err := cli.Send(testkit.Context(t, 2*time.Second), request("s1", "echo", ""), newCollector())
 		return err == nil
 	})
 	echoRoundTrip(t, cli, "s1", "after")
@@ -167,24 +157,17 @@ func TestServeResumesWhenItsQueueIsDeleted(t *testing.T) {
 // running afterwards. Not parallel: it counts goroutines.
 func TestCloseStopsReconnectingAndLeavesNoGoroutines(t *testing.T) {
 	e := presenceEnv(t)
-	p := newSwitchProxy(t, brokerAddr(t, e.url))
-	cfg := e.config()
-	cfg.URL = proxyURL(t, e.url, p.addr())
+	p := newProxy(t, e.Broker.URL)
+	cfg := e.Config()
+	p.via(&cfg)
 	cfg.DialTimeout = time.Second
-	srv, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
+	srv, cli := openTransport(t, cfg), openTransport(t, cfg)
+	e.Track("s1")
+	sub, err := srv.Serve(testkit.Context(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, Concurrency: 4}, echo("s1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := amqp.New(ctxTimeout(t, 5*time.Second), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.track("s1")
-	sub, err := srv.Serve(ctxTimeout(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, Concurrency: 4}, echo("s1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := cli.WatchPresence(ctxTimeout(t, 5*time.Second), ports.WatchAnnouncements, func(domain.Presence) {})
+	w, err := cli.WatchPresence(testkit.Context(t, 5*time.Second), ports.WatchAnnouncements, func(domain.Presence) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,17 +182,17 @@ func TestCloseStopsReconnectingAndLeavesNoGoroutines(t *testing.T) {
 	// Down again, for good: Close while reconnecting.
 	p.down()
 	waitFor(t, 5*time.Second, "the client to notice the outage", func() bool {
-		err := cli.Send(ctxTimeout(t, 50*time.Millisecond), request("s1", "echo", ""), newCollector())
+		err := cli.Send(testkit.Context(t, 50*time.Millisecond), request("s1", "echo", ""), newCollector())
 		return errors.Is(err, ports.ErrUnavailable)
 	})
 	waiting := make(chan error, 1)
 	go func() { waiting <- cli.Send(context.Background(), request("s1", "echo", ""), newCollector()) }()
 	time.Sleep(1500 * time.Millisecond) // a few attempts: the backoff is past its first steps
 	begin := time.Now()
-	if err := sub.Close(ctxTimeout(t, 2*time.Second)); err != nil {
+	if err := sub.Close(testkit.Context(t, 2*time.Second)); err != nil {
 		t.Errorf("close subscription while reconnecting: %v", err)
 	}
-	if err := w.Close(ctxTimeout(t, 2*time.Second)); err != nil {
+	if err := w.Close(testkit.Context(t, 2*time.Second)); err != nil {
 		t.Errorf("close watcher while reconnecting: %v", err)
 	}
 	if err := srv.Close(); err != nil {
@@ -262,7 +245,7 @@ func leftovers() string {
 func echoRoundTrip(tb testing.TB, tr *amqp.Transport, target, args string) {
 	tb.Helper()
 	c := newCollector()
-	if err := tr.Send(ctxTimeout(tb, 10*time.Second), request(target, "echo", args), c); err != nil {
+	if err := tr.Send(testkit.Context(tb, 10*time.Second), request(target, "echo", args), c); err != nil {
 		tb.Fatalf("Send to %s: %v", target, err)
 	}
 	if r := c.take(tb, 1, 10*time.Second)[0]; !r.OK() {
@@ -276,7 +259,7 @@ func announceUntilSeen(tb testing.TB, tr *amqp.Transport, seen presences, server
 	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if err := tr.Announce(ctxTimeout(tb, 5*time.Second), hello(server, 1)); err != nil {
+		if err := tr.Announce(testkit.Context(tb, 5*time.Second), hello(server, 1)); err != nil {
 			tb.Fatalf("Announce: %v", err)
 		}
 		timeout := time.After(200 * time.Millisecond)
@@ -312,7 +295,7 @@ func closeConnections(tb testing.TB, api string, names ...string) {
 	tb.Helper()
 	base, err := url.Parse(api)
 	if err != nil {
-		tb.Fatalf("%s: %v", mgmtEnv, err)
+		tb.Fatalf("%s: %v", testkit.EnvManagementURL, err)
 	}
 	want := make(map[string]bool)
 	for _, n := range names {
@@ -372,97 +355,3 @@ func getJSON(client *http.Client, u *url.URL, v any) error {
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
-
-// switchProxy forwards TCP connections to a broker until down cuts them all
-// and turns new ones away (they are accepted and closed at once: the
-// handshake fails), until up lets them through again.
-type switchProxy struct {
-	ln     net.Listener
-	target string
-	off    atomic.Bool
-
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func newSwitchProxy(tb testing.TB, target string) *switchProxy {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &switchProxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
-	p.wg.Go(p.accept)
-	tb.Cleanup(func() {
-		ln.Close()
-		p.down()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *switchProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *switchProxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if p.off.Load() {
-			c.Close()
-			continue
-		}
-		b, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.off.Load() { // down ran meanwhile
-			p.mu.Unlock()
-			c.Close()
-			b.Close()
-			continue
-		}
-		p.conns[c], p.conns[b] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		p.wg.Go(func() { p.pipe(b, c) })
-		p.wg.Go(func() { p.pipe(c, b) })
-	}
-}
-
-func (p *switchProxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	dst.Close()
-	src.Close()
-	p.mu.Lock()
-	delete(p.conns, dst)
-	delete(p.conns, src)
-	p.mu.Unlock()
-}
-
-// down cuts every connection and turns new ones away.
-func (p *switchProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.off.Store(true)
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-// up lets connections through again.
-func (p *switchProxy) up() { p.off.Store(false) }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -14,7 +16,7 @@ import (
 func fillRegister(tb testing.TB, reg ports.Register, n int) {
 	tb.Helper()
 	now := time.Now()
-	err := reg.UpdateRegister(ctxTimeout(tb, time.Minute), func(g *domain.Register) error {
+	err := reg.UpdateRegister(testkit.Context(tb, time.Minute), func(g *domain.Register) error {
 		for i := range n {
 			name := fmt.Sprintf("server-%05d", i)
 			if err := g.Join(domain.Registration{Server: name, Queue: name,
@@ -41,14 +43,14 @@ func BenchmarkRegisterDiscovery(b *testing.B) {
 	for _, n := range []int{100, 10_000} {
 		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
 			e := newEnv(b)
-			e.track("fleet.register")
-			tr := e.transport(b)
+			e.Track("fleet.register")
+			tr := e.Transport(b)
 			fillRegister(b, tr, n)
 			size := registerSize(b, e)
 			b.Run("read+match", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					g, err := tr.ReadRegister(ctxTimeout(b, time.Minute))
+					g, err := tr.ReadRegister(testkit.Context(b, time.Minute))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -59,18 +61,18 @@ func BenchmarkRegisterDiscovery(b *testing.B) {
 				b.ReportMetric(float64(size)/float64(n), "wire-B/server")
 			})
 			b.Run("consumers-100", func(b *testing.B) {
-				ch := e.raw(b)
+				ch := amqptest.Channel(b, e.Broker.URL)
 				queues := make([]string, min(n, 100))
 				for i := range queues {
 					queues[i] = fmt.Sprintf("server-%05d", i)
-					e.track(queues[i])
-					if _, err := ch.QueueDeclare(e.prefix+queues[i], true, false, false, false, nil); err != nil {
+					e.Track(queues[i])
+					if _, err := ch.QueueDeclare(e.Prefix+queues[i], true, false, false, false, nil); err != nil {
 						b.Fatal(err)
 					}
 				}
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := tr.Consumers(ctxTimeout(b, time.Minute), queues); err != nil {
+					if _, err := tr.Consumers(testkit.Context(b, time.Minute), queues); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -80,10 +82,10 @@ func BenchmarkRegisterDiscovery(b *testing.B) {
 }
 
 // registerSize returns the size of the register's message on the broker.
-func registerSize(tb testing.TB, e *env) int {
+func registerSize(tb testing.TB, e *amqptest.Namespace) int {
 	tb.Helper()
-	ch := e.raw(tb)
-	d, ok, err := ch.Get(e.prefix+"fleet.register", false)
+	ch := amqptest.Channel(tb, e.Broker.URL)
+	d, ok, err := ch.Get(e.Prefix+"fleet.register", false)
 	if err != nil || !ok {
 		tb.Fatalf("get the register: %v (found %v)", err, ok)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -16,11 +17,11 @@ import (
 func TestRegisterUpdatesAreAtomicAcrossConnections(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.track("fleet.register")
-	trs := []ports.Register{e.transport(t), e.transport(t), e.transport(t)}
+	e.Track("fleet.register")
+	trs := []ports.Register{e.Transport(t), e.Transport(t), e.Transport(t)}
 
 	start := time.Now()
-	g, err := trs[0].ReadRegister(ctxTimeout(t, 5*time.Second))
+	g, err := trs[0].ReadRegister(testkit.Context(t, 5*time.Second))
 	if err != nil || g.Len() != 0 {
 		t.Fatalf("fresh register: %v, %d servers; want empty", err, g.Len())
 	}
@@ -35,7 +36,7 @@ func TestRegisterUpdatesAreAtomicAcrossConnections(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			name := fmt.Sprintf("s%02d", i)
-			errs <- trs[i%len(trs)].UpdateRegister(ctxTimeout(t, 30*time.Second), func(g *domain.Register) error {
+			errs <- trs[i%len(trs)].UpdateRegister(testkit.Context(t, 30*time.Second), func(g *domain.Register) error {
 				return g.Join(domain.Registration{Server: name, Queue: name, Bindings: []string{"all.#"}, Started: now})
 			})
 		})
@@ -47,7 +48,7 @@ func TestRegisterUpdatesAreAtomicAcrossConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g, err = trs[1].ReadRegister(ctxTimeout(t, 5*time.Second))
+	g, err = trs[1].ReadRegister(testkit.Context(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +62,13 @@ func TestRegisterUpdatesAreAtomicAcrossConnections(t *testing.T) {
 
 	// fn's error leaves the register as it was.
 	boom := fmt.Errorf("refused")
-	if err := trs[2].UpdateRegister(ctxTimeout(t, 5*time.Second), func(g *domain.Register) error {
+	if err := trs[2].UpdateRegister(testkit.Context(t, 5*time.Second), func(g *domain.Register) error {
 		g.Forget("s01")
 		return boom
 	}); err == nil {
 		t.Fatal("an update whose fn failed succeeded")
 	}
-	if g, _ := trs[0].ReadRegister(ctxTimeout(t, 5*time.Second)); g == nil || g.Len() != n {
+	if g, _ := trs[0].ReadRegister(testkit.Context(t, 5*time.Second)); g == nil || g.Len() != n {
 		t.Error("a failed update changed the register")
 	}
 }
@@ -76,13 +77,13 @@ func TestRegisterUpdatesAreAtomicAcrossConnections(t *testing.T) {
 func TestConsumersCountsWhoServes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tr := e.transport(t)
-	e.serve(t, tr, ports.Endpoint{Name: "up", Bindings: []string{"up.#"}}, echo("up"))
-	idle := e.serve(t, tr, ports.Endpoint{Name: "idle", Bindings: []string{"idle.#"}}, echo("idle"))
-	if err := idle.Close(ctxTimeout(t, 5*time.Second)); err != nil {
+	tr := e.Transport(t)
+	e.Serve(t, tr, ports.Endpoint{Name: "up", Bindings: []string{"up.#"}}, echo("up"))
+	idle := e.Serve(t, tr, ports.Endpoint{Name: "idle", Bindings: []string{"idle.#"}}, echo("idle"))
+	if err := idle.Close(testkit.Context(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := tr.Consumers(ctxTimeout(t, 5*time.Second), []string{"up", "nothing", "idle", "up"})
+	got, err := tr.Consumers(testkit.Context(t, 5*time.Second), []string{"up", "nothing", "idle", "up"})
 	if err != nil {
 		t.Fatal(err)
 	}

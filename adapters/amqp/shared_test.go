@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -31,10 +32,10 @@ func TestManyServersOnOneConnection(t *testing.T) {
 	t.Parallel()
 	const n = 600
 	e := presenceEnv(t)
-	name := "topicrpc-test-many-" + strings.ToLower(e.exchange[len(e.exchange)-8:])
-	srv := e.transport(t, func(c *amqp.Config) { c.ConnectionName = name })
-	cli := e.transport(t)
-	e.track("work.all")
+	name := "topicrpc-test-many-" + strings.ToLower(e.Exchange[len(e.Exchange)-8:])
+	srv := e.Transport(t, func(c *amqp.Config) { c.ConnectionName = name })
+	cli := e.Transport(t)
+	e.Track("work.all")
 
 	var queries atomic.Int64
 	subs := make([]ports.Subscription, n)
@@ -51,16 +52,16 @@ func TestManyServersOnOneConnection(t *testing.T) {
 		wg.Go(func() {
 			for i := range next {
 				s := fmt.Sprintf("s%03d", i)
-				e.track(s)
-				e.track("work." + s)
+				e.Track(s)
+				e.Track("work." + s)
 				ep := ports.Endpoint{Name: s, Bindings: []string{"all.#", s + ".#"}, WorkGroups: []string{"all", s}, Concurrency: 4}
-				sub, err := srv.Serve(ctxTimeout(t, 30*time.Second), ep, echo(s))
+				sub, err := srv.Serve(testkit.Context(t, 30*time.Second), ep, echo(s))
 				if err != nil {
 					errs <- fmt.Errorf("server %d: Serve: %w", i, err)
 					return
 				}
 				subs[i] = sub
-				w, err := srv.WatchPresence(ctxTimeout(t, 30*time.Second), ports.WatchQueries, func(p domain.Presence) {
+				w, err := srv.WatchPresence(testkit.Context(t, 30*time.Second), ports.WatchQueries, func(p domain.Presence) {
 					if p.Kind == domain.PresenceQuery {
 						queries.Add(1)
 						return
@@ -75,7 +76,7 @@ func TestManyServersOnOneConnection(t *testing.T) {
 					return
 				}
 				watchers[i] = w
-				if err := srv.Announce(ctxTimeout(t, 30*time.Second), hello(s, i)); err != nil {
+				if err := srv.Announce(testkit.Context(t, 30*time.Second), hello(s, i)); err != nil {
 					errs <- fmt.Errorf("server %d: Announce: %w", i, err)
 					return
 				}
@@ -111,7 +112,7 @@ func TestManyServersOnOneConnection(t *testing.T) {
 		echoRoundTrip(t, cli, fmt.Sprintf("s%03d", i), "x")
 	}
 	c := newCollector()
-	if err := cli.Send(ctxTimeout(t, 10*time.Second), request("all", "echo", "fan"), c); err != nil {
+	if err := cli.Send(testkit.Context(t, 10*time.Second), request("all", "echo", "fan"), c); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.take(t, n, 20*time.Second); len(got) != n {
@@ -120,13 +121,13 @@ func TestManyServersOnOneConnection(t *testing.T) {
 	work := request("all", "echo", "work")
 	work.Balanced = true
 	c = newCollector()
-	if err := cli.Send(ctxTimeout(t, 10*time.Second), work, c); err != nil {
+	if err := cli.Send(testkit.Context(t, 10*time.Second), work, c); err != nil {
 		t.Fatal(err)
 	}
 	c.take(t, 1, 10*time.Second)
 
 	// Every watcher hears a query.
-	if err := cli.Announce(ctxTimeout(t, 10*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
+	if err := cli.Announce(testkit.Context(t, 10*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "every server to hear the query", func() bool { return queries.Load() == n })
@@ -136,19 +137,18 @@ func TestManyServersOnOneConnection(t *testing.T) {
 	default:
 	}
 
-	if api := os.Getenv(mgmtEnv); api != "" {
-		// n server channels, the watchers' and the publishing one; the
-		// statistics are refreshed every 5 s.
-		var got int
-		waitFor(t, 30*time.Second, "the management API to count the channels", func() bool {
-			got = connectionChannels(t, api, name)
-			return got >= n
-		})
-		if got > n+4 {
-			t.Errorf("%d channels for %d servers, want about one each", got, n)
-		}
-		t.Logf("%d channels on the connection", got)
+	// n server channels, the watchers' and the publishing one; the
+	// statistics are refreshed every 5 s.
+	api := e.Broker.Management(t)
+	var got int
+	waitFor(t, 30*time.Second, "the management API to count the channels", func() bool {
+		got = connectionChannels(t, api, name)
+		return got >= n
+	})
+	if got > n+4 {
+		t.Errorf("%d channels for %d servers, want about one each", got, n)
 	}
+	t.Logf("%d channels on the connection", got)
 }
 
 // connectionChannels returns the channels the management API counts on the
@@ -157,7 +157,7 @@ func connectionChannels(tb testing.TB, api, name string) int {
 	tb.Helper()
 	base, err := url.Parse(api)
 	if err != nil {
-		tb.Fatalf("%s: %v", mgmtEnv, err)
+		tb.Fatalf("%s: %v", testkit.EnvManagementURL, err)
 	}
 	u := base.JoinPath("api", "connections")
 	u.RawQuery = url.Values{"columns": {"channels,client_properties.connection_name"}}.Encode()
@@ -185,11 +185,11 @@ func connectionChannels(tb testing.TB, api, name string) int {
 func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
-	group := "w" + strings.TrimSuffix(strings.TrimPrefix(e.prefix, "topicrpc-test-"), ".")
-	e.track("work." + group)
+	srv, cli := e.Transport(t), e.Transport(t)
+	group := "w" + e.ID()
+	e.Track("work." + group)
 	started, release := make(chan struct{}, 1), make(chan struct{})
-	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, WorkGroups: []string{group}, Concurrency: 2},
+	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, WorkGroups: []string{group}, Concurrency: 2},
 		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 			if req.Command.Args == "slow" {
 				started <- struct{}{}
@@ -203,7 +203,7 @@ func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 		return r
 	}
 	c := newCollector()
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), balanced("x"), c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), balanced("x"), c); err != nil {
 		t.Fatal(err)
 	}
 	c.take(t, 1, 5*time.Second)
@@ -211,11 +211,11 @@ func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 	// A request of the server's own queue is in flight when the work queue
 	// goes: it is answered, on the channel that delivered it.
 	slow := newCollector()
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), request("s1", "echo", "slow"), slow); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), request("s1", "echo", "slow"), slow); err != nil {
 		t.Fatal(err)
 	}
 	<-started
-	if _, err := e.raw(t).QueueDelete(e.prefix+"work."+group, false, false, false); err != nil {
+	if _, err := amqptest.Channel(t, e.Broker.URL).QueueDelete(e.Prefix+"work."+group, false, false, false); err != nil {
 		t.Fatal(err)
 	}
 	echoRoundTrip(t, cli, "s1", "meanwhile")
@@ -224,11 +224,11 @@ func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 		t.Errorf("reply to the request in flight = %+v", r)
 	}
 	waitFor(t, 10*time.Second, "the work queue to be declared again", func() bool {
-		err := cli.Send(ctxTimeout(t, 2*time.Second), balanced(""), newCollector())
+		err := cli.Send(testkit.Context(t, 2*time.Second), balanced(""), newCollector())
 		return err == nil
 	})
 	c = newCollector()
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), balanced("after"), c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), balanced("after"), c); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.take(t, 1, 5*time.Second)[0]; r.Result != "s1:after" {
@@ -242,32 +242,17 @@ func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 func TestCloseWithWorkGroupsGivesUpAtCtxAndRequeues(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
-	group := "w" + strings.TrimSuffix(strings.TrimPrefix(e.prefix, "topicrpc-test-"), ".")
-	e.track("work." + group)
-	started, release := make(chan struct{}), make(chan struct{})
+	srv, cli := e.Transport(t), e.Transport(t)
+	group := "w" + e.ID()
+	e.Track("work." + group)
+	release := make(chan struct{})
 	defer close(release)
-	ep := ports.Endpoint{Name: "a", Queue: "shared", Bindings: []string{"shared"}, WorkGroups: []string{group}}
-	e.track(ep.QueueName())
-	sub, err := srv.Serve(ctxTimeout(t, 5*time.Second), ep,
-		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
-			close(started)
-			<-release // hung, ctx or not
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newCollector()
-	req := request("shared", "echo", "x")
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), req, c); err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	if err := sub.Close(ctxTimeout(t, 200*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
+	b := block(t, e, srv, cli, ports.Endpoint{Name: "a", Queue: "shared", Bindings: []string{"shared"}, WorkGroups: []string{group}}, release)
+	if err := b.sub.Close(testkit.Context(t, 200*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close = %v, want DeadlineExceeded", err)
 	}
-	e.serve(t, srv, ports.Endpoint{Name: "b", Queue: "shared", Bindings: []string{"shared"}, WorkGroups: []string{group}}, echo("b"))
-	if r := c.take(t, 1, 5*time.Second)[0]; r.CallID != req.ID || r.Server != "b" || !r.OK() {
+	e.Serve(t, srv, ports.Endpoint{Name: "b", Queue: "shared", Bindings: []string{"shared"}, WorkGroups: []string{group}}, echo("b"))
+	if r := b.replies.take(t, 1, 5*time.Second)[0]; r.CallID != b.req.ID || r.Server != "b" || !r.OK() {
 		t.Errorf("reply = %+v, want b to run the requeued request", r)
 	}
 	// Balanced work reaches b only: a's work consumer went with its channel.
@@ -275,7 +260,7 @@ func TestCloseWithWorkGroupsGivesUpAtCtxAndRequeues(t *testing.T) {
 		work := request(group, "echo", "w")
 		work.Balanced = true
 		c := newCollector()
-		if err := cli.Send(ctxTimeout(t, 5*time.Second), work, c); err != nil {
+		if err := cli.Send(testkit.Context(t, 5*time.Second), work, c); err != nil {
 			t.Fatal(err)
 		}
 		if r := c.take(t, 1, 5*time.Second)[0]; r.Server != "b" {

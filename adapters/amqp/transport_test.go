@@ -12,6 +12,7 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -27,11 +28,11 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			srv, cli := e.transport(t), e.transport(t, withReplyMode(mode))
+			srv, cli := e.Transport(t), e.Transport(t, withReplyMode(mode))
 			seen := make(chan *domain.Request, 1)
 			var deadline time.Time
 			var hasDeadline bool
-			e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1.#"}},
+			e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1.#"}},
 				func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 					deadline, hasDeadline = ctx.Deadline()
 					seen <- req
@@ -40,7 +41,7 @@ func TestRoundTrip(t *testing.T) {
 
 			req := request("s1", "echo", "hello, wörld")
 			c := newCollector()
-			if err := cli.Send(ctxTimeout(t, 5*time.Second), req, c); err != nil {
+			if err := cli.Send(testkit.Context(t, 5*time.Second), req, c); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
 			got := c.take(t, 1, 5*time.Second)[0]
@@ -67,14 +68,14 @@ func TestRoundTrip(t *testing.T) {
 func TestFanOutReachesOnlyMatchingServers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
+	srv, cli := e.Transport(t), e.Transport(t)
 	servers := map[string][]string{
 		"s1": {"s1.#", "group1.#", "all.#"},
 		"s2": {"s2.#", "group1.#", "all.#"},
 		"s3": {"s3.#", "group2.#", "all.#"},
 	}
 	for name, bindings := range servers {
-		e.serve(t, srv, ports.Endpoint{Name: name, Bindings: bindings, Concurrency: 4}, echo(name))
+		e.Serve(t, srv, ports.Endpoint{Name: name, Bindings: bindings, Concurrency: 4}, echo(name))
 	}
 	tests := []struct {
 		target string
@@ -89,7 +90,7 @@ func TestFanOutReachesOnlyMatchingServers(t *testing.T) {
 	for _, tt := range tests {
 		c := newCollector()
 		req := request(tt.target, "echo", "x")
-		if err := cli.Send(ctxTimeout(t, 5*time.Second), req, c); err != nil {
+		if err := cli.Send(testkit.Context(t, 5*time.Second), req, c); err != nil {
 			t.Fatalf("Send %s: %v", tt.target, err)
 		}
 		var got []string
@@ -110,7 +111,7 @@ func TestFanOutReachesOnlyMatchingServers(t *testing.T) {
 func TestSeveralRepliesPerRequestArriveInOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
+	srv, cli := e.Transport(t), e.Transport(t)
 	const progress = 20
 	h := func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 		must := func(r domain.Reply) {
@@ -125,11 +126,11 @@ func TestSeveralRepliesPerRequestArriveInOrder(t *testing.T) {
 		must(domain.Reply{Kind: domain.KindResult, Result: "done", Elapsed: 42 * time.Millisecond})
 	}
 	for _, name := range []string{"a", "b", "c"} {
-		e.serve(t, srv, ports.Endpoint{Name: name, Bindings: []string{"all.#"}}, h)
+		e.Serve(t, srv, ports.Endpoint{Name: name, Bindings: []string{"all.#"}}, h)
 	}
 	c := newCollector()
 	req := request("all", "work", "")
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), req, c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), req, c); err != nil {
 		t.Fatal(err)
 	}
 	next := map[string]int{} // per server: replies seen
@@ -149,9 +150,9 @@ func TestSeveralRepliesPerRequestArriveInOrder(t *testing.T) {
 func TestNoRoute(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cli := e.transport(t)
+	cli := e.Transport(t)
 	start := time.Now()
-	err := cli.Send(ctxTimeout(t, 5*time.Second), request("group9", "echo", ""), newCollector())
+	err := cli.Send(testkit.Context(t, 5*time.Second), request("group9", "echo", ""), newCollector())
 	if !errors.Is(err, ports.ErrNoRoute) {
 		t.Fatalf("Send = %v, want ErrNoRoute", err)
 	}
@@ -168,8 +169,8 @@ func TestNoRoute(t *testing.T) {
 func TestConcurrentSendsMatchReturns(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
-	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"yes.#"}, Concurrency: 8}, echo("s1"))
+	srv, cli := e.Transport(t), e.Transport(t)
+	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"yes.#"}, Concurrency: 8}, echo("s1"))
 	const workers, each = 32, 30
 	c := newCollector()
 	var routed atomic.Int64
@@ -181,7 +182,7 @@ func TestConcurrentSendsMatchReturns(t *testing.T) {
 				if (w+i)%3 == 0 {
 					target = "no"
 				}
-				err := cli.Send(ctxTimeout(t, 10*time.Second), request(target, "echo", ""), c)
+				err := cli.Send(testkit.Context(t, 10*time.Second), request(target, "echo", ""), c)
 				switch {
 				case target == "yes" && err == nil:
 					routed.Add(1)
@@ -200,12 +201,12 @@ func TestConcurrentSendsMatchReturns(t *testing.T) {
 func TestCompetingConsumersShareAQueue(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cli := e.transport(t)
+	cli := e.Transport(t)
 	var mu sync.Mutex
 	handled := map[string][]string{} // call ID → servers that ran it
 	for _, name := range []string{"w1", "w2", "w3"} {
-		srv := e.transport(t)
-		e.serve(t, srv, ports.Endpoint{Name: name, Queue: "work", Bindings: []string{"work.#"}, Concurrency: 2},
+		srv := e.Transport(t)
+		e.Serve(t, srv, ports.Endpoint{Name: name, Queue: "work", Bindings: []string{"work.#"}, Concurrency: 2},
 			func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 				mu.Lock()
 				handled[req.ID] = append(handled[req.ID], name)
@@ -217,7 +218,7 @@ func TestCompetingConsumersShareAQueue(t *testing.T) {
 	const n = 60
 	c := newCollector()
 	for range n {
-		if err := cli.Send(ctxTimeout(t, 5*time.Second), request("work", "echo", ""), c); err != nil {
+		if err := cli.Send(testkit.Context(t, 5*time.Second), request("work", "echo", ""), c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -244,9 +245,9 @@ func TestHandlerRunsAtMostConcurrencyAtOnce(t *testing.T) {
 		t.Run(fmt.Sprint(conc), func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			srv, cli := e.transport(t), e.transport(t)
+			srv, cli := e.Transport(t), e.Transport(t)
 			var running, peak atomic.Int32
-			e.serve(t, srv, ports.Endpoint{Name: "s", Bindings: []string{"s"}, Concurrency: conc},
+			e.Serve(t, srv, ports.Endpoint{Name: "s", Bindings: []string{"s"}, Concurrency: conc},
 				func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 					n := running.Add(1)
 					for {
@@ -262,7 +263,7 @@ func TestHandlerRunsAtMostConcurrencyAtOnce(t *testing.T) {
 			c := newCollector()
 			const n = 12
 			for range n {
-				if err := cli.Send(ctxTimeout(t, 5*time.Second), request("s", "echo", ""), c); err != nil {
+				if err := cli.Send(testkit.Context(t, 5*time.Second), request("s", "echo", ""), c); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -278,7 +279,7 @@ func TestHandlerRunsAtMostConcurrencyAtOnce(t *testing.T) {
 func TestServeRejectsBadEndpoints(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tr := e.transport(t)
+	tr := e.Transport(t)
 	long := string(make([]byte, 300))
 	for _, ep := range []ports.Endpoint{
 		{Name: "", Bindings: []string{"a"}},
@@ -286,7 +287,7 @@ func TestServeRejectsBadEndpoints(t *testing.T) {
 		{Name: long, Bindings: []string{"a"}},
 		{Name: "ok", Queue: long[:250], Bindings: []string{"a"}},
 	} {
-		sub, err := tr.Serve(ctxTimeout(t, 5*time.Second), ep, echo("x"))
+		sub, err := tr.Serve(testkit.Context(t, 5*time.Second), ep, echo("x"))
 		if !errors.Is(err, ports.ErrBadEndpoint) {
 			t.Errorf("Serve(%.20q) = %v, want ErrBadEndpoint", ep.Name, err)
 		}
@@ -299,7 +300,7 @@ func TestServeRejectsBadEndpoints(t *testing.T) {
 func TestRoutesUnknown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tr := e.transport(t)
+	tr := e.Transport(t)
 	if _, err := tr.Routes(context.Background(), "all"); !errors.Is(err, ports.ErrRoutesUnknown) {
 		t.Errorf("Routes = %v, want ErrRoutesUnknown", err)
 	}
@@ -308,16 +309,16 @@ func TestRoutesUnknown(t *testing.T) {
 func TestForgetDropsLaterReplies(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	srv, cli := e.transport(t), e.transport(t)
+	srv, cli := e.Transport(t), e.Transport(t)
 	release := make(chan struct{})
-	e.serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
+	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
 		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 			<-release
 			echo("s1")(ctx, req, rw)
 		})
 	c := newCollector()
 	req := request("s1", "echo", "")
-	if err := cli.Send(ctxTimeout(t, 5*time.Second), req, c); err != nil {
+	if err := cli.Send(testkit.Context(t, 5*time.Second), req, c); err != nil {
 		t.Fatal(err)
 	}
 	cli.Forget(req.ID)
