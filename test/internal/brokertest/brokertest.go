@@ -31,16 +31,18 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
-// Environment variables read by this package.
+// Environment variables read by this package (see internal/testkit).
 const (
 	// EnvAMQPURL names a running broker to use instead of starting one.
-	EnvAMQPURL = "TOPICRPC_TEST_AMQP_URL"
+	EnvAMQPURL = testkit.EnvAMQPURL
 	// EnvManagementURL is the management HTTP API of the broker in EnvAMQPURL.
-	EnvManagementURL = "TOPICRPC_TEST_MANAGEMENT_URL"
+	EnvManagementURL = testkit.EnvManagementURL
 	// EnvRequire set to 1 turns "no broker" from a skip into a failure (CI sets it).
-	EnvRequire = "TOPICRPC_REQUIRE_BROKER"
+	EnvRequire = testkit.EnvRequireBroker
 )
 
 // Where a Broker came from (Broker.Source).
@@ -67,6 +69,12 @@ type Broker struct {
 	// TLSURL is the amqps:// URL of the broker's TLS listener, credentials
 	// included; "" without one (see StartLocal).
 	TLSURL string
+}
+
+// Kit returns the broker's URLs as internal/testkit and internal/amqptest
+// take them.
+func (b *Broker) Kit() testkit.Broker {
+	return testkit.Broker{URL: b.URL, ManagementURL: b.ManagementURL}
 }
 
 // Start finds or starts a broker (see the package documentation for the order)

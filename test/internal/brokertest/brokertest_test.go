@@ -10,6 +10,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
 )
 
@@ -19,15 +21,7 @@ func TestMain(m *testing.M) { brokertest.Main(m) }
 // gets the message back.
 func roundTrip(t *testing.T, url string) {
 	t.Helper()
-	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(10 * time.Second)})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("channel: %v", err)
-	}
+	ch := amqptest.Channel(t, url)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		t.Fatalf("declare queue: %v", err)
@@ -115,7 +109,7 @@ func TestStartLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !brokertest.LocalInstalled(script) {
-		t.Skip("rabbitmq-server is not installed (apt-get install -y rabbitmq-server)")
+		testkit.NoBroker(t, "no broker: rabbitmq-server is not installed (apt-get install -y rabbitmq-server)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

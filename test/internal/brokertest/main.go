@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // mainStartTimeout bounds Main's search for a broker; pulling the container
@@ -52,7 +54,7 @@ func Run(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "brokertest: using %s broker %s\n", b.Source, redact(b.URL))
 		}
 		current.Store(&found{broker: b})
-	case errors.Is(err, ErrNoBroker) && !required():
+	case errors.Is(err, ErrNoBroker) && !testkit.BrokerRequired():
 		current.Store(&found{reason: err.Error()})
 	default:
 		fmt.Fprintf(os.Stderr, "brokertest: %v\n", err)
@@ -64,23 +66,17 @@ func Run(m *testing.M) int {
 	return m.Run()
 }
 
-// Get returns the broker Main found. Without one it skips the test, or fails
-// it when TOPICRPC_REQUIRE_BROKER=1. It fails the test if TestMain did not
-// call Main.
+// Get returns the broker Main found. Without one it ends the test through
+// testkit.NoBroker: it skips, or fails when TOPICRPC_REQUIRE_BROKER=1. It
+// fails the test if TestMain did not call Main.
 func Get(t testing.TB) *Broker {
 	t.Helper()
 	f := current.Load()
 	switch {
 	case f == nil:
 		t.Fatal("brokertest.Get: the package's TestMain must call brokertest.Main(m)")
-	case f.broker != nil:
-		return f.broker
-	case required():
-		t.Fatal(f.reason)
-	default:
-		t.Skip(f.reason)
+	case f.broker == nil:
+		testkit.NoBroker(t, f.reason)
 	}
-	return nil
+	return f.broker
 }
-
-func required() bool { return os.Getenv(EnvRequire) == "1" }
