@@ -17,7 +17,8 @@ func TestAMQPTransport(t *testing.T) {
 		t.Fatal("the broker has no management API; brokertest starts it with one")
 	}
 	conformance.Run(t, func(t *testing.T) ports.Transport {
-		return amqpTransport(t, b, namespace(t, b), true)
+		ns := namespace(t, b)
+		return ns.Transport(t, ns.WithManagement)
 	}, conformance.Features{Routes: true, StrictRoundRobin: true, Register: true})
 }
 
@@ -27,6 +28,6 @@ func TestAMQPTransportWithoutManagement(t *testing.T) {
 	t.Parallel()
 	b := brokertest.Get(t)
 	conformance.Run(t, func(t *testing.T) ports.Transport {
-		return amqpTransport(t, b, namespace(t, b), false)
+		return namespace(t, b).Transport(t)
 	}, conformance.Features{Routes: false, StrictRoundRobin: true, Register: true})
 }

@@ -87,12 +87,12 @@ func TestAuthEndToEnd(t *testing.T) {
 	f.server("s1", "--auth-key-file", keyPath)
 
 	r := f.client("", "call", "--auth-key-file", keyPath, "s1", "echo|signed hello")
-	if r.code != 0 || !strings.Contains(r.out, "signed hello") {
-		t.Fatalf("signed call: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || !strings.Contains(r.Out, "signed hello") {
+		t.Fatalf("signed call: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	r = f.client("", "call", "-o", "json", "s1", "echo|unsigned")
-	if r.code != 1 || !strings.Contains(r.out, `"code":"unauthorized"`) || strings.Contains(r.out, `"result":"unsigned"`) {
-		t.Fatalf("unsigned call: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 1 || !strings.Contains(r.Out, `"code":"unauthorized"`) || strings.Contains(r.Out, `"result":"unsigned"`) {
+		t.Fatalf("unsigned call: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 
 	// By hand: a correctly signed request goes through once; the same
@@ -127,8 +127,8 @@ func TestAuthEndToEnd(t *testing.T) {
 	}
 
 	r = f.client("", "call", "--auth-key-file", keyPath, "s1", "fib|30")
-	if r.code != 0 || !strings.Contains(r.out, "832040") {
-		t.Fatalf("the server stopped serving: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || !strings.Contains(r.Out, "832040") {
+		t.Fatalf("the server stopped serving: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 }
 
@@ -141,15 +141,15 @@ func TestExecEndToEnd(t *testing.T) {
 	f.server("s2")
 
 	r := f.client("", "call", "-o", "json", "s1", `exec|echo hello "big world"`)
-	if r.code != 0 || !strings.Contains(r.out, `"result":"hello big world"`) {
-		t.Fatalf("exec echo: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || !strings.Contains(r.Out, `"result":"hello big world"`) {
+		t.Fatalf("exec echo: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	r = f.client("", "call", "-o", "json", "s1", "exec|sh -c id")
-	if r.code != 1 || !strings.Contains(r.out, `"code":"bad_args"`) || !strings.Contains(r.out, "allowed names: echo") {
-		t.Errorf("exec sh: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 1 || !strings.Contains(r.Out, `"code":"bad_args"`) || !strings.Contains(r.Out, "allowed names: echo") {
+		t.Errorf("exec sh: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	r = f.client("", "call", "-o", "json", "s2", "exec|echo hi")
-	if r.code != 1 || !strings.Contains(r.out, `"code":"unknown_command"`) {
-		t.Errorf("exec on a server without --allow-exec: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 1 || !strings.Contains(r.Out, `"code":"unknown_command"`) {
+		t.Errorf("exec on a server without --allow-exec: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 }

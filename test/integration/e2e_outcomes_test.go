@@ -3,7 +3,6 @@ package integration_test
 import (
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -25,21 +24,21 @@ func TestEndToEndFrozenServerIsNamed(t *testing.T) {
 	}
 	defer func() { _ = q2.Process.Signal(syscall.SIGCONT) }()
 	r := f.client("", "call", "--timeout", "2s", "-o", "json", "group1", "echo|are you there")
-	sum := lastJSON(t, r.out)
-	t.Logf("frozen q2 reported after %.0f ms (process %s) against a 2s deadline", sum["elapsed_ms"], r.took.Round(time.Millisecond))
-	if r.code != 2 || sum["reason"] != "deadline" || fmt.Sprint(sum["silent_servers"]) != "[q2]" || sum["ok"] != 2.0 {
-		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	sum := lastJSON(t, r.Out)
+	t.Logf("frozen q2 reported after %.0f ms (process %s) against a 2s deadline", sum["elapsed_ms"], r.Took.Round(time.Millisecond))
+	if r.Code != 2 || sum["reason"] != "deadline" || fmt.Sprint(sum["silent_servers"]) != "[q2]" || sum["ok"] != 2.0 {
+		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	if e := sum["elapsed_ms"].(float64); e < 1900 || e > 2600 {
 		t.Errorf("reported after %.0f ms; the deadline was 2s", e)
 	}
-	if !strings.Contains(r.out, `{"server":"q2","state":"not_received"`) {
-		t.Errorf("q2 should be not received:\n%s", r.out)
+	if !strings.Contains(r.Out, `{"server":"q2","state":"not_received"`) {
+		t.Errorf("q2 should be not received:\n%s", r.Out)
 	}
 	// The same in text: the silent server is named.
 	r = f.client("", "call", "--timeout", "1s", "group1", "echo|again")
-	if r.code != 2 || !strings.Contains(r.out, "no response from: q2") {
-		t.Fatalf("exit %d\n%s", r.code, r.out)
+	if r.Code != 2 || !strings.Contains(r.Out, "no response from: q2") {
+		t.Fatalf("exit %d\n%s", r.Code, r.Out)
 	}
 }
 
@@ -50,12 +49,12 @@ func TestEndToEndLongJobIsTimedOutNotSilent(t *testing.T) {
 	f := newFleet(t, true)
 	f.server("q1", "--bind", "group1.#")
 	r := f.client("", "call", "--timeout", "1500ms", "-o", "json", "q1", "sleep|5s")
-	if r.code != 2 || !strings.Contains(r.out, `{"server":"q1","state":"timed_out"`) {
-		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 2 || !strings.Contains(r.Out, `{"server":"q1","state":"timed_out"`) {
+		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	r = f.client("", "call", "--timeout", "1500ms", "q1", "sleep|5s")
-	if !strings.Contains(r.out, "timed out: q1") || strings.Contains(r.out, "no response from") {
-		t.Fatalf("text output:\n%s", r.out)
+	if !strings.Contains(r.Out, "timed out: q1") || strings.Contains(r.Out, "no response from") {
+		t.Fatalf("text output:\n%s", r.Out)
 	}
 }
 
@@ -70,14 +69,14 @@ func TestEndToEndGroupCallEndsEarly(t *testing.T) {
 		f.server("b", "--bind", "web.#")
 		f.server("c", "--bind", "web.#")
 		r := f.client("", "call", "--timeout", "10s", "-o", "json", "web", "fib|30")
-		sum := lastJSON(t, r.out)
+		sum := lastJSON(t, r.Out)
 		t.Logf("management API %v: 3-server call ended after %.1f ms (process %s), reason %v, against a 10s deadline",
-			mgmt, sum["elapsed_ms"], r.took.Round(time.Millisecond), sum["reason"])
-		if r.code != 0 || sum["ok"] != 3.0 || sum["expected"] != 3.0 || sum["reason"] != "all_replied" {
-			t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+			mgmt, sum["elapsed_ms"], r.Took.Round(time.Millisecond), sum["reason"])
+		if r.Code != 0 || sum["ok"] != 3.0 || sum["expected"] != 3.0 || sum["reason"] != "all_replied" {
+			t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
 		}
-		if r.took > 3*time.Second {
-			t.Errorf("took %s", r.took)
+		if r.Took > 3*time.Second {
+			t.Errorf("took %s", r.Took)
 		}
 	}
 }
@@ -89,28 +88,28 @@ func TestEndToEndServersSeesJoinAndLeave(t *testing.T) {
 	f := newFleet(t, false)
 	f.server("q1", "--bind", "group1.#", "--heartbeat", "1s")
 	r := f.client("", "servers")
-	if r.code != 0 || !hasLine(r.out, "q1") || !strings.Contains(r.out, "group1.#") {
-		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || !hasLine(r.Out, "q1") || !strings.Contains(r.Out, "group1.#") {
+		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	q3 := f.server("q3", "--bind", "group3.#", "--heartbeat", "1s")
 	r = f.client("", "servers")
-	if !hasLine(r.out, "q1") || !hasLine(r.out, "q3") {
-		t.Fatalf("after q3 joined:\n%s", r.out)
+	if !hasLine(r.Out, "q1") || !hasLine(r.Out, "q3") {
+		t.Fatalf("after q3 joined:\n%s", r.Out)
 	}
 	r = f.client("", "servers", "group3")
-	if !hasLine(r.out, "q3") || hasLine(r.out, "q1") {
-		t.Fatalf("servers group3:\n%s", r.out)
+	if !hasLine(r.Out, "q3") || hasLine(r.Out, "q1") {
+		t.Fatalf("servers group3:\n%s", r.Out)
 	}
 	if err := q3.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	q3.exitCode(20 * time.Second)
+	q3.ExitCode(20 * time.Second)
 	r = f.client("", "servers")
-	if !hasLine(r.out, "q1") || hasLine(r.out, "q3") {
-		t.Fatalf("after q3 left:\n%s", r.out)
+	if !hasLine(r.Out, "q1") || hasLine(r.Out, "q3") {
+		t.Fatalf("after q3 left:\n%s", r.Out)
 	}
-	if r := f.client("", "servers", "group9"); r.code != 3 {
-		t.Fatalf("servers group9: exit %d", r.code)
+	if r := f.client("", "servers", "group9"); r.Code != 3 {
+		t.Fatalf("servers group9: exit %d", r.Code)
 	}
 }
 
@@ -142,7 +141,7 @@ func TestEndToEndAnySurvivesAKilledWorker(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cmd := exec.Command(filepath.Join(binDir, "topicrpc"), "call", "--url", f.b.URL, "--namespace", f.ns,
+			cmd := bins.Command("topicrpc", "call", "--url", f.b.URL, "--namespace", f.ns,
 				"--timeout", "20s", "--any", "jobs", fmt.Sprintf("sleep|%dms", 150+i%5*10))
 			out, err := cmd.Output()
 			if ee, ok := err.(*exec.ExitError); ok {

@@ -2,8 +2,6 @@ package integration_test
 
 import (
 	"encoding/json"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,36 +16,36 @@ func TestEndToEndClassicSession(t *testing.T) {
 	f.server("q2", "--bind", "group2.#")
 
 	r := f.client("", "call", "group1", "echo|hello group1 !")
-	if r.code != 0 || !strings.Contains(r.out, "hello group1 !") || !hasLine(r.out, "q1") || hasLine(r.out, "q2") {
-		t.Fatalf("call group1: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || !strings.Contains(r.Out, "hello group1 !") || !hasLine(r.Out, "q1") || hasLine(r.Out, "q2") {
+		t.Fatalf("call group1: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	r = f.client("", "call", "group2", "echo|hello group2 !")
-	if r.code != 0 || !strings.Contains(r.out, "hello group2 !") || !hasLine(r.out, "q2") || hasLine(r.out, "q1") {
-		t.Fatalf("call group2: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || !strings.Contains(r.Out, "hello group2 !") || !hasLine(r.Out, "q2") || hasLine(r.Out, "q1") {
+		t.Fatalf("call group2: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 
 	// All answers in: the call ends by itself, long before its deadline.
 	r = f.client("", "call", "--timeout", "10s", "-o", "json", "all", "fib|30")
-	if r.code != 0 {
-		t.Fatalf("call all: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 {
+		t.Fatalf("call all: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
-	sum := lastJSON(t, r.out)
-	if sum["ok"] != 2.0 || sum["reason"] != "all_replied" || strings.Count(r.out, `"result":"832040"`) != 2 {
-		t.Fatalf("call all fib|30:\n%s", r.out)
+	sum := lastJSON(t, r.Out)
+	if sum["ok"] != 2.0 || sum["reason"] != "all_replied" || strings.Count(r.Out, `"result":"832040"`) != 2 {
+		t.Fatalf("call all fib|30:\n%s", r.Out)
 	}
 	elapsed := sum["elapsed_ms"].(float64)
-	t.Logf("call all fib|30: call %.1f ms, whole process %s, against a 10s deadline", elapsed, r.took.Round(time.Millisecond))
+	t.Logf("call all fib|30: call %.1f ms, whole process %s, against a 10s deadline", elapsed, r.Took.Round(time.Millisecond))
 	if elapsed > 1000 {
 		t.Errorf("the call took %.0f ms; with every answer in it must end well under a second", elapsed)
 	}
 
 	r = f.client("", "call", "group9", "echo|x")
-	if r.code != 3 || !strings.Contains(r.out, "no server matched group9") || r.took > 5*time.Second {
-		t.Errorf("call group9: exit %d after %s\n%s%s", r.code, r.took, r.out, r.err)
+	if r.Code != 3 || !strings.Contains(r.Out, "no server matched group9") || r.Took > 5*time.Second {
+		t.Errorf("call group9: exit %d after %s\n%s%s", r.Code, r.Took, r.Out, r.Err)
 	}
 	r = f.client("", "call", "q2", "nosuch|x")
-	if r.code != 1 || !strings.Contains(r.out, "unknown_command") {
-		t.Errorf("unknown command: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 1 || !strings.Contains(r.Out, "unknown_command") {
+		t.Errorf("unknown command: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 }
 
@@ -59,11 +57,11 @@ func TestEndToEndWithoutManagementAPI(t *testing.T) {
 	f.server("q1", "--bind", "group1.#")
 	f.server("q2", "--bind", "group2.#")
 	r := f.client("", "call", "--discovery", "none", "--timeout", "10s", "all", "fib|30")
-	if r.code != 0 || strings.Count(r.out, "832040") != 2 || !strings.Contains(r.out, "(idle)") {
-		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || strings.Count(r.Out, "832040") != 2 || !strings.Contains(r.Out, "(idle)") {
+		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
-	if r.took > 5*time.Second {
-		t.Errorf("took %s: it should end at the idle gap, not the deadline", r.took)
+	if r.Took > 5*time.Second {
+		t.Errorf("took %s: it should end at the idle gap, not the deadline", r.Took)
 	}
 }
 
@@ -75,16 +73,16 @@ func TestEndToEndShell(t *testing.T) {
 	f.server("q2", "--bind", "group2.#")
 	in := "group1 echo|hello group1 !\nlonely\nall fib|30\nq1 ping\nexit\n"
 	r := f.client(in, "shell")
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	for _, want := range []string{"hello group1 !", "832040", "pong name=q1"} {
-		if !strings.Contains(r.out, want) {
-			t.Errorf("shell output lacks %q:\n%s", want, r.out)
+		if !strings.Contains(r.Out, want) {
+			t.Errorf("shell output lacks %q:\n%s", want, r.Out)
 		}
 	}
-	if strings.Count(r.out, "832040") != 2 || !strings.Contains(r.err, "error:") {
-		t.Errorf("stdout:\n%s\nstderr:\n%s", r.out, r.err)
+	if strings.Count(r.Out, "832040") != 2 || !strings.Contains(r.Err, "error:") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", r.Out, r.Err)
 	}
 }
 
@@ -95,7 +93,7 @@ func TestEndToEndSilentServer(t *testing.T) {
 	f.server("q1", "--bind", "group1.#")
 	f.server("q2", "--bind", "group1.#", "--concurrency", "1")
 	// Keep q2 busy past the next call's deadline.
-	busy := exec.Command(filepath.Join(binDir, "topicrpc"), "call", "--url", f.b.URL, "--namespace", f.ns,
+	busy := bins.Command("topicrpc", "call", "--url", f.b.URL, "--namespace", f.ns,
 		"--management-url", f.b.ManagementURL, "--timeout", "4s", "q2", "sleep|3s")
 	if err := busy.Start(); err != nil {
 		t.Fatal(err)
@@ -103,8 +101,8 @@ func TestEndToEndSilentServer(t *testing.T) {
 	defer busy.Wait()
 	time.Sleep(300 * time.Millisecond)
 	r := f.client("", "call", "--timeout", "1s", "group1", "echo|anyone")
-	if r.code != 2 || !strings.Contains(r.out, "no response from: q2") || !hasLine(r.out, "q1") {
-		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 2 || !strings.Contains(r.Out, "no response from: q2") || !hasLine(r.Out, "q1") {
+		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 }
 
@@ -123,12 +121,12 @@ func TestEndToEndBadInput(t *testing.T) {
 		{"topicrpc", []string{"call", "--url", "amqp://guest:s3cret@127.0.0.1:1/", "all", "echo"}, 69, "connect to amqp://guest:xxxxx@127.0.0.1:1/"},
 		{"topicrpcd", []string{"--url", "amqp://guest:s3cret@127.0.0.1:1/", "--name", "q1"}, 69, "127.0.0.1:1"},
 	} {
-		r := runBinary(t, "", tc.bin, tc.args...)
-		if r.code != tc.code || !strings.Contains(r.err, tc.msg) || strings.Contains(r.out+r.err, "s3cret") {
-			t.Errorf("%s %v: exit %d after %s\nstdout: %s\nstderr: %s", tc.bin, tc.args, r.code, r.took, r.out, r.err)
+		r := bins.Run(t, "", tc.bin, tc.args...)
+		if r.Code != tc.code || !strings.Contains(r.Err, tc.msg) || strings.Contains(r.Out+r.Err, "s3cret") {
+			t.Errorf("%s %v: exit %d after %s\nstdout: %s\nstderr: %s", tc.bin, tc.args, r.Code, r.Took, r.Out, r.Err)
 		}
-		if r.took > 10*time.Second {
-			t.Errorf("%s %v took %s", tc.bin, tc.args, r.took)
+		if r.Took > 10*time.Second {
+			t.Errorf("%s %v took %s", tc.bin, tc.args, r.Took)
 		}
 	}
 }

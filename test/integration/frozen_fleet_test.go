@@ -13,6 +13,7 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/test/internal/bintest"
 )
 
 // TestFrozenFleet: 1,000 calls to a fleet of 10 topicrpcd processes, one of
@@ -34,7 +35,7 @@ func TestFrozenFleet(t *testing.T) {
 		slack    = 500 * time.Millisecond
 	)
 	f := newFleet(t, true)
-	procs := make([]*proc, servers)
+	procs := make([]*bintest.Proc, servers)
 	for i := range servers {
 		procs[i] = f.server(fmt.Sprintf("f%02d", i), "--concurrency", "8")
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
 )
 
@@ -52,8 +53,9 @@ type poison struct {
 func TestPoisonMessages(t *testing.T) {
 	t.Parallel()
 	b := brokertest.Get(t)
-	ns := namespace(t, b)
-	var logs syncBuffer
+	space := namespace(t, b)
+	ns := space.Exchange
+	var logs testkit.LockedBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -63,11 +65,7 @@ func TestPoisonMessages(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	srvT, err := amqp.New(ctx, amqp.Config{URL: b.URL, Exchange: ns, QueuePrefix: ns + ".", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srvT.Close() })
+	srvT := space.Transport(t, func(c *amqp.Config) { c.Logger = log })
 	srv := app.NewServer(srvT, app.ServerConfig{Name: "s1", Concurrency: 4, NoDefaultBindings: true, Bindings: []string{"s1"}}, log)
 	if err := srv.Handle("boom", func(context.Context, string) (string, error) { panic("kaboom") }); err != nil {
 		t.Fatal(err)
@@ -329,7 +327,7 @@ func TestPoisonMessages(t *testing.T) {
 	rejected := strings.Count(logs.String(), "rejected a malformed request") + strings.Count(logs.String(), "refused a request")
 
 	// Still serving: a normal call through the client.
-	cliT := amqpTransport(t, b, ns, true)
+	cliT := space.Transport(t, space.WithManagement)
 	c := app.NewClient(cliT, app.ClientConfig{Timeout: 10 * time.Second}, log)
 	sum, outs, err := c.Do(t.Context(), "s1", domain.Command{Name: "fib", Args: "30"})
 	if err != nil || sum.OK != 1 || len(outs) != 1 || outs[0].Reply.Result != "832040" {

@@ -3,8 +3,6 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/test/internal/bintest"
 )
 
 // TestGracefulShutdownFinishesInFlight: SIGTERM while a handler runs — the
@@ -23,23 +22,23 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, true)
 	q1 := f.server("q1", "--bind", "group1.#", "--grace", "5s")
-	done := make(chan run, 1)
+	done := make(chan bintest.Result, 1)
 	go func() { done <- f.client("", "call", "--timeout", "10s", "q1", "sleep|1500ms") }()
 	time.Sleep(500 * time.Millisecond) // the job is running
 	if err := q1.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	r := <-done
-	if r.code != 0 || !strings.Contains(r.out, "slept 1.5s") {
-		t.Fatalf("the in-flight call was not finished: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || !strings.Contains(r.Out, "slept 1.5s") {
+		t.Fatalf("the in-flight call was not finished: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
-	if code := q1.exitCode(10 * time.Second); code != 0 {
+	if code := q1.ExitCode(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d after a graceful stop (-1: still running)", code)
 	}
 	// Gone: a call to it now is not received (its queue is still bound).
 	r = f.client("", "call", "--timeout", "1s", "q1", "echo|x")
-	if r.code != 2 {
-		t.Fatalf("after shutdown: exit %d\n%s", r.code, r.out)
+	if r.Code != 2 {
+		t.Fatalf("after shutdown: exit %d\n%s", r.Code, r.Out)
 	}
 }
 
@@ -49,7 +48,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, true)
 	q1 := f.server("q1", "--grace", "30s")
-	busy := exec.Command(filepath.Join(binDir, "topicrpc"), "call", "--url", f.b.URL, "--namespace", f.ns,
+	busy := bins.Command("topicrpc", "call", "--url", f.b.URL, "--namespace", f.ns,
 		"--management-url", f.b.ManagementURL, "--timeout", "20s", "q1", "sleep|15s")
 	if err := busy.Start(); err != nil {
 		t.Fatal(err)
@@ -60,7 +59,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
 	_ = q1.Process.Signal(syscall.SIGINT)
-	code := q1.exitCode(5 * time.Second)
+	code := q1.ExitCode(5 * time.Second)
 	t.Logf("exit %d %s after the second signal", code, time.Since(start).Round(time.Millisecond))
 	if code != 130 {
 		t.Fatalf("exit %d after a second signal, want 130 (-1: still running)", code)
@@ -76,7 +75,7 @@ func TestBalancedThousandWithAKilledWorker(t *testing.T) {
 	f.server("w1", "--bind", "jobs.#", "--concurrency", "4")
 	f.server("w2", "--bind", "jobs.#", "--concurrency", "4")
 	w3 := f.server("w3", "--bind", "jobs.#", "--concurrency", "4")
-	tr := amqpTransport(t, f.b, f.ns, false)
+	tr := f.space.Transport(t)
 	c := app.NewClient(tr, app.ClientConfig{}, nil)
 
 	const calls, callers = 1000, 16

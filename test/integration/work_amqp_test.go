@@ -62,7 +62,7 @@ func TestWorkQueueSurvivesAWorkerDying(t *testing.T) {
 	defer releaseOnce()
 	workers := map[string]*amqp.Transport{}
 	for _, name := range []string{"w1", "w2", victim} {
-		tr := amqpTransport(t, b, ns, false)
+		tr := ns.Transport(t)
 		workers[name] = tr
 		h := func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 			if k := runs.start(name, req.ID); name == victim && k == 3 {
@@ -80,7 +80,7 @@ func TestWorkQueueSurvivesAWorkerDying(t *testing.T) {
 		}
 	}
 
-	client := amqpTransport(t, b, ns, false)
+	client := ns.Transport(t)
 	replies := make(replyChan, 4*n)
 	ids := make([]string, n)
 	sent := make(chan error, n)
