@@ -13,7 +13,7 @@ import (
 const setupTimeout = 30 * time.Second
 
 // Config returns the configuration of a transport in the namespace: its
-// broker, exchange, queue prefix and logger, and a 5 s dial timeout. It
+// broker, exchange, queue prefix and logger; defaults for the rest. It
 // leaves the management API out: such a transport cannot tell who a target
 // reaches (Routes says ports.ErrRoutesUnknown); see WithManagement.
 func (ns *Namespace) Config() amqp.Config {
@@ -22,7 +22,6 @@ func (ns *Namespace) Config() amqp.Config {
 		Exchange:    ns.Exchange,
 		QueuePrefix: ns.Prefix,
 		Logger:      ns.Logger,
-		DialTimeout: 5 * time.Second,
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // reportEnv names a file the figures are written to, when set.
@@ -42,23 +44,20 @@ func TestBrokerKilledAndRestarted(t *testing.T) {
 		maxExtra    = 20 * time.Second // keep calling past runFor until the servers are back, at most this long
 	)
 	servers := []string{"q1", "q2", "q3"}
-	log := testLogger(t)
+	log := testkit.LoggerAt(t, slog.LevelInfo)
+	ns := amqptest.New(t, testkit.Broker{URL: n.URL, ManagementURL: n.ManagementURL}, "faults")
 	newTransport := func(name string) *amqp.Transport {
 		t.Helper()
-		tr, err := amqp.New(context.Background(), amqp.Config{URL: n.URL, ManagementURL: n.ManagementURL,
-			ConnectionName: "faults-" + name, Logger: log.With("conn", name)})
-		if err != nil {
-			t.Fatalf("connect %s: %v", name, err)
-		}
-		t.Cleanup(func() { _ = tr.Close() })
-		return tr
+		return ns.Transport(t, ns.WithManagement, func(c *amqp.Config) {
+			c.ConnectionName, c.Logger = "faults-"+name, log.With("conn", name)
+		})
 	}
 	for _, name := range servers {
 		srv := app.NewServer(newTransport(name), app.ServerConfig{Name: name}, log.With("server", name))
-		if err := srv.Start(ctxTimeout(t, 10*time.Second)); err != nil {
+		if err := srv.Start(testkit.Context(t, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = srv.Stop(ctxTimeout(t, 5*time.Second)) })
+		t.Cleanup(func() { _ = srv.Stop(testkit.Context(t, 5*time.Second)) })
 	}
 	client := app.NewClient(newTransport("client"), app.ClientConfig{}, log.With("client", "c"))
 	if r := call(client, callTimeout, len(servers)); !r.ok {
@@ -226,37 +225,3 @@ var (
 	addrRE = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:\d+`)
 	idRE   = regexp.MustCompile(`[A-Za-z0-9]{10,}-\d+`)
 )
-
-func ctxTimeout(tb testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	tb.Cleanup(cancel)
-	return ctx
-}
-
-// testLogger logs info and above through tb until the test ends.
-func testLogger(tb testing.TB) *slog.Logger {
-	w := &testWriter{tb: tb}
-	tb.Cleanup(w.stop)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	tb   testing.TB
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.tb.Log(strings.TrimSuffix(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *testWriter) stop() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
-}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
 )
 
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 	switch {
 	case err == nil:
 		node = n
-	case errors.Is(err, brokertest.ErrNoBroker) && os.Getenv(brokertest.EnvRequire) != "1":
+	case errors.Is(err, brokertest.ErrNoBroker) && !testkit.BrokerRequired():
 		noNode = err.Error()
 	default:
 		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
@@ -53,12 +54,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireNode returns the private node, or skips the test saying why there
-// is none.
+// requireNode returns the private node. Without one it skips the test under
+// -short, and otherwise ends it through testkit.NoBroker.
 func requireNode(t *testing.T) *brokertest.Node {
 	t.Helper()
-	if node == nil {
+	switch {
+	case node != nil:
+	case testing.Short():
 		t.Skip(noNode)
+	default:
+		testkit.NoBroker(t, noNode)
 	}
 	return node
 }

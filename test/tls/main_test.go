@@ -16,12 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/topicrpc/topicrpc/internal/testkit"
+	"github.com/topicrpc/topicrpc/test/internal/bintest"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
 )
 
@@ -29,7 +29,7 @@ import (
 // It is package-level because TestMain has no other way to hand values to
 // the tests of its package.
 var env struct {
-	bin    string // directory holding topicrpc and topicrpcd
+	bins   *bintest.Programs
 	pki    *pki
 	broker *brokertest.Broker
 	reason string // why there is no broker, when broker is nil
@@ -49,14 +49,12 @@ func setUp(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	env.bin = filepath.Join(dir, "bin")
-	build := exec.Command("go", "build", "-o", env.bin+string(filepath.Separator),
-		"github.com/topicrpc/topicrpc/cmd/topicrpc", "github.com/topicrpc/topicrpc/cmd/topicrpcd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build the binaries:", err)
+	var remove func()
+	if env.bins, remove, err = bintest.Build(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	defer remove()
 	if env.pki, err = writePKI(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "make certificates:", err)
 		return 1
@@ -80,7 +78,7 @@ func setUp(m *testing.M) int {
 			return 1
 		}
 		env.broker = b
-	case errors.Is(err, brokertest.ErrNoBroker) && os.Getenv(brokertest.EnvRequire) != "1":
+	case errors.Is(err, brokertest.ErrNoBroker) && !testkit.BrokerRequired():
 		env.reason = err.Error()
 	default:
 		fmt.Fprintln(os.Stderr, "start a RabbitMQ node with TLS:", err)
@@ -89,11 +87,16 @@ func setUp(m *testing.M) int {
 	return m.Run()
 }
 
-// broker returns the TLS node, or skips the test without one.
+// broker returns the TLS node. Without one it skips the test under -short,
+// and otherwise ends it through testkit.NoBroker.
 func broker(t *testing.T) *brokertest.Broker {
 	t.Helper()
-	if env.broker == nil {
+	switch {
+	case env.broker != nil:
+	case testing.Short():
 		t.Skip(env.reason)
+	default:
+		testkit.NoBroker(t, env.reason)
 	}
 	return env.broker
 }

@@ -1,15 +1,8 @@
 package tls_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -27,20 +20,20 @@ func TestTLSEndToEnd(t *testing.T) {
 	t.Parallel()
 	b := broker(t)
 	ns := fmt.Sprintf("tls%d", time.Now().UnixNano()%1e9)
-	serve(t, "topicrpcd", append(clientFlags(b.TLSURL), "--namespace", ns, "--name", "q1", "--bind", "group1.#")...)
+	env.bins.Start(t, "topicrpcd", append(clientFlags(b.TLSURL), "--namespace", ns, "--name", "q1", "--bind", "group1.#")...)
 
-	r := run(t, "topicrpc", append(clientFlags(b.TLSURL), "--namespace", ns, "--management-url", b.ManagementURL,
+	r := env.bins.Run(t, "", "topicrpc", append(clientFlags(b.TLSURL), "--namespace", ns, "--management-url", b.ManagementURL,
 		"call", "group1", "echo|over TLS")...)
-	if r.code != 0 || !strings.Contains(r.out, "over TLS") || !strings.Contains(r.out, "1 expected, 1 ok") {
-		t.Fatalf("call over TLS: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || !strings.Contains(r.Out, "over TLS") || !strings.Contains(r.Out, "1 expected, 1 ok") {
+		t.Fatalf("call over TLS: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	// --tls-server-name: the certificate names localhost too.
-	r = run(t, "topicrpc", append(clientFlags(b.TLSURL), "--tls-server-name", "localhost", "--namespace", ns,
+	r = env.bins.Run(t, "", "topicrpc", append(clientFlags(b.TLSURL), "--tls-server-name", "localhost", "--namespace", ns,
 		"--management-url", b.ManagementURL, "call", "q1", "fib|30")...)
-	if r.code != 0 || !strings.Contains(r.out, "832040") {
-		t.Fatalf("call with --tls-server-name localhost: exit %d\n%s%s", r.code, r.out, r.err)
+	if r.Code != 0 || !strings.Contains(r.Out, "832040") {
+		t.Fatalf("call with --tls-server-name localhost: exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
-	t.Logf("topicrpc call over amqps:// with a client certificate: %s for the whole process", r.took.Round(time.Millisecond))
+	t.Logf("topicrpc call over amqps:// with a client certificate: %s for the whole process", r.Took.Round(time.Millisecond))
 }
 
 // TestTLSRefusals: every way of getting TLS wrong ends in one line on
@@ -75,25 +68,25 @@ func TestTLSRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := run(t, tc.prog, tc.args...)
-			if r.code != 69 {
-				t.Fatalf("exit %d, want 69\n%s%s", r.code, r.out, r.err)
+			r := env.bins.Run(t, "", tc.prog, tc.args...)
+			if r.Code != 69 {
+				t.Fatalf("exit %d, want 69\n%s%s", r.Code, r.Out, r.Err)
 			}
-			if lines := strings.Count(strings.TrimSpace(r.err), "\n") + 1; lines != 1 {
-				t.Errorf("want one line on stderr, got %d:\n%s", lines, r.err)
+			if lines := strings.Count(strings.TrimSpace(r.Err), "\n") + 1; lines != 1 {
+				t.Errorf("want one line on stderr, got %d:\n%s", lines, r.Err)
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(r.err, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, r.err)
+				if !strings.Contains(r.Err, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.Err)
 				}
 			}
-			if strings.Contains(r.err, "guest:guest") || !strings.Contains(r.err, "xxxxx") {
-				t.Errorf("the URL should appear with its password redacted:\n%s", r.err)
+			if strings.Contains(r.Err, "guest:guest") || !strings.Contains(r.Err, "xxxxx") {
+				t.Errorf("the URL should appear with its password redacted:\n%s", r.Err)
 			}
-			if r.took > 10*time.Second {
-				t.Errorf("took %s; a refusal must be reported within seconds", r.took)
+			if r.Took > 10*time.Second {
+				t.Errorf("took %s; a refusal must be reported within seconds", r.Took)
 			}
-			t.Logf("%s: exit 69 after %s: %s", tc.name, r.took.Round(time.Millisecond), strings.TrimSpace(r.err))
+			t.Logf("%s: exit 69 after %s: %s", tc.name, r.Took.Round(time.Millisecond), strings.TrimSpace(r.Err))
 		})
 	}
 }
@@ -124,92 +117,11 @@ func TestTLSUsageErrors(t *testing.T) {
 				if prog == "topicrpc" {
 					args = append(append([]string{}, tc.args...), "call", "all", "echo")
 				}
-				r := run(t, prog, args...)
-				if r.code != 64 || !strings.Contains(r.err, tc.want) || strings.Count(r.err, "\n") > 2 {
-					t.Errorf("%s: exit %d, want 64 and %q in one line\n%s", prog, r.code, tc.want, r.err)
+				r := env.bins.Run(t, "", prog, args...)
+				if r.Code != 64 || !strings.Contains(r.Err, tc.want) || strings.Count(r.Err, "\n") > 2 {
+					t.Errorf("%s: exit %d, want 64 and %q in one line\n%s", prog, r.Code, tc.want, r.Err)
 				}
 			}
 		})
 	}
-}
-
-type result struct {
-	code     int
-	out, err string
-	took     time.Duration
-}
-
-// run runs one of the binaries to its end, within a minute.
-func run(t *testing.T, prog string, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(env.bin, prog), args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	err := cmd.Run()
-	r := result{out: out.String(), err: errb.String(), took: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("%s %v hung for a minute:\n%s%s", prog, args, r.out, r.err)
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %v: %v", prog, args, err)
-	}
-	return r
-}
-
-// serve starts topicrpcd and waits until it serves; it is stopped with
-// SIGTERM when the test ends.
-func serve(t *testing.T, prog string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(env.bin, prog), args...)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("%s did not stop on SIGTERM:\n%s", prog, stderr.String())
-		}
-	})
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(stderr.String(), "msg=serving") {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("%s exited: %v\n%s", prog, err, stderr.String())
-		case <-deadline:
-			t.Fatalf("%s not serving after 30s:\n%s", prog, stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// lockedBuffer is a bytes.Buffer a process writes while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
