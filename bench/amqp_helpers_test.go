@@ -2,7 +2,6 @@ package bench_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,32 +18,36 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // callTimeout bounds every call of every side: a lost reply fails the
 // benchmark instead of hanging it.
 const callTimeout = 30 * time.Second
 
-// broker is the RabbitMQ the AMQP benchmarks run on.
-type broker struct {
-	url        string
-	management string // "" without the management API
-}
-
-// needBroker returns the broker, or skips the benchmark with one line.
-func needBroker(b *testing.B) broker {
+// needBroker returns the broker the environment names, or ends the
+// benchmark through testkit.NoBroker (make bench starts a private one).
+func needBroker(b *testing.B) testkit.Broker {
 	b.Helper()
-	url := os.Getenv(envAMQPURL)
-	if url == "" {
-		b.Skip(envAMQPURL + " is not set: run make bench, which starts a private RabbitMQ")
-	}
-	return broker{url: url, management: os.Getenv(envManagementURL)}
+	return testkit.EnvBroker(b)
 }
 
-// namespace returns a fresh exchange name, so that benchmarks sharing a
-// broker never see each other's queues.
-func namespace(what string) string {
-	return "bench-" + what + "-" + strings.ToLower(rand.Text()[:8])
+// namespace returns a namespace of the benchmark's own on br, its exchange
+// named bench-<what>-<id>, deleted at the end, so that benchmarks sharing a
+// broker never see each other's queues. Its transports log nothing and name
+// their connections after it.
+func namespace(b *testing.B, br testkit.Broker, what string) *amqptest.Namespace {
+	b.Helper()
+	ns := amqptest.New(b, br, "bench-"+what)
+	ns.Logger = quiet
+	return ns
+}
+
+// named names a transport's connection after its namespace, as the
+// management API shows it.
+func named(ns *amqptest.Namespace) func(*amqp.Config) {
+	return func(c *amqp.Config) { c.ConnectionName = ns.Exchange }
 }
 
 func dialRaw(b *testing.B, url string) *amqp091.Connection {
@@ -224,109 +227,45 @@ const wireContentType = "text/plain; charset=utf-8"
 
 // --- topicrpc on adapters/amqp -------------------------------------------------
 
-// fleet is a set of app.Servers on one amqp.Transport (one connection), in a
-// namespace of their own that is deleted afterwards.
-type fleet struct {
-	ns      string
-	cfg     amqp.Config
-	t       *amqp.Transport
-	servers []*app.Server
-}
-
-// config returns the transport configuration of namespace ns.
-func (br broker) config(ns string) amqp.Config {
-	return amqp.Config{URL: br.url, Exchange: ns, QueuePrefix: ns + ".", Logger: quiet, ConnectionName: ns}
-}
-
-// startFleet starts one app.Server per ServerConfig, with the defaults a user
-// gets (bindings all.# and <name>.#, work groups, presence).
-func startFleet(b *testing.B, br broker, ns string, cfgs []app.ServerConfig) *fleet {
+// startFleet starts one app.Server per ServerConfig on one transport (one
+// connection) in ns, with the defaults a user gets (bindings all.# and
+// <name>.#, work groups, presence); they are stopped when the benchmark
+// ends, before ns is deleted.
+func startFleet(b *testing.B, ns *amqptest.Namespace, cfgs []app.ServerConfig) {
 	b.Helper()
-	f := &fleet{ns: ns, cfg: br.config(ns)}
-	t, err := amqp.New(context.Background(), f.cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f.t = t
-	b.Cleanup(func() { f.stop(b, br) })
+	t := ns.Transport(b, named(ns))
+	ns.Track("work.all")
 	for _, c := range cfgs {
 		s := app.NewServer(t, c, quiet)
 		if err := s.Start(context.Background()); err != nil {
 			b.Fatal(err)
 		}
-		f.servers = append(f.servers, s)
-	}
-	return f
-}
-
-func (f *fleet) stop(b *testing.B, br broker) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var names []string
-	for _, s := range f.servers {
-		_ = s.Stop(ctx)
-		names = append(names, s.Name())
-	}
-	_ = f.t.Close()
-	deleteNamespace(b, br, f.ns, names)
-}
-
-// deleteNamespace removes what topicrpc servers left on the broker: their
-// durable queues, work queues and exchanges.
-func deleteNamespace(b *testing.B, br broker, ns string, servers []string) {
-	conn, err := amqp091.Dial(br.url)
-	if err != nil {
-		b.Logf("clean up %s: %v", ns, err)
-		return
-	}
-	defer conn.Close()
-	queues := []string{ns + ".work.all"}
-	for _, s := range servers {
-		queues = append(queues, ns+"."+s, ns+".work."+s)
-	}
-	var ch *amqp091.Channel
-	for _, q := range queues {
-		if ch == nil || ch.IsClosed() {
-			if ch, err = conn.Channel(); err != nil {
-				return
-			}
-		}
-		_, _ = ch.QueueDelete(q, false, false, false)
-	}
-	for _, x := range []string{ns, ns + ".work", ns + ".presence", ns + ".presence.query"} {
-		if ch == nil || ch.IsClosed() {
-			if ch, err = conn.Channel(); err != nil {
-				return
-			}
-		}
-		_ = ch.ExchangeDelete(x, false, false)
+		ns.Track(s.Name())
+		ns.Track("work." + s.Name())
+		b.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = s.Stop(ctx)
+		})
 	}
 }
 
 // newClient returns an app.Client on a transport of its own (its own
-// connection) in namespace ns; edit adjusts the transport's configuration.
-func newClient(b *testing.B, br broker, ns string, ccfg app.ClientConfig, edit func(*amqp.Config)) (*app.Client, *amqp.Transport) {
+// connection) in ns; mods adjust the transport's configuration.
+func newClient(b *testing.B, ns *amqptest.Namespace, ccfg app.ClientConfig, mods ...func(*amqp.Config)) *app.Client {
 	b.Helper()
-	cfg := br.config(ns)
-	if edit != nil {
-		edit(&cfg)
-	}
-	t, err := amqp.New(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = t.Close() })
+	t := ns.Transport(b, append([]func(*amqp.Config){named(ns)}, mods...)...)
 	if ccfg.Timeout == 0 {
 		ccfg.Timeout = callTimeout
 	}
-	return app.NewClient(t, ccfg, quiet), t
+	return app.NewClient(t, ccfg, quiet)
 }
 
 // fastRoutes is the fast path a long-lived client takes to know who should
 // answer: the management API's bindings, read at most once a second.
-func fastRoutes(br broker) func(*amqp.Config) {
+func fastRoutes(ns *amqptest.Namespace) func(*amqp.Config) {
 	return func(c *amqp.Config) {
-		c.ManagementURL = br.management
+		ns.WithManagement(c)
 		c.RoutesTTL = time.Second
 	}
 }
@@ -364,7 +303,7 @@ func brokerPID() int {
 	if beam.pid != 0 {
 		return beam.pid
 	}
-	api := os.Getenv(envManagementURL)
+	api := os.Getenv(testkit.EnvManagementURL)
 	if api == "" {
 		return 0
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 var hello = []byte("hello")
@@ -31,19 +33,17 @@ var hello = []byte("hello")
 // costs, apart from topicrpc's code.
 func BenchmarkRPC(b *testing.B) {
 	br := needBroker(b)
-	if br.management == "" {
-		b.Skip(envManagementURL + " is not set: the topicrpc client needs the management API for its routes")
-	}
-	ns := namespace("rpc")
-	raw := newRawServers(b, br.url)
-	raw.serve(b, ns+".baseline", "", nil, 64, false)
-	rawc := newRawClient(b, br.url, false)
-	wire := wireExchange(b, br, ns+"-protocol")
-	raw.serve(b, ns+"-protocol.s1", wire, []string{"all.#", "s1.#"}, 64, true)
-	wirec := newRawClient(b, br.url, true)
-	startFleet(b, br, ns, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
-	client, _ := newClient(b, br, ns, app.ClientConfig{}, fastRoutes(br))
-	baseline := func() error { return rawc.call("", ns+".baseline", hello, 1) }
+	br.Management(b) // the topicrpc client needs it for its routes
+	ns := namespace(b, br, "rpc")
+	raw := newRawServers(b, br.URL)
+	raw.serve(b, ns.Exchange+".baseline", "", nil, 64, false)
+	rawc := newRawClient(b, br.URL, false)
+	wire := wireExchange(b, br, namespace(b, br, "rpc-protocol").Exchange)
+	raw.serve(b, wire+".s1", wire, []string{"all.#", "s1.#"}, 64, true)
+	wirec := newRawClient(b, br.URL, true)
+	startFleet(b, ns, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
+	client := newClient(b, ns, app.ClientConfig{}, fastRoutes(ns))
+	baseline := func() error { return rawc.call("", ns.Exchange+".baseline", hello, 1) }
 	protocol := func() error { return wirec.call(wire, "s1", hello, 1) }
 	topicrpc := callOp(client, "s1", 1)
 	for _, inflight := range []int{1, 16, 64} {
@@ -56,20 +56,13 @@ func BenchmarkRPC(b *testing.B) {
 	}
 }
 
-// wireExchange declares topic exchange x for the protocol side, deleted
-// at the end of the benchmark.
-func wireExchange(b *testing.B, br broker, x string) string {
+// wireExchange declares topic exchange x for the protocol side: a
+// namespace's exchange, deleted with it.
+func wireExchange(b *testing.B, br testkit.Broker, x string) string {
 	b.Helper()
-	conn := dialRaw(b, br.url)
-	b.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
+	if err := amqptest.Channel(b, br.URL).ExchangeDeclare(x, amqp091.ExchangeTopic, false, false, false, false, nil); err != nil {
 		b.Fatal(err)
 	}
-	if err := ch.ExchangeDeclare(x, amqp091.ExchangeTopic, false, false, false, false, nil); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ch.ExchangeDelete(x, false, false) })
 	return x
 }
 
@@ -85,21 +78,17 @@ func wireExchange(b *testing.B, br broker, x string) string {
 //     (topicrpc call --management-url …) does, minus process start.
 func BenchmarkRPCDiscovery(b *testing.B) {
 	br := needBroker(b)
-	ns := namespace("disc")
-	startFleet(b, br, ns, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
+	ns := namespace(b, br, "disc")
+	startFleet(b, ns, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
 	run := func(path string, op func() error) {
 		b.Run("path="+path, func(b *testing.B) { runLoad(b, 1, latencies|brokerCPU, op) })
 	}
-	if br.management != "" {
-		perCall, _ := newClient(b, br, ns, app.ClientConfig{}, func(c *amqp.Config) { c.ManagementURL = br.management })
+	if br.ManagementURL != "" {
+		perCall := newClient(b, ns, app.ClientConfig{}, ns.WithManagement)
 		run("routes-per-call", callOp(perCall, "s1", 1))
 	}
 
-	t, err := amqp.New(context.Background(), br.config(ns))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer t.Close()
+	t := ns.Transport(b, named(ns))
 	roster := app.NewRoster(t, quiet)
 	if err := roster.Start(context.Background()); err != nil {
 		b.Fatal(err)
@@ -110,12 +99,13 @@ func BenchmarkRPCDiscovery(b *testing.B) {
 	cancel()
 	run("roster", callOp(app.NewClient(t, app.ClientConfig{Timeout: callTimeout, Roster: roster}, quiet), "s1", 1))
 
-	plain, _ := newClient(b, br, ns, app.ClientConfig{}, nil)
+	plain := newClient(b, ns, app.ClientConfig{})
 	run("servers-option", callOp(plain, "s1", 1, app.Servers("s1")))
 
-	if br.management != "" {
-		cfg := br.config(ns)
-		cfg.ManagementURL = br.management
+	if br.ManagementURL != "" {
+		cfg := ns.Config()
+		named(ns)(&cfg)
+		ns.WithManagement(&cfg)
 		run("oneshot", func() error {
 			t, err := amqp.New(context.Background(), cfg)
 			if err != nil {
@@ -137,28 +127,26 @@ func BenchmarkRPCDiscovery(b *testing.B) {
 // BenchmarkRPC; impl=protocol is the baseline speaking topicrpc's protocol.
 func BenchmarkFanOut(b *testing.B) {
 	br := needBroker(b)
-	if br.management == "" {
-		b.Skip(envManagementURL + " is not set: the topicrpc client needs the management API for its routes")
-	}
+	br.Management(b) // the topicrpc client needs it for its routes
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
 			// Each side's servers exist only while it runs: idle topicrpc
 			// servers still announce their presence to each other.
 			sides(b,
 				side{"baseline", func(b *testing.B) {
-					runLoad(b, 1, latencies|brokerCPU, rawFanOut(b, br, namespace("fan-baseline"), n, false))
+					runLoad(b, 1, latencies|brokerCPU, rawFanOut(b, br, namespace(b, br, "fan-baseline").Exchange, n, false))
 				}},
 				side{"protocol", func(b *testing.B) {
-					runLoad(b, 1, latencies|brokerCPU, rawFanOut(b, br, namespace("fan-protocol"), n, true))
+					runLoad(b, 1, latencies|brokerCPU, rawFanOut(b, br, namespace(b, br, "fan-protocol").Exchange, n, true))
 				}},
 				side{"topicrpc", func(b *testing.B) {
-					ns := namespace("fan")
+					ns := namespace(b, br, "fan")
 					var cfgs []app.ServerConfig
 					for i := range n {
 						cfgs = append(cfgs, app.ServerConfig{Name: fmt.Sprintf("s%03d", i)})
 					}
-					startFleet(b, br, ns, cfgs)
-					client, _ := newClient(b, br, ns, app.ClientConfig{}, fastRoutes(br))
+					startFleet(b, ns, cfgs)
+					client := newClient(b, ns, app.ClientConfig{}, fastRoutes(ns))
 					// Let the broker deliver the servers' hellos to each other first.
 					time.Sleep(time.Duration(n) * 5 * time.Millisecond)
 					runLoad(b, 1, latencies|brokerCPU, callOp(client, "all", n))
@@ -170,10 +158,10 @@ func BenchmarkFanOut(b *testing.B) {
 // rawFanOut starts n hand-written servers behind a topic exchange named x,
 // bound with all.# (and, with wire, <name>.# too, as topicrpc's are), and
 // returns the op calling all of them.
-func rawFanOut(b *testing.B, br broker, x string, n int, wire bool) func() error {
+func rawFanOut(b *testing.B, br testkit.Broker, x string, n int, wire bool) func() error {
 	b.Helper()
 	wireExchange(b, br, x)
-	servers := newRawServers(b, br.url)
+	servers := newRawServers(b, br.URL)
 	for i := range n {
 		name := fmt.Sprintf("s%03d", i)
 		bindings := []string{"all.#"}
@@ -182,6 +170,6 @@ func rawFanOut(b *testing.B, br broker, x string, n int, wire bool) func() error
 		}
 		servers.serve(b, x+"."+name, x, bindings, 1, wire)
 	}
-	c := newRawClient(b, br.url, wire)
+	c := newRawClient(b, br.URL, wire)
 	return func() error { return c.call(x, "all", hello, n) }
 }

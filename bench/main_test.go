@@ -16,14 +16,12 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/topicrpc/topicrpc/bench"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
-// Environment read by these benchmarks.
-const (
-	envAMQPURL       = "TOPICRPC_TEST_AMQP_URL"       // the broker; AMQP benchmarks skip without it
-	envManagementURL = "TOPICRPC_TEST_MANAGEMENT_URL" // its management API; the routes paths need it
-	envRound         = "BENCH_ROUND"                  // 1, 2, …: which pass of make bench this is
-)
+// envRound says which pass of make bench this is: 1, 2, … The broker comes
+// from testkit.EnvAMQPURL and testkit.EnvManagementURL.
+const envRound = "BENCH_ROUND"
 
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -47,17 +45,17 @@ func printConfig() {
 			}
 		}
 	}
-	url := os.Getenv(envAMQPURL)
+	url := os.Getenv(testkit.EnvAMQPURL)
 	if url == "" {
 		return
 	}
 	// A node just started may not tell its process id yet (broker-cpu-ns/op).
-	for i := 0; i < 20 && os.Getenv(envManagementURL) != "" && brokerPID() == 0; i++ {
+	for i := 0; i < 20 && os.Getenv(testkit.EnvManagementURL) != "" && brokerPID() == 0; i++ {
 		time.Sleep(500 * time.Millisecond)
 	}
 	conn, err := amqp091.DialConfig(url, amqp091.Config{Dial: amqp091.DefaultDial(5 * time.Second)})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench: %s: %v\n", envAMQPURL, err)
+		fmt.Fprintf(os.Stderr, "bench: %s: %v\n", testkit.EnvAMQPURL, err)
 		return
 	}
 	defer conn.Close()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // BenchmarkScaleAMQP starts 200 app.Servers with the defaults on one
@@ -26,7 +27,7 @@ func BenchmarkScaleAMQP(b *testing.B) {
 	}
 	const n = 200
 	b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
-		ns := namespace("scale")
+		ns := namespace(b, br, "scale")
 		brokerBefore := brokerMemory(br)
 		before, goroutines := heapAndStacks(), runtime.NumGoroutine()
 		var cfgs []app.ServerConfig
@@ -34,13 +35,13 @@ func BenchmarkScaleAMQP(b *testing.B) {
 			cfgs = append(cfgs, app.ServerConfig{Name: fmt.Sprintf("s%03d", i)})
 		}
 		t0 := time.Now()
-		startFleet(b, br, ns, cfgs)
+		startFleet(b, ns, cfgs)
 		start := time.Since(t0)
 		after := heapAndStacks()
 		g := runtime.NumGoroutine() - goroutines
-		channels := connectionChannels(br, ns)
+		channels := connectionChannels(br, ns.Exchange)
 		brokerAfter := brokerMemory(br)
-		client, _ := newClient(b, br, ns, app.ClientConfig{}, fastRoutes(br))
+		client := newClient(b, ns, app.ClientConfig{}, fastRoutes(ns))
 		idle := idleCPU(brokerPID())
 		runLoad(b, 1, latencies|brokerCPU, callOp(client, "all", n))
 		idle(b)
@@ -60,8 +61,8 @@ func BenchmarkScaleAMQP(b *testing.B) {
 // connectionChannels returns the channels the management API counts on the
 // connection named name, waiting up to 15 s for its statistics (refreshed
 // every 5 s) to settle; 0 when it cannot tell.
-func connectionChannels(br broker, name string) int {
-	if br.management == "" {
+func connectionChannels(br testkit.Broker, name string) int {
+	if br.ManagementURL == "" {
 		return 0
 	}
 	last, same := -1, 0
@@ -70,7 +71,7 @@ func connectionChannels(br broker, name string) int {
 			Channels int `json:"channels"`
 		}
 		q := url.Values{"columns": {"name,channels"}, "name": {name}}
-		if err := getJSON(br.management+"/api/connections?"+q.Encode(), &conns); err != nil || len(conns) == 0 {
+		if err := getJSON(br.ManagementURL+"/api/connections?"+q.Encode(), &conns); err != nil || len(conns) == 0 {
 			continue
 		}
 		c := 0
@@ -89,14 +90,14 @@ func connectionChannels(br broker, name string) int {
 }
 
 // brokerMemory returns the memory the broker says it uses, or 0.
-func brokerMemory(br broker) int64 {
-	if br.management == "" {
+func brokerMemory(br testkit.Broker) int64 {
+	if br.ManagementURL == "" {
 		return 0
 	}
 	var nodes []struct {
 		MemUsed int64 `json:"mem_used"`
 	}
-	if err := getJSON(br.management+"/api/nodes?columns=mem_used", &nodes); err != nil || len(nodes) != 1 {
+	if err := getJSON(br.ManagementURL+"/api/nodes?columns=mem_used", &nodes); err != nil || len(nodes) != 1 {
 		return 0
 	}
 	return nodes[0].MemUsed
