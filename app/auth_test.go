@@ -1,19 +1,18 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 var (
@@ -21,31 +20,13 @@ var (
 	otherKey  = []byte("someone else's key, also 32 bytes!")
 )
 
-// lockedBuffer is a log destination safe for concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // keyedServer starts server "s1" with serverKey on a fresh memory transport
 // and returns the transport and the server's log.
-func keyedServer(t *testing.T) (*memory.Transport, *lockedBuffer) {
+func keyedServer(t *testing.T) (*memory.Transport, *testkit.LockedBuffer) {
 	t.Helper()
 	tr := memory.New(memory.Config{Logger: quiet})
 	t.Cleanup(func() { _ = tr.Close() })
-	var logs lockedBuffer
+	var logs testkit.LockedBuffer
 	// Acknowledging at once (AckDelay < 0) lets the tests see that only an
 	// accepted request is acknowledged, however fast its handler.
 	s := app.NewServer(tr, app.ServerConfig{Name: "s1", AuthKey: serverKey, AckDelay: app.AckAtOnce},

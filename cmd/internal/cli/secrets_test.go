@@ -6,13 +6,12 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/topicrpc/topicrpc/cmd/internal/cli"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // Passwords the tests put in URLs; none may ever be printed.
@@ -24,53 +23,6 @@ const (
 	encoded, decoded = "p%40ss%2Fw0rd%3A%23", "p@ss/w0rd:#"
 )
 
-// listener accepts connections and hands each to serve; it and every
-// connection are closed when the test ends. It returns its address.
-func listener(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { serve(c) })
-		}
-	})
-	return l.Addr().String()
-}
-
-// closedPort returns an address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // TestPasswordsAreNeverPrinted runs both programs in-process with URLs
 // holding passwords that cannot work (refused, unreachable, a peer that
 // hangs up or speaks another protocol, bad schemes, unparsable URLs, a
@@ -78,23 +30,14 @@ func closedPort(t *testing.T) string {
 // checks that no password appears on stdout or stderr, in any form.
 func TestPasswordsAreNeverPrinted(t *testing.T) {
 	t.Parallel()
-	refused := closedPort(t)
-	hangsUp := listener(t, func(c net.Conn) { c.Close() })
-	speaksHTTP := listener(t, func(c net.Conn) {
+	refused := testkit.ClosedAddr(t)
+	hangsUp := testkit.Listen(t, func(c net.Conn) { c.Close() })
+	speaksHTTP := testkit.Listen(t, func(c net.Conn) {
 		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 		c.Close()
 	})
-	silent := listener(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	withPassword := func(scheme, addr, pw string) string { return scheme + "://user:" + pw + "@" + addr + "/" }
-
-	type tc struct {
-		name string
-		prog string // topicrpc or topicrpcd
-		env  map[string]string
-		args []string
-		code int
-	}
-	tests := []tc{
+	silent := testkit.Listen(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	checkNoPasswordPrinted(t, []secretCase{
 		{"refused", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", refused, secret), "all", "echo"}, 69},
 		{"refused, amqps", "topicrpc", nil, []string{"call", "--url", withPassword("amqps", refused, secret), "all", "echo"}, 69},
 		{"refused, encoded password", "topicrpc", nil, []string{"call", "--url", withPassword("amqp", refused, encoded), "all", "echo"}, 69},
@@ -127,35 +70,55 @@ func TestPasswordsAreNeverPrinted(t *testing.T) {
 			"--management-url", "http://admin:" + mgmtSecret + "@" + refused, "--name", "q1"}, 69},
 		{"server, URL from the environment", "topicrpcd", map[string]string{"TOPICRPC_URL": withPassword("amqp", hangsUp, secret)},
 			[]string{"--name", "q1"}, 69},
-	}
-	// With a broker (make test, scripts/with-broker.sh): a wrong password,
-	// and a management API that is down or refuses the password, behind a
-	// broker that works.
-	if real := os.Getenv("TOPICRPC_TEST_AMQP_URL"); real != "" {
-		u, err := url.Parse(real)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wrong := *u
-		wrong.User = url.UserPassword(u.User.Username(), secret)
-		ns := "secrets" + time.Now().Format("150405.000000")
-		tests = append(tests,
-			tc{"wrong password", "topicrpc", nil, []string{"call", "--url", wrong.String(), "all", "echo"}, 69},
-			tc{"server, wrong password", "topicrpcd", nil, []string{"--url", wrong.String(), "--name", "q1"}, 69},
-			tc{"management API down", "topicrpc", nil, []string{"call", "--url", real, "--namespace", ns,
-				"--management-url", "http://admin:" + mgmtSecret + "@" + refused, "all", "echo"}, -1},
-		)
-		if m := os.Getenv("TOPICRPC_TEST_MANAGEMENT_URL"); m != "" {
-			mu, err := url.Parse(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mu.User = url.UserPassword("admin", mgmtSecret)
-			tests = append(tests, tc{"management API refuses the password", "topicrpc", nil,
-				[]string{"call", "--url", real, "--namespace", ns, "--management-url", mu.String(), "all", "echo"}, -1})
-		}
-	}
+	})
+}
 
+// TestPasswordsAreNeverPrintedWithABroker: a wrong password, and a
+// management API that is down or refuses the password, behind a broker that
+// works.
+func TestPasswordsAreNeverPrintedWithABroker(t *testing.T) {
+	t.Parallel()
+	b := testkit.EnvBroker(t)
+	refused := testkit.ClosedAddr(t)
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := *u
+	wrong.User = url.UserPassword(u.User.Username(), secret)
+	ns := "secrets" + time.Now().Format("150405.000000")
+	mgmt, err := url.Parse(b.Management(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmt.User = url.UserPassword("admin", mgmtSecret)
+	checkNoPasswordPrinted(t, []secretCase{
+		{"wrong password", "topicrpc", nil, []string{"call", "--url", wrong.String(), "all", "echo"}, 69},
+		{"server, wrong password", "topicrpcd", nil, []string{"--url", wrong.String(), "--name", "q1"}, 69},
+		{"management API down", "topicrpc", nil, []string{"call", "--url", b.URL, "--namespace", ns,
+			"--management-url", "http://admin:" + mgmtSecret + "@" + refused, "all", "echo"}, -1},
+		{"management API refuses the password", "topicrpc", nil,
+			[]string{"call", "--url", b.URL, "--namespace", ns, "--management-url", mgmt.String(), "all", "echo"}, -1},
+	})
+}
+
+// withPassword returns a URL of scheme to addr with the password pw.
+func withPassword(scheme, addr, pw string) string { return scheme + "://user:" + pw + "@" + addr + "/" }
+
+// secretCase is one run of a program whose output must not show a password.
+type secretCase struct {
+	name string
+	prog string // topicrpc or topicrpcd
+	env  map[string]string
+	args []string
+	code int // the exit code it must end with; -1: any but 0
+}
+
+// checkNoPasswordPrinted runs each case in-process with debug logs in text
+// and in JSON, and checks its exit code and that no password appears on
+// stdout or stderr, in any form.
+func checkNoPasswordPrinted(t *testing.T, tests []secretCase) {
+	t.Helper()
 	for _, tc := range tests {
 		for _, format := range []string{"text", "json"} {
 			t.Run(tc.name+"/"+format, func(t *testing.T) {
