@@ -36,7 +36,7 @@ func TestSubscriptionCloseWaitsForHandlers(t *testing.T) {
 	if err := sub.Close(testkit.Context(t, 5*time.Second)); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if r := c.take(t, 1, time.Second)[0]; !r.OK() {
+	if r := c.Take(t, 1, time.Second)[0]; !r.OK() {
 		t.Errorf("reply = %+v", r)
 	}
 	if err := sub.Close(testkit.Context(t, time.Second)); err != nil {
@@ -68,7 +68,7 @@ func TestSubscriptionCloseGivesUpAtCtxAndRequeues(t *testing.T) {
 	}
 
 	e.Serve(t, srv, ports.Endpoint{Name: "b", Queue: "shared", Bindings: []string{"shared"}}, echo("b"))
-	r := b.replies.take(t, 1, 5*time.Second)[0]
+	r := b.replies.Take(t, 1, 5*time.Second)[0]
 	if r.CallID != b.req.ID || r.Server != "b" || !r.OK() {
 		t.Errorf("reply = %+v, want b to run the requeued request", r)
 	}
@@ -152,7 +152,7 @@ func TestConnectionLossFailsSendsPromptly(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 5*time.Second), request("s1", "echo", ""), c); err != nil {
 		t.Fatal(err)
 	}
-	c.take(t, 1, 5*time.Second)
+	c.Take(t, 1, 5*time.Second)
 
 	// One Send waits for a confirm when the connection breaks.
 	p.hold()
@@ -174,7 +174,7 @@ func TestConnectionLossFailsSendsPromptly(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 10*time.Second), request("s1", "echo", ""), c); err != nil {
 		t.Errorf("Send after loss = %v, want it to wait for the reconnection and succeed", err)
 	}
-	c.take(t, 1, 5*time.Second)
+	c.Take(t, 1, 5*time.Second)
 }
 
 func TestConnectionLossStopsHandlers(t *testing.T) {
@@ -199,7 +199,7 @@ func TestConnectionLossStopsHandlers(t *testing.T) {
 type blocked struct {
 	sub       ports.Subscription // the handler's
 	req       *domain.Request
-	replies   *collector
+	replies   testkit.Replies
 	cancelled <-chan struct{} // closed when the handler's context ends
 }
 

@@ -69,11 +69,11 @@ func TestRequestExpiresInQueueWhileServerIsAway(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 5*time.Second), fresh, c); err != nil {
 		t.Fatal(err)
 	}
-	got := c.take(t, 1, 5*time.Second)[0]
+	got := c.Take(t, 1, 5*time.Second)[0]
 	if got.CallID != fresh.ID {
 		t.Errorf("first reply is for %s, want the fresh request %s", got.CallID, fresh.ID)
 	}
-	c.none(t, 200*time.Millisecond)
+	c.None(t, 200*time.Millisecond)
 	if log.ran(stale.ID) {
 		t.Error("the expired request was run")
 	}
@@ -121,13 +121,13 @@ func TestRequestSentPastDeadlineIsNotRun(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 5*time.Second), fresh, c); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range c.take(t, 1, 5*time.Second) {
+	for _, r := range c.Take(t, 1, 5*time.Second) {
 		if r.CallID == req.ID && r.Code != domain.CodeExpired {
 			t.Errorf("reply to the late request = %+v, want code %s", r, domain.CodeExpired)
 		}
 	}
 	for !log.ran("fresh") { // the queue is FIFO: the late request was settled first
-		c.take(t, 1, 5*time.Second)
+		c.Take(t, 1, 5*time.Second)
 	}
 	if log.ran("late") {
 		t.Error("the expired request was run")

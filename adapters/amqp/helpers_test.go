@@ -50,44 +50,8 @@ func rawReplies(tb testing.TB, ch *amqp091.Channel) (string, <-chan amqp091.Deli
 	return q.Name, d
 }
 
-// collector is a ReplySink keeping replies in a channel.
-type collector struct{ ch chan domain.Reply }
-
-func newCollector() *collector { return &collector{ch: make(chan domain.Reply, 4096)} }
-
-func (c *collector) Deliver(r domain.Reply) {
-	select {
-	case c.ch <- r:
-	default:
-		panic("collector full")
-	}
-}
-
-// take waits for n replies.
-func (c *collector) take(tb testing.TB, n int, timeout time.Duration) []domain.Reply {
-	tb.Helper()
-	var got []domain.Reply
-	deadline := time.After(timeout)
-	for len(got) < n {
-		select {
-		case r := <-c.ch:
-			got = append(got, r)
-		case <-deadline:
-			tb.Fatalf("got %d replies within %v, want %d: %+v", len(got), timeout, n, got)
-		}
-	}
-	return got
-}
-
-// none checks that no reply arrives within wait.
-func (c *collector) none(tb testing.TB, wait time.Duration) {
-	tb.Helper()
-	select {
-	case r := <-c.ch:
-		tb.Fatalf("unexpected reply %+v", r)
-	case <-time.After(wait):
-	}
-}
+// newCollector returns a ReplySink keeping up to 4096 replies.
+func newCollector() testkit.Replies { return testkit.NewReplies(4096) }
 
 // echo replies "<server>:<args>".
 func echo(server string) ports.Handler {

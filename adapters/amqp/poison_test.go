@@ -68,7 +68,7 @@ func TestPoisonMessagesAreRejectedAndServerKeepsServing(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 5*time.Second), req, c); err != nil {
 		t.Fatal(err)
 	}
-	if r := c.take(t, 1, 5*time.Second)[0]; r.Result != "s1:still here" {
+	if r := c.Take(t, 1, 5*time.Second)[0]; r.Result != "s1:still here" {
 		t.Errorf("reply = %+v", r)
 	}
 	for _, id := range []string{"p1", "p4", "p5", "p6", "p7", "p8"} {

@@ -44,39 +44,10 @@ func presenceEnv(tb testing.TB) *amqptest.Namespace {
 	return e
 }
 
-// presences is a watcher's log.
-type presences chan domain.Presence
-
-func (p presences) fn(m domain.Presence) {
-	select {
-	case p <- m:
-	default:
-		panic("presence log full")
-	}
-}
-
-func (p presences) take(tb testing.TB, n int) []domain.Presence {
-	tb.Helper()
-	var got []domain.Presence
-	deadline := time.After(5 * time.Second)
-	for len(got) < n {
-		select {
-		case m := <-p:
-			got = append(got, m)
-		case <-deadline:
-			tb.Fatalf("got %d presence messages, want %d: %+v", len(got), n, got)
-		}
-	}
-	return got
-}
-
-func (p presences) none(tb testing.TB, wait time.Duration) {
-	tb.Helper()
-	select {
-	case m := <-p:
-		tb.Fatalf("unexpected presence message %+v", m)
-	case <-time.After(wait):
-	}
+// newPresences returns a watcher's log of up to n messages; its Put is the
+// watcher's function.
+func newPresences(n int) *testkit.Inbox[domain.Presence] {
+	return testkit.NewInbox[domain.Presence](n, "presence messages")
 }
 
 // watchPresence watches announcements, as a roster does.
@@ -111,23 +82,23 @@ func TestPresenceAcrossTransports(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
 	watcher, server := e.Transport(t), e.Transport(t)
-	log, queries := make(presences, 16), make(presences, 16)
-	watchPresence(t, watcher, log.fn)
-	watchFor(t, server, ports.WatchQueries, queries.fn)
+	log, queries := newPresences(16), newPresences(16)
+	watchPresence(t, watcher, log.Put)
+	watchFor(t, server, ports.WatchQueries, queries.Put)
 	if err := server.Announce(testkit.Context(t, 5*time.Second), hello("s1", 1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := watcher.Announce(testkit.Context(t, 5*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
 		t.Fatal(err)
 	}
-	got := log.take(t, 2)
+	got := log.Take(t, 2, 5*time.Second)
 	if got[0].Kind != domain.PresenceHello || got[0].Server != "s1" || got[1].Kind != domain.PresenceQuery {
 		t.Fatalf("got %+v", got)
 	}
-	if got := queries.take(t, 1); got[0].Kind != domain.PresenceQuery {
+	if got := queries.Take(t, 1, 5*time.Second); got[0].Kind != domain.PresenceQuery {
 		t.Fatalf("the server's watcher got %+v, want the query", got[0])
 	}
-	queries.none(t, 100*time.Millisecond)
+	queries.None(t, 100*time.Millisecond)
 }
 
 // A server of an earlier version watches the presence exchange only, for
@@ -173,8 +144,8 @@ func TestPresenceMalformedMessagesAreSkipped(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
 	tr := e.Transport(t)
-	log := make(presences, 16)
-	watchPresence(t, tr, log.fn)
+	log := newPresences(16)
+	watchPresence(t, tr, log.Put)
 	raw := amqptest.Channel(t, e.Broker.URL)
 	for _, body := range []string{"", "not json", `{"kind":"farewell"}`, `{"kind":"hello","pid":"x"}`, "\xff\xfe"} {
 		if err := raw.PublishWithContext(testkit.Context(t, 5*time.Second), e.Exchange+".presence", "", false, false,
@@ -185,10 +156,10 @@ func TestPresenceMalformedMessagesAreSkipped(t *testing.T) {
 	if err := tr.Announce(testkit.Context(t, 5*time.Second), hello("good", 1)); err != nil {
 		t.Fatal(err)
 	}
-	if got := log.take(t, 1); got[0].Server != "good" {
+	if got := log.Take(t, 1, 5*time.Second); got[0].Server != "good" {
 		t.Fatalf("got %+v, want the good hello only", got[0])
 	}
-	log.none(t, 100*time.Millisecond)
+	log.None(t, 100*time.Millisecond)
 }
 
 // A watcher that falls behind holds PresencePrefetch messages in memory and
@@ -200,13 +171,13 @@ func TestPresenceSlowWatcherLosesItsOldestMessages(t *testing.T) {
 	tr := e.Transport(t)
 	const n = amqp.PresencePrefetch + amqp.PresenceQueueLength + 40
 	entered, release := make(chan struct{}), make(chan struct{})
-	log := make(presences, n)
+	log := newPresences(n)
 	watchPresence(t, tr, func(p domain.Presence) {
 		if p.PID == 0 {
 			close(entered)
 			<-release
 		}
-		log.fn(p)
+		log.Put(p)
 	})
 	ctx := testkit.Context(t, 10*time.Second)
 	if err := tr.Announce(ctx, hello("s", 0)); err != nil {
@@ -226,13 +197,13 @@ func TestPresenceSlowWatcherLosesItsOldestMessages(t *testing.T) {
 	for pid := n - amqp.PresenceQueueLength; pid < n; pid++ { // the newest, kept in the queue
 		want = append(want, pid)
 	}
-	got := log.take(t, len(want))
+	got := log.Take(t, len(want), 5*time.Second)
 	for i, p := range got {
 		if p.PID != want[i] {
 			t.Fatalf("message %d is pid %d, want %d", i, p.PID, want[i])
 		}
 	}
-	log.none(t, 100*time.Millisecond)
+	log.None(t, 100*time.Millisecond)
 }
 
 // Transport.Close ends its watchers and waits for a call to fn in progress;

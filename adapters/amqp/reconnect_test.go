@@ -32,8 +32,8 @@ func TestReconnectAfterBrokerClosesConnections(t *testing.T) {
 	srv := e.Transport(t, func(c *amqp.Config) { c.ConnectionName = srvName })
 	cli := e.Transport(t, func(c *amqp.Config) { c.ConnectionName = cliName })
 	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
-	seen := make(presences, 64)
-	watchPresence(t, cli, seen.fn)
+	seen := newPresences(64)
+	watchPresence(t, cli, seen.Put)
 	echoRoundTrip(t, cli, "s1", "before")
 
 	closeConnections(t, api, srvName, cliName)
@@ -53,7 +53,7 @@ func TestReconnectAfterBrokerClosesConnections(t *testing.T) {
 		}
 		t.Logf("raced the close: %v", err)
 	}
-	if r := c.take(t, 1, 15*time.Second)[0]; r.Result != "s1:after" {
+	if r := c.Take(t, 1, 15*time.Second)[0]; r.Result != "s1:after" {
 		t.Errorf("reply after recovery = %+v", r)
 	}
 	t.Logf("answered %v after the connections were closed", time.Since(begin).Round(time.Millisecond))
@@ -74,8 +74,8 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 	group := "w" + e.ID()
 	e.Track("work." + group)
 	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, WorkGroups: []string{group}}, echo("s1"))
-	seen := make(presences, 64)
-	watchPresence(t, cli, seen.fn)
+	seen := newPresences(64)
+	watchPresence(t, cli, seen.Put)
 	echoRoundTrip(t, cli, "s1", "before")
 
 	p.down()
@@ -118,7 +118,7 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Send still waiting 20s after the network came back")
 	}
-	if r := c.take(t, 1, 15*time.Second)[0]; r.Result != "s1:long" {
+	if r := c.Take(t, 1, 15*time.Second)[0]; r.Result != "s1:long" {
 		t.Errorf("reply after recovery = %+v", r)
 	}
 	t.Logf("answered %v after the network came back", time.Since(upAt).Round(time.Millisecond))
@@ -130,7 +130,7 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 10*time.Second), req, c); err != nil {
 		t.Fatalf("balanced Send after recovery: %v", err)
 	}
-	c.take(t, 1, 10*time.Second)
+	c.Take(t, 1, 10*time.Second)
 	announceUntilSeen(t, srv, seen, "s1")
 }
 
@@ -248,14 +248,14 @@ func echoRoundTrip(tb testing.TB, tr *amqp.Transport, target, args string) {
 	if err := tr.Send(testkit.Context(tb, 10*time.Second), request(target, "echo", args), c); err != nil {
 		tb.Fatalf("Send to %s: %v", target, err)
 	}
-	if r := c.take(tb, 1, 10*time.Second)[0]; !r.OK() {
+	if r := c.Take(tb, 1, 10*time.Second)[0]; !r.OK() {
 		tb.Fatalf("reply from %s = %+v", target, r)
 	}
 }
 
 // announceUntilSeen announces server's hello until the watcher logging to
 // seen gets one: a watcher resumes a moment after its transport reconnects.
-func announceUntilSeen(tb testing.TB, tr *amqp.Transport, seen presences, server string) {
+func announceUntilSeen(tb testing.TB, tr *amqp.Transport, seen *testkit.Inbox[domain.Presence], server string) {
 	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -265,7 +265,7 @@ func announceUntilSeen(tb testing.TB, tr *amqp.Transport, seen presences, server
 		timeout := time.After(200 * time.Millisecond)
 		for {
 			select {
-			case m := <-seen:
+			case m := <-seen.C():
 				if m.Server == server {
 					return
 				}

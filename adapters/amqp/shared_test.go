@@ -115,7 +115,7 @@ func TestManyServersOnOneConnection(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 10*time.Second), request("all", "echo", "fan"), c); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.take(t, n, 20*time.Second); len(got) != n {
+	if got := c.Take(t, n, 20*time.Second); len(got) != n {
 		t.Fatalf("%d replies to all, want %d", len(got), n)
 	}
 	work := request("all", "echo", "work")
@@ -124,7 +124,7 @@ func TestManyServersOnOneConnection(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 10*time.Second), work, c); err != nil {
 		t.Fatal(err)
 	}
-	c.take(t, 1, 10*time.Second)
+	c.Take(t, 1, 10*time.Second)
 
 	// Every watcher hears a query.
 	if err := cli.Announce(testkit.Context(t, 10*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
@@ -206,7 +206,7 @@ func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 5*time.Second), balanced("x"), c); err != nil {
 		t.Fatal(err)
 	}
-	c.take(t, 1, 5*time.Second)
+	c.Take(t, 1, 5*time.Second)
 
 	// A request of the server's own queue is in flight when the work queue
 	// goes: it is answered, on the channel that delivered it.
@@ -220,7 +220,7 @@ func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 	}
 	echoRoundTrip(t, cli, "s1", "meanwhile")
 	close(release)
-	if r := slow.take(t, 1, 5*time.Second)[0]; r.Result != "s1:slow" {
+	if r := slow.Take(t, 1, 5*time.Second)[0]; r.Result != "s1:slow" {
 		t.Errorf("reply to the request in flight = %+v", r)
 	}
 	waitFor(t, 10*time.Second, "the work queue to be declared again", func() bool {
@@ -231,7 +231,7 @@ func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 5*time.Second), balanced("after"), c); err != nil {
 		t.Fatal(err)
 	}
-	if r := c.take(t, 1, 5*time.Second)[0]; r.Result != "s1:after" {
+	if r := c.Take(t, 1, 5*time.Second)[0]; r.Result != "s1:after" {
 		t.Errorf("balanced reply after = %+v", r)
 	}
 }
@@ -252,7 +252,7 @@ func TestCloseWithWorkGroupsGivesUpAtCtxAndRequeues(t *testing.T) {
 		t.Errorf("Close = %v, want DeadlineExceeded", err)
 	}
 	e.Serve(t, srv, ports.Endpoint{Name: "b", Queue: "shared", Bindings: []string{"shared"}, WorkGroups: []string{group}}, echo("b"))
-	if r := b.replies.take(t, 1, 5*time.Second)[0]; r.CallID != b.req.ID || r.Server != "b" || !r.OK() {
+	if r := b.replies.Take(t, 1, 5*time.Second)[0]; r.CallID != b.req.ID || r.Server != "b" || !r.OK() {
 		t.Errorf("reply = %+v, want b to run the requeued request", r)
 	}
 	// Balanced work reaches b only: a's work consumer went with its channel.
@@ -263,7 +263,7 @@ func TestCloseWithWorkGroupsGivesUpAtCtxAndRequeues(t *testing.T) {
 		if err := cli.Send(testkit.Context(t, 5*time.Second), work, c); err != nil {
 			t.Fatal(err)
 		}
-		if r := c.take(t, 1, 5*time.Second)[0]; r.Server != "b" {
+		if r := c.Take(t, 1, 5*time.Second)[0]; r.Server != "b" {
 			t.Errorf("balanced reply from %q, want b", r.Server)
 		}
 	}

@@ -44,7 +44,7 @@ func TestRoundTrip(t *testing.T) {
 			if err := cli.Send(testkit.Context(t, 5*time.Second), req, c); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			got := c.take(t, 1, 5*time.Second)[0]
+			got := c.Take(t, 1, 5*time.Second)[0]
 			want := domain.Reply{CallID: req.ID, Server: "s1", Kind: domain.KindResult, Result: "s1:hello, wörld", Elapsed: got.Elapsed}
 			if got != want {
 				t.Errorf("reply = %+v, want %+v", got, want)
@@ -94,13 +94,13 @@ func TestFanOutReachesOnlyMatchingServers(t *testing.T) {
 			t.Fatalf("Send %s: %v", tt.target, err)
 		}
 		var got []string
-		for _, r := range c.take(t, len(tt.want), 5*time.Second) {
+		for _, r := range c.Take(t, len(tt.want), 5*time.Second) {
 			if r.CallID != req.ID || !r.OK() || r.Result != r.Server+":x" {
 				t.Errorf("%s: bad reply %+v", tt.target, r)
 			}
 			got = append(got, r.Server)
 		}
-		c.none(t, 150*time.Millisecond)
+		c.None(t, 150*time.Millisecond)
 		sort.Strings(got)
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("%s answered by %v, want %v", tt.target, got, tt.want)
@@ -134,7 +134,7 @@ func TestSeveralRepliesPerRequestArriveInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := map[string]int{} // per server: replies seen
-	for _, r := range c.take(t, 3*(progress+2), 5*time.Second) {
+	for _, r := range c.Take(t, 3*(progress+2), 5*time.Second) {
 		i := next[r.Server]
 		next[r.Server]++
 		switch {
@@ -194,8 +194,8 @@ func TestConcurrentSendsMatchReturns(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	c.take(t, int(routed.Load()), 10*time.Second)
-	c.none(t, 100*time.Millisecond)
+	c.Take(t, int(routed.Load()), 10*time.Second)
+	c.None(t, 100*time.Millisecond)
 }
 
 func TestCompetingConsumersShareAQueue(t *testing.T) {
@@ -222,8 +222,8 @@ func TestCompetingConsumersShareAQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.take(t, n, 10*time.Second)
-	c.none(t, 100*time.Millisecond)
+	c.Take(t, n, 10*time.Second)
+	c.None(t, 100*time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
 	perServer := map[string]int{}
@@ -267,7 +267,7 @@ func TestHandlerRunsAtMostConcurrencyAtOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c.take(t, n, 10*time.Second)
+			c.Take(t, n, 10*time.Second)
 			want := int32(max(conc, 1))
 			if p := peak.Load(); p != want {
 				t.Errorf("peak concurrency %d, want %d", p, want)
@@ -324,7 +324,7 @@ func TestForgetDropsLaterReplies(t *testing.T) {
 	cli.Forget(req.ID)
 	cli.Forget(req.ID) // idempotent
 	close(release)
-	c.none(t, 300*time.Millisecond)
+	c.None(t, 300*time.Millisecond)
 	if n := cli.DroppedReplies(); n != 1 {
 		t.Errorf("DroppedReplies = %d, want 1", n)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -18,40 +19,20 @@ import (
 const wait = 10 * time.Second
 
 // sink records replies.
-type sink struct {
-	ch chan domain.Reply
-}
+type sink struct{ testkit.Replies }
 
-func newSink() *sink { return &sink{ch: make(chan domain.Reply, 1024)} }
-
-func (s *sink) Deliver(r domain.Reply) {
-	select {
-	case s.ch <- r:
-	default:
-		panic("conformance sink overflow")
-	}
-}
+func newSink() *sink { return &sink{testkit.NewReplies(1024)} }
 
 // next returns the next reply or fails the test after wait.
 func (s *sink) next(t *testing.T) domain.Reply {
 	t.Helper()
-	select {
-	case r := <-s.ch:
-		return r
-	case <-time.After(wait):
-		t.Fatal("no reply within", wait)
-		return domain.Reply{}
-	}
+	return s.Next(t, wait)
 }
 
 // none asserts that no reply arrives within d.
 func (s *sink) none(t *testing.T, d time.Duration) {
 	t.Helper()
-	select {
-	case r := <-s.ch:
-		t.Fatalf("unexpected reply %+v", r)
-	case <-time.After(d):
-	}
+	s.None(t, d)
 }
 
 // results collects n result replies and returns the servers' names, sorted.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -177,7 +178,7 @@ func testPresenceServersHearOnlyQueries(t *testing.T, tr ports.Transport) {
 	// some by now.
 	for i, s := range servers {
 		select {
-		case p := <-s.ch:
+		case p := <-s.in.C():
 			t.Fatalf("server %d's watcher got a %s from %q; it wants queries only", i, p.Kind, p.Server)
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -251,23 +252,19 @@ func testPresenceClosedTransport(t *testing.T, tr ports.Transport) {
 // announcements may get queries too: its log drops them.
 type presenceLog struct {
 	sub ports.Subscription
-	ch  chan domain.Presence
+	in  *testkit.Inbox[domain.Presence]
 	all []domain.Presence // what take returned so far
 }
 
 // watchPresence starts a watcher of want closed at the end of the test.
 func watchPresence(t *testing.T, tr ports.Transport, want ports.PresenceInterest) *presenceLog {
 	t.Helper()
-	w := &presenceLog{ch: make(chan domain.Presence, 1024)}
+	w := &presenceLog{in: testkit.NewInbox[domain.Presence](1024, "presence messages")}
 	sub, err := tr.WatchPresence(t.Context(), want, func(p domain.Presence) {
 		if want == ports.WatchAnnouncements && p.Kind == domain.PresenceQuery {
 			return // allowed, and of no interest
 		}
-		select {
-		case w.ch <- p:
-		default:
-			panic("conformance presence log overflow")
-		}
+		w.in.Put(p)
 	})
 	if err != nil {
 		t.Fatalf("watch presence: %v", err)
@@ -284,16 +281,7 @@ func watchPresence(t *testing.T, tr ports.Transport, want ports.PresenceInterest
 // take waits for n messages.
 func (w *presenceLog) take(t *testing.T, n int) []domain.Presence {
 	t.Helper()
-	got := make([]domain.Presence, 0, n)
-	deadline := time.After(wait)
-	for len(got) < n {
-		select {
-		case p := <-w.ch:
-			got = append(got, p)
-		case <-deadline:
-			t.Fatalf("got %d presence messages within %v, want %d", len(got), wait, n)
-		}
-	}
+	got := w.in.Take(t, n, wait)
 	w.all = append(w.all, got...)
 	return got
 }
@@ -301,11 +289,7 @@ func (w *presenceLog) take(t *testing.T, n int) []domain.Presence {
 // none asserts that nothing arrives within d.
 func (w *presenceLog) none(t *testing.T, d time.Duration) {
 	t.Helper()
-	select {
-	case p := <-w.ch:
-		t.Fatalf("unexpected presence message: %s from %q", p.Kind, p.Server)
-	case <-time.After(d):
-	}
+	w.in.None(t, d)
 }
 
 func ofKind(ps []domain.Presence, kind domain.PresenceKind) []domain.Presence {

@@ -9,20 +9,10 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
 )
-
-// replyChan is a sink that queues every reply.
-type replyChan chan domain.Reply
-
-func (c replyChan) Deliver(r domain.Reply) {
-	select {
-	case c <- r:
-	default:
-		panic("reply sink overflow")
-	}
-}
 
 // workLog records which worker started which request.
 type workLog struct {
@@ -81,7 +71,7 @@ func TestWorkQueueSurvivesAWorkerDying(t *testing.T) {
 	}
 
 	client := ns.Transport(t)
-	replies := make(replyChan, 4*n)
+	replies := testkit.NewReplies(4 * n)
 	ids := make([]string, n)
 	sent := make(chan error, n)
 	begin := time.Now()
@@ -118,7 +108,7 @@ func TestWorkQueueSurvivesAWorkerDying(t *testing.T) {
 	timeout := time.After(30 * time.Second)
 	for len(results) < n {
 		select {
-		case r := <-replies:
+		case r := <-replies.C():
 			if r.Kind == domain.KindResult {
 				results[r.CallID] = append(results[r.CallID], r)
 			}
@@ -132,7 +122,7 @@ func TestWorkQueueSurvivesAWorkerDying(t *testing.T) {
 drain:
 	for {
 		select {
-		case r := <-replies:
+		case r := <-replies.C():
 			if r.Kind == domain.KindResult {
 				results[r.CallID] = append(results[r.CallID], r)
 			}
