@@ -15,8 +15,7 @@ import (
 
 func TestSubscriptionCloseWaitsForHandlers(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	started := make(chan struct{})
 	e.Track("s1")
 	sub, err := srv.Serve(testkit.Context(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
@@ -48,8 +47,7 @@ func TestSubscriptionCloseWaitsForHandlers(t *testing.T) {
 // request it holds goes back to the queue for another consumer.
 func TestSubscriptionCloseGivesUpAtCtxAndRequeues(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	release := make(chan struct{})
 	defer close(release)
 	b := block(t, e, srv, cli, ports.Endpoint{Name: "a", Queue: "shared", Bindings: []string{"shared"}}, release)

@@ -43,8 +43,7 @@ func (l *ranLog) ran(id string) bool {
 // queue: the server never runs it and nobody answers.
 func TestRequestExpiresInQueueWhileServerIsAway(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	ep := ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}
 	var log ranLog
 	e.Track(ep.QueueName())
@@ -107,8 +106,7 @@ func serverRunning(t *testing.T, e *amqptest.Namespace, tr ports.Transport, log 
 // within that millisecond, and the server's pipeline answers it expired.
 func TestRequestSentPastDeadlineIsNotRun(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	var log ranLog
 	serverRunning(t, e, srv, &log)
 	c := newCollector()

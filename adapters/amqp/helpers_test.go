@@ -25,6 +25,15 @@ func newEnv(tb testing.TB) *amqptest.Namespace {
 	return amqptest.New(tb, testkit.EnvBroker(tb), "topicrpc-test")
 }
 
+// newPair returns a namespace of the test's own (newEnv) with two
+// transports in it, each on a connection of its own: a server's and a
+// client's.
+func newPair(t *testing.T) (e *amqptest.Namespace, srv, cli *amqp.Transport) {
+	t.Helper()
+	e = newEnv(t)
+	return e, e.Transport(t), e.Transport(t)
+}
+
 // openTransport connects a transport that the test closes itself (no
 // cleanup: a second Close would report the first one's error again).
 func openTransport(tb testing.TB, cfg amqp.Config) *amqp.Transport {

@@ -16,8 +16,7 @@ import (
 // back from the queue; those that can be answered get bad_request.
 func TestPoisonMessagesAreRejectedAndServerKeepsServing(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	var log ranLog
 	ep := ports.Endpoint{Name: "s1", Bindings: []string{"s1"}, Concurrency: 2}
 	e.Serve(t, srv, ep, log.handler("s1"))

@@ -138,8 +138,7 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 // consumer) declares the queue again and goes on serving.
 func TestServeResumesWhenItsQueueIsDeleted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}}, echo("s1"))
 	echoRoundTrip(t, cli, "s1", "before")
 	if _, err := amqptest.Channel(t, e.Broker.URL).QueueDelete(e.Prefix+"s1", false, false, false); err != nil {

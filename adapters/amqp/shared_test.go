@@ -184,8 +184,7 @@ func connectionChannels(tb testing.TB, api, name string) int {
 // channel), and declares the work queue again.
 func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	group := "w" + e.ID()
 	e.Track("work." + group)
 	started, release := make(chan struct{}, 1), make(chan struct{})
@@ -241,8 +240,7 @@ func TestServeResumesWhenAWorkQueueIsDeleted(t *testing.T) {
 // the queue for another server, and the work queue's consumer is gone too.
 func TestCloseWithWorkGroupsGivesUpAtCtxAndRequeues(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	group := "w" + e.ID()
 	e.Track("work." + group)
 	release := make(chan struct{})

@@ -67,8 +67,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestFanOutReachesOnlyMatchingServers(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	servers := map[string][]string{
 		"s1": {"s1.#", "group1.#", "all.#"},
 		"s2": {"s2.#", "group1.#", "all.#"},
@@ -110,8 +109,7 @@ func TestFanOutReachesOnlyMatchingServers(t *testing.T) {
 
 func TestSeveralRepliesPerRequestArriveInOrder(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	const progress = 20
 	h := func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 		must := func(r domain.Reply) {
@@ -168,8 +166,7 @@ func TestNoRoute(t *testing.T) {
 // many goroutines at once: each Send must tell its own fate.
 func TestConcurrentSendsMatchReturns(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"yes.#"}, Concurrency: 8}, echo("s1"))
 	const workers, each = 32, 30
 	c := newCollector()
@@ -244,8 +241,7 @@ func TestHandlerRunsAtMostConcurrencyAtOnce(t *testing.T) {
 	for _, conc := range []int{0, 1, 3} {
 		t.Run(fmt.Sprint(conc), func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
-			srv, cli := e.Transport(t), e.Transport(t)
+			e, srv, cli := newPair(t)
 			var running, peak atomic.Int32
 			e.Serve(t, srv, ports.Endpoint{Name: "s", Bindings: []string{"s"}, Concurrency: conc},
 				func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
@@ -308,8 +304,7 @@ func TestRoutesUnknown(t *testing.T) {
 
 func TestForgetDropsLaterReplies(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	srv, cli := e.Transport(t), e.Transport(t)
+	e, srv, cli := newPair(t)
 	release := make(chan struct{})
 	e.Serve(t, srv, ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
 		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
