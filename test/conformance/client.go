@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 // a call ends as soon as every server answered, with each one's outcome.
 func testClientFanOut(t *testing.T, f Factory, feat Features) {
 	tr := f(t)
-	quiet := slog.New(slog.DiscardHandler)
 	var cfgs []app.ServerConfig
 	for i := range 5 {
 		group := "odd"

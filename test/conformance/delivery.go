@@ -108,20 +108,7 @@ func testExpired(t *testing.T, f Factory, _ Features) {
 		echo("late")(ctx, r, rw)
 	})
 	// A fresh request proves the consumer runs; the stale one must not have.
-	fresh := request("late", "echo", "fresh")
-	send(t, tr, fresh, s)
-	for {
-		r := s.next(t)
-		if r.CallID == fresh.ID && r.Kind == domain.KindResult {
-			break
-		}
-		if r.CallID == req.ID && r.Kind == domain.KindResult && r.Code != domain.CodeExpired {
-			t.Fatalf("stale request answered %+v", r)
-		}
-	}
-	if calls.get(req.ID) != 0 {
-		t.Fatal("a request past its deadline reached the handler")
-	}
+	freshNotStale(t, tr, s, request("late", "echo", "fresh"), req, &calls)
 }
 
 func testQueueOutlivesConsumer(t *testing.T, f Factory, _ Features) {

@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,6 +19,9 @@ import (
 // wait bounds every wait in the suite: long enough for a loaded CI machine,
 // short enough that a hang fails rather than stalls.
 const wait = 10 * time.Second
+
+// quiet is the log of the suite's servers and clients.
+var quiet = slog.New(slog.DiscardHandler)
 
 // sink records replies.
 type sink struct{ testkit.Replies }
@@ -109,4 +114,39 @@ func (c *counter) get(k string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n[k]
+}
+
+// sendUnroutable sends req, which no queue should take, and checks that
+// Send fails with ports.ErrNoRoute at once (what names the request in
+// messages).
+func sendUnroutable(t *testing.T, tr ports.Transport, req *domain.Request, what string) {
+	t.Helper()
+	start := time.Now()
+	err := tr.Send(t.Context(), req, newSink())
+	if !errors.Is(err, ports.ErrNoRoute) {
+		t.Errorf("%s: %v, want ErrNoRoute", what, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("%s took %s; an unroutable request must fail at once", what, d)
+	}
+}
+
+// freshNotStale sends fresh, then reads s until its result: a result to
+// stale on the way fails the test unless it is an expired error, and so does
+// a call of the handler for stale (calls counts them by request id).
+func freshNotStale(t *testing.T, tr ports.Transport, s *sink, fresh, stale *domain.Request, calls *counter) {
+	t.Helper()
+	send(t, tr, fresh, s)
+	for {
+		r := s.next(t)
+		if r.CallID == fresh.ID && r.Kind == domain.KindResult {
+			break
+		}
+		if r.CallID == stale.ID && r.Kind == domain.KindResult && r.Code != domain.CodeExpired {
+			t.Fatalf("stale request answered %+v", r)
+		}
+	}
+	if calls.get(stale.ID) != 0 {
+		t.Fatal("a request past its deadline reached the handler")
+	}
 }

@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 // cannot run with an error code, one result each, and keeps serving.
 func testMalformed(t *testing.T, f Factory, _ Features) {
 	tr := f(t)
-	quiet := slog.New(slog.DiscardHandler)
 	const maxArgs = 1 << 10
 	srv := app.NewServer(tr, app.ServerConfig{Name: "m1", MaxArgs: maxArgs, Concurrency: 2}, quiet)
 	if err := srv.Handle("boom", func(context.Context, string) (string, error) { panic("kaboom") }); err != nil {

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -47,7 +46,7 @@ func pipelineServer(t *testing.T, tr ports.Transport, name string, cfg app.Serve
 	t.Helper()
 	cfg.Name = name
 	cfg.Middleware = append(cfg.Middleware, o.middleware)
-	s := app.NewServer(tr, cfg, slog.New(slog.DiscardHandler))
+	s := app.NewServer(tr, cfg, quiet)
 	if err := s.Start(t.Context()); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

@@ -118,14 +118,7 @@ func testWorkNoQueue(t *testing.T, f Factory, _ Features) {
 	serve(t, tr, worker("w1", "g"), echo("w1"))
 	// "w1" is a server's topic queue, not a work group: no work queue either.
 	for _, group := range []string{"nogroup", "w1", "g.sub"} {
-		start := time.Now()
-		err := tr.Send(t.Context(), balanced(group, "echo", "x"), newSink())
-		if !errors.Is(err, ports.ErrNoRoute) {
-			t.Errorf("balanced send to %q: %v, want ErrNoRoute", group, err)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("balanced send to %q took %s; it must fail at once", group, d)
-		}
+		sendUnroutable(t, tr, balanced(group, "echo", "x"), fmt.Sprintf("balanced send to %q", group))
 	}
 }
 
@@ -275,20 +268,7 @@ func testWorkExpired(t *testing.T, f Factory, _ Features) {
 	send(t, tr, stale, s)
 	time.Sleep(300 * time.Millisecond) // it expires in the queue, behind the blocked one
 	close(release)
-	fresh := balanced("e", "echo", "fresh")
-	send(t, tr, fresh, s)
-	for {
-		r := s.next(t)
-		if r.CallID == fresh.ID && r.Kind == domain.KindResult {
-			break
-		}
-		if r.CallID == stale.ID && r.Kind == domain.KindResult && r.Code != domain.CodeExpired {
-			t.Fatalf("stale request answered %+v", r)
-		}
-	}
-	if calls.get(stale.ID) != 0 {
-		t.Fatal("a balanced request past its deadline reached the handler")
-	}
+	freshNotStale(t, tr, s, balanced("e", "echo", "fresh"), stale, &calls)
 }
 
 func testWorkOutlives(t *testing.T, f Factory, _ Features) {
