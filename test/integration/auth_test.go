@@ -12,6 +12,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
 )
 
 // authKeyFile writes a fresh key file, mode 600, and returns its path and key.
@@ -30,15 +31,7 @@ func authKeyFile(t *testing.T) (string, []byte) {
 // result reply's code and error ("" and the body when ok).
 func rawCall(t *testing.T, f *fleet, req *domain.Request) (code, text string) {
 	t.Helper()
-	conn, err := amqp091.Dial(f.b.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := amqptest.Channel(t, f.b.URL)
 	replies, err := ch.Consume("amq.rabbitmq.reply-to", "", true, true, false, false, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,27 @@ func (f *fleet) server(name string, args ...string) *bintest.Proc {
 	return bins.Start(f.t, "topicrpcd", argv...)
 }
 
+// bound starts a topicrpcd for each name, bound to binding (besides all.#
+// and <name>.#), and returns them in order.
+func (f *fleet) bound(binding string, names ...string) []*bintest.Proc {
+	f.t.Helper()
+	procs := make([]*bintest.Proc, len(names))
+	for i, name := range names {
+		procs[i] = f.server(name, "--bind", binding)
+	}
+	return procs
+}
+
+// classicFleet is the classic session's fleet: q1 bound to group1.#, q2 to
+// group2.#; clients get --management-url when withManagement.
+func classicFleet(t *testing.T, withManagement bool) *fleet {
+	t.Helper()
+	f := newFleet(t, withManagement)
+	f.bound("group1.#", "q1")
+	f.bound("group2.#", "q2")
+	return f
+}
+
 // client runs topicrpc with the fleet's connection flags.
 func (f *fleet) client(stdin string, args ...string) bintest.Result {
 	f.t.Helper()

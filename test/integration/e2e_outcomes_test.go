@@ -16,9 +16,7 @@ import (
 func TestEndToEndFrozenServerIsNamed(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, true)
-	f.server("q1", "--bind", "group1.#")
-	q2 := f.server("q2", "--bind", "group1.#")
-	f.server("q3", "--bind", "group1.#")
+	q2 := f.bound("group1.#", "q1", "q2", "q3")[1]
 	if err := q2.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +63,7 @@ func TestEndToEndGroupCallEndsEarly(t *testing.T) {
 	t.Parallel()
 	for _, mgmt := range []bool{true, false} {
 		f := newFleet(t, mgmt)
-		f.server("a", "--bind", "web.#")
-		f.server("b", "--bind", "web.#")
-		f.server("c", "--bind", "web.#")
+		f.bound("web.#", "a", "b", "c")
 		r := f.client("", "call", "--timeout", "10s", "-o", "json", "web", "fib|30")
 		sum := lastJSON(t, r.Out)
 		t.Logf("management API %v: 3-server call ended after %.1f ms (process %s), reason %v, against a 10s deadline",

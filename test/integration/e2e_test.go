@@ -11,9 +11,7 @@ import (
 // processes on a real broker: two topicrpcd, then topicrpc calls.
 func TestEndToEndClassicSession(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, true)
-	f.server("q1", "--bind", "group1.#")
-	f.server("q2", "--bind", "group2.#")
+	f := classicFleet(t, true)
 
 	r := f.client("", "call", "group1", "echo|hello group1 !")
 	if r.Code != 0 || !strings.Contains(r.Out, "hello group1 !") || !hasLine(r.Out, "q1") || hasLine(r.Out, "q2") {
@@ -53,9 +51,7 @@ func TestEndToEndClassicSession(t *testing.T) {
 // ends by itself, after the idle gap, with both answers.
 func TestEndToEndWithoutManagementAPI(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, false)
-	f.server("q1", "--bind", "group1.#")
-	f.server("q2", "--bind", "group2.#")
+	f := classicFleet(t, false)
 	r := f.client("", "call", "--discovery", "none", "--timeout", "10s", "all", "fib|30")
 	if r.Code != 0 || strings.Count(r.Out, "832040") != 2 || !strings.Contains(r.Out, "(idle)") {
 		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
@@ -68,9 +64,7 @@ func TestEndToEndWithoutManagementAPI(t *testing.T) {
 // TestEndToEndShell drives the shell through stdin.
 func TestEndToEndShell(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, true)
-	f.server("q1", "--bind", "group1.#")
-	f.server("q2", "--bind", "group2.#")
+	f := classicFleet(t, true)
 	in := "group1 echo|hello group1 !\nlonely\nall fib|30\nq1 ping\nexit\n"
 	r := f.client(in, "shell")
 	if r.Code != 0 {

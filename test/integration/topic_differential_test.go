@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
 )
 
@@ -24,16 +25,7 @@ func TestTopicMatchingAgreesWithRabbitMQ(t *testing.T) {
 	b := brokertest.Get(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	conn, err := amqp.Dial(b.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
+	ch := amqptest.Channel(t, b.URL)
 
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
