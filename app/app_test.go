@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -20,8 +20,7 @@ var quiet = slog.New(slog.DiscardHandler)
 // a fresh memory transport and returns a client on it.
 func fleet(t *testing.T, cfg app.ClientConfig) (*app.Client, *app.Fleet) {
 	t.Helper()
-	tr := memory.New(memory.Config{Logger: quiet})
-	t.Cleanup(func() { _ = tr.Close() })
+	tr := testkit.MemoryTransport(t)
 	f := app.NewFleet(tr, []app.ServerConfig{
 		{Name: "q1", Bindings: []string{"group1.#"}},
 		{Name: "q2", Bindings: []string{"group2.#"}},
@@ -29,16 +28,9 @@ func fleet(t *testing.T, cfg app.ClientConfig) (*app.Client, *app.Fleet) {
 	if err := f.Handle("boom", func(context.Context, string) (string, error) { panic("kaboom") }); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Handlers still sleeping for a cancelled call get a second, then
-		// their context is cancelled.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = f.Stop(ctx)
-	})
+	// Handlers still sleeping for a cancelled call get a second, then their
+	// context is cancelled.
+	testkit.Start(t, f, time.Second)
 	return app.NewClient(tr, cfg, quiet), f
 }
 

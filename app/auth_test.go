@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
@@ -24,17 +23,13 @@ var (
 // and returns the transport and the server's log.
 func keyedServer(t *testing.T) (*memory.Transport, *testkit.LockedBuffer) {
 	t.Helper()
-	tr := memory.New(memory.Config{Logger: quiet})
-	t.Cleanup(func() { _ = tr.Close() })
+	tr := testkit.MemoryTransport(t)
 	var logs testkit.LockedBuffer
 	// Acknowledging at once (AckDelay < 0) lets the tests see that only an
 	// accepted request is acknowledged, however fast its handler.
 	s := app.NewServer(tr, app.ServerConfig{Name: "s1", AuthKey: serverKey, AckDelay: app.AckAtOnce},
 		slog.New(slog.NewTextHandler(&logs, nil)))
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	testkit.Start(t, s, 0)
 	return tr, &logs
 }
 
@@ -162,15 +157,11 @@ func TestSignedRequestTooOld(t *testing.T) {
 // each; a server without a key accepts signed requests too.
 func TestSignedRequestsReachEveryServer(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	t.Cleanup(func() { _ = tr.Close() })
+	tr := testkit.MemoryTransport(t)
 	f := app.NewFleet(tr, []app.ServerConfig{
 		{Name: "k1", AuthKey: serverKey}, {Name: "k2", AuthKey: serverKey}, {Name: "open"},
 	}, quiet)
-	if err := f.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Stop(context.Background()) })
+	testkit.Start(t, f, 0)
 	c := app.NewClient(tr, app.ClientConfig{Timeout: 5 * time.Second, AuthKey: serverKey}, quiet)
 	if sum, outs := do(t, c, "all", "fib|10"); sum.OK != 3 {
 		t.Errorf("call all: %+v %+v", sum, outs)

@@ -6,25 +6,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // benchFleet starts n servers, all bound to "all.#", on a memory transport.
 func benchFleet(b *testing.B, n int) *app.Client {
 	b.Helper()
-	tr := memory.New(memory.Config{Logger: quiet})
-	b.Cleanup(func() { _ = tr.Close() })
+	tr := testkit.MemoryTransport(b)
 	var cfgs []app.ServerConfig
 	for i := range n {
 		cfgs = append(cfgs, app.ServerConfig{Name: fmt.Sprintf("s%03d", i), Concurrency: 4})
 	}
 	f := app.NewFleet(tr, cfgs, quiet)
-	if err := f.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = f.Stop(context.Background()) })
+	testkit.Start(b, f, 0)
 	return app.NewClient(tr, app.ClientConfig{Timeout: time.Minute}, quiet)
 }
 

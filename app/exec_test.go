@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // TestHelperProcess is not a test: it is the program the exec tests run,
@@ -283,16 +283,12 @@ func TestExecThroughServer(t *testing.T) {
 func TestExecDeadlineReply(t *testing.T) {
 	t.Parallel()
 	programs, h := helper(t)
-	tr := memory.New(memory.Config{Logger: quiet})
-	t.Cleanup(func() { _ = tr.Close() })
+	tr := testkit.MemoryTransport(t)
 	s := app.NewServer(tr, app.ServerConfig{Name: "s1"}, quiet)
 	if err := s.Handle("exec", app.ExecHandler(programs, 0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	testkit.Start(t, s, 0)
 	now := time.Now()
 	req := &domain.Request{ID: "d1", Target: "s1", Command: domain.Command{Name: "exec", Args: h + "say started sleep 1m"},
 		Sent: now, Deadline: now.Add(time.Second)}

@@ -11,6 +11,7 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // recorder keeps every reply of one request, in the order it arrived (the
@@ -81,8 +82,7 @@ func count(replies []domain.Reply, k domain.ReplyKind) int {
 // transport, with a "block" command that runs until release is closed.
 func lazyServer(t *testing.T, cfg app.ServerConfig) (tr *memory.Transport, release chan struct{}, started chan struct{}) {
 	t.Helper()
-	tr = memory.New(memory.Config{Logger: quiet})
-	t.Cleanup(func() { _ = tr.Close() })
+	tr = testkit.MemoryTransport(t)
 	cfg.Name = "s1"
 	s := app.NewServer(tr, cfg, quiet)
 	release, started = make(chan struct{}), make(chan struct{}, 16)
@@ -97,14 +97,7 @@ func lazyServer(t *testing.T, cfg app.ServerConfig) (tr *memory.Transport, relea
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
+	testkit.Start(t, s, 5*time.Second)
 	return tr, release, started
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -73,8 +74,7 @@ func (l *replyLog) result() (r domain.Reply, ok bool) {
 func TestServerSurvivesMalformedRequests(t *testing.T) {
 	t.Parallel()
 	const maxArgs = 4 << 10
-	spy := &handlerSpy{Transport: memory.New(memory.Config{Logger: quiet})}
-	t.Cleanup(func() { _ = spy.Close() })
+	spy := &handlerSpy{Transport: testkit.MemoryTransport(t)}
 	srv := app.NewServer(spy, app.ServerConfig{Name: "s1", MaxArgs: maxArgs, Concurrency: 4}, quiet)
 	for name, h := range map[string]app.HandlerFunc{
 		"boom":      func(context.Context, string) (string, error) { panic("kaboom") },
@@ -88,14 +88,7 @@ func TestServerSurvivesMalformedRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
+	testkit.Start(t, srv, 2*time.Second)
 	h := spy.handler()
 
 	now := time.Now()

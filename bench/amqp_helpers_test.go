@@ -237,16 +237,9 @@ func startFleet(b *testing.B, ns *amqptest.Namespace, cfgs []app.ServerConfig) {
 	ns.Track("work.all")
 	for _, c := range cfgs {
 		s := app.NewServer(t, c, quiet)
-		if err := s.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
+		testkit.Start(b, s, 30*time.Second)
 		ns.Track(s.Name())
 		ns.Track("work." + s.Name())
-		b.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_ = s.Stop(ctx)
-		})
 	}
 }
 

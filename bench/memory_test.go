@@ -1,33 +1,26 @@
 package bench_test
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // memFleet starts n servers (s000, s001, …; bindings all.# and <name>.#) on
 // a fresh memory transport and returns a client on it.
 func memFleet(b *testing.B, n, concurrency int) *app.Client {
 	b.Helper()
-	tr := memory.New(memory.Config{Logger: quiet})
+	tr := testkit.MemoryTransport(b)
 	var cfgs []app.ServerConfig
 	for i := range n {
 		cfgs = append(cfgs, app.ServerConfig{Name: fmt.Sprintf("s%03d", i), Concurrency: concurrency})
 	}
 	f := app.NewFleet(tr, cfgs, quiet)
-	if err := f.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = f.Stop(context.Background())
-		_ = tr.Close()
-	})
+	testkit.Start(b, f, 0)
 	return app.NewClient(tr, app.ClientConfig{Timeout: callTimeout}, quiet)
 }
 

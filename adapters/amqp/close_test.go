@@ -8,7 +8,6 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
-	"github.com/topicrpc/topicrpc/internal/amqptest"
 	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
@@ -205,7 +204,7 @@ type blocked struct {
 // and then, if release is not nil, for release to be closed (a hung
 // handler); sends it a request to ep's first binding from cli; and returns
 // once the handler holds it. The subscription is the test's to close.
-func block(t *testing.T, e *amqptest.Namespace, srv, cli *amqp.Transport, ep ports.Endpoint, release <-chan struct{}) blocked {
+func block(t *testing.T, e *env, srv, cli *amqp.Transport, ep ports.Endpoint, release <-chan struct{}) blocked {
 	t.Helper()
 	started, cancelled := make(chan struct{}), make(chan struct{})
 	e.Track(ep.QueueName())

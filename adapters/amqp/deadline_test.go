@@ -80,7 +80,7 @@ func TestRequestExpiresInQueueWhileServerIsAway(t *testing.T) {
 
 // serverRunning starts an app.Server named s1 on tr whose "count" command
 // records each request it runs, stopped at the end of the test.
-func serverRunning(t *testing.T, e *amqptest.Namespace, tr ports.Transport, log *ranLog) {
+func serverRunning(t *testing.T, e *env, tr ports.Transport, log *ranLog) {
 	t.Helper()
 	e.Track("s1")
 	srv := app.NewServer(tr, app.ServerConfig{Name: "s1", Bindings: []string{"s1"}}, testkit.Logger(t))
@@ -95,10 +95,7 @@ func serverRunning(t *testing.T, e *amqptest.Namespace, tr ports.Transport, log 
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(testkit.Context(t, 5*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop(testkit.Context(t, 5*time.Second)) })
+	testkit.Start(t, srv, 5*time.Second)
 }
 
 // A request sent after its deadline is never run: the broker drops it (its

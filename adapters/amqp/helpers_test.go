@@ -17,10 +17,14 @@ import (
 	"github.com/topicrpc/topicrpc/ports"
 )
 
+// env is one test's corner of the broker: its own exchange and queue
+// prefix, deleted at the end.
+type env = amqptest.Namespace
+
 // newEnv returns a namespace of the test's own on the broker the
 // environment names (testkit.EnvBroker: without one the test skips, or
 // fails under TOPICRPC_REQUIRE_BROKER=1).
-func newEnv(tb testing.TB) *amqptest.Namespace {
+func newEnv(tb testing.TB) *env {
 	tb.Helper()
 	return amqptest.New(tb, testkit.EnvBroker(tb), "topicrpc-test")
 }
@@ -28,7 +32,7 @@ func newEnv(tb testing.TB) *amqptest.Namespace {
 // newPair returns a namespace of the test's own (newEnv) with two
 // transports in it, each on a connection of its own: a server's and a
 // client's.
-func newPair(t *testing.T) (e *amqptest.Namespace, srv, cli *amqp.Transport) {
+func newPair(t *testing.T) (e *env, srv, cli *amqp.Transport) {
 	t.Helper()
 	e = newEnv(t)
 	return e, e.Transport(t), e.Transport(t)

@@ -21,7 +21,7 @@ import (
 // every watcher's queue went away with its watcher or its connection. The
 // presence exchange goes first, and with it the binding that hands it the
 // queries.
-func presenceEnv(tb testing.TB) *amqptest.Namespace {
+func presenceEnv(tb testing.TB) *env {
 	tb.Helper()
 	e := newEnv(tb)
 	tb.Cleanup(func() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -108,8 +109,7 @@ func TestPresenceSlowWatcherLosesItsOldestMessages(t *testing.T) {
 
 func TestPresenceWatcherIsNeverCalledConcurrently(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	defer tr.Close()
+	tr := testkit.MemoryTransport(t)
 	// Fewer than PresenceBuffer messages in all: nothing is dropped.
 	const announcers, each = 8, 25
 	// Not atomic: the race detector checks that fn is never concurrent.
@@ -153,8 +153,7 @@ func TestPresenceWatcherIsNeverCalledConcurrently(t *testing.T) {
 
 func TestPresenceWatcherGetsASnapshot(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	defer tr.Close()
+	tr := testkit.MemoryTransport(t)
 	ch := make(chan domain.Presence, 1)
 	watch(t, tr, func(p domain.Presence) { ch <- p })
 	p := heartbeat(1)
@@ -170,8 +169,7 @@ func TestPresenceWatcherGetsASnapshot(t *testing.T) {
 
 func TestPresenceWatcherClose(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	defer tr.Close()
+	tr := testkit.MemoryTransport(t)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int64
 	sub := watch(t, tr, func(p domain.Presence) {
@@ -227,8 +225,7 @@ func TestPresenceAfterClose(t *testing.T) {
 
 func TestPresenceRejectsUnknownKinds(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	defer tr.Close()
+	tr := testkit.MemoryTransport(t)
 	if err := tr.Announce(t.Context(), domain.Presence{Kind: domain.PresenceQuery + 1, Server: "s"}); err == nil {
 		t.Error("Announce accepted an unknown kind")
 	}
@@ -245,8 +242,7 @@ func TestPresenceRejectsUnknownKinds(t *testing.T) {
 // watcher that does not want it.
 func TestPresenceGoesOnlyToWatchersThatWantIt(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	defer tr.Close()
+	tr := testkit.MemoryTransport(t)
 	kinds := func() (chan domain.PresenceKind, func(domain.Presence)) {
 		ch := make(chan domain.PresenceKind, 16)
 		return ch, func(p domain.Presence) { ch <- p.Kind }

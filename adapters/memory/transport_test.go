@@ -12,6 +12,7 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -65,8 +66,7 @@ func TestFullQueueRefusesWithoutStallingOthers(t *testing.T) {
 
 func TestRepliesForForgottenCallsAreCounted(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	defer tr.Close()
+	tr := testkit.MemoryTransport(t)
 	done := make(chan struct{})
 	if _, err := tr.Serve(t.Context(), ports.Endpoint{Name: "a", Bindings: []string{"a"}}, func(ctx context.Context, r *domain.Request, rw ports.ReplyWriter) {
 		time.Sleep(20 * time.Millisecond)
@@ -89,8 +89,7 @@ func TestRepliesForForgottenCallsAreCounted(t *testing.T) {
 // with -race.
 func TestManyClientsManyServers(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	defer tr.Close()
+	tr := testkit.MemoryTransport(t)
 	const servers, clients, calls = 20, 8, 200
 	for i := range servers {
 		ep := ports.Endpoint{Name: fmt.Sprintf("s%d", i), Bindings: []string{"all.#", fmt.Sprintf("g%d.#", i%4)}, Concurrency: 2}
@@ -140,8 +139,7 @@ func TestManyClientsManyServers(t *testing.T) {
 // intact for the next request.
 func TestExpiredWhenSentIsNotRun(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	defer tr.Close()
+	tr := testkit.MemoryTransport(t)
 	ran := make(chan string, 8)
 	h := func(ctx context.Context, r *domain.Request, rw ports.ReplyWriter) {
 		ran <- r.ID
@@ -186,8 +184,7 @@ func TestExpiredWhenSentIsNotRun(t *testing.T) {
 // sink of its Send, and after Forget the replies of both are dropped.
 func TestForgetDropsRepliesOfEverySend(t *testing.T) {
 	t.Parallel()
-	tr := memory.New(memory.Config{Logger: quiet})
-	defer tr.Close()
+	tr := testkit.MemoryTransport(t)
 	release := make(chan struct{})
 	for _, name := range []string{"a", "b"} {
 		if _, err := tr.Serve(t.Context(), ports.Endpoint{Name: name, Bindings: []string{name}}, func(ctx context.Context, r *domain.Request, rw ports.ReplyWriter) {

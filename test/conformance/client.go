@@ -1,13 +1,13 @@
 package conformance
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // testClientFanOut drives the transport through the public client and server:
@@ -23,10 +23,7 @@ func testClientFanOut(t *testing.T, f Factory, feat Features) {
 		cfgs = append(cfgs, app.ServerConfig{Name: fmt.Sprintf("s%d", i), Bindings: []string{group + ".#"}, Concurrency: 2})
 	}
 	fleet := app.NewFleet(tr, cfgs, quiet)
-	if err := fleet.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fleet.Stop(context.Background()) })
+	testkit.Start(t, fleet, 0)
 	c := app.NewClient(tr, app.ClientConfig{Timeout: wait, IdleGap: 300 * time.Millisecond}, quiet)
 
 	for _, tc := range []struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 )
 
 // testMalformed: Send refuses a request no server could answer (no ID, a
@@ -21,14 +22,7 @@ func testMalformed(t *testing.T, f Factory, _ Features) {
 	if err := srv.Handle("boom", func(context.Context, string) (string, error) { panic("kaboom") }); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		_ = srv.Stop(ctx)
-	})
+	testkit.Start(t, srv, wait)
 
 	for _, tc := range []struct {
 		name string

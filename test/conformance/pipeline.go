@@ -10,6 +10,7 @@ import (
 
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -47,14 +48,7 @@ func pipelineServer(t *testing.T, tr ports.Transport, name string, cfg app.Serve
 	cfg.Name = name
 	cfg.Middleware = append(cfg.Middleware, o.middleware)
 	s := app.NewServer(tr, cfg, quiet)
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
+	testkit.Start(t, s, wait)
 	return s
 }
 

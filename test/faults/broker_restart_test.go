@@ -54,10 +54,7 @@ func TestBrokerKilledAndRestarted(t *testing.T) {
 	}
 	for _, name := range servers {
 		srv := app.NewServer(newTransport(name), app.ServerConfig{Name: name}, log.With("server", name))
-		if err := srv.Start(testkit.Context(t, 10*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = srv.Stop(testkit.Context(t, 5*time.Second)) })
+		testkit.Start(t, srv, 5*time.Second)
 	}
 	client := app.NewClient(newTransport("client"), app.ClientConfig{}, log.With("client", "c"))
 	if r := call(client, callTimeout, len(servers)); !r.ok {

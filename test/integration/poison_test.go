@@ -70,14 +70,7 @@ func TestPoisonMessages(t *testing.T) {
 	if err := srv.Handle("boom", func(context.Context, string) (string, error) { panic("kaboom") }); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Stop(sctx)
-	})
+	testkit.Start(t, srv, 5*time.Second)
 
 	conn, err := amqp091.Dial(b.URL)
 	if err != nil {
