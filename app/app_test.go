@@ -51,6 +51,18 @@ func do(t *testing.T, c *app.Client, target, cmd string) (domain.Summary, map[st
 	return sum, m
 }
 
+// doWithin calls target with cmd, the call's context ending after d.
+func doWithin(t *testing.T, c *app.Client, d time.Duration, target string, cmd domain.Command) (domain.Summary, []domain.Outcome) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	sum, outs, err := c.Do(ctx, target, cmd)
+	if err != nil {
+		t.Fatalf("call %s %s: %v", target, cmd, err)
+	}
+	return sum, outs
+}
+
 func TestClassicSession(t *testing.T) {
 	t.Parallel()
 	c, _ := fleet(t, app.ClientConfig{Timeout: 5 * time.Second})
@@ -116,12 +128,7 @@ func TestErrorReplies(t *testing.T) {
 func TestDeadlineReachesHandler(t *testing.T) {
 	t.Parallel()
 	c, _ := fleet(t, app.ClientConfig{})
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
-	defer cancel()
-	sum, outs, err := c.Do(ctx, "all", domain.Command{Name: "sleep", Args: "5s"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum, outs := doWithin(t, c, 150*time.Millisecond, "all", domain.Command{Name: "sleep", Args: "5s"})
 	if sum.Silent != 2 || sum.OK != 0 || sum.Failed != 0 {
 		t.Fatalf("summary %+v, want both silent at the deadline", sum)
 	}

@@ -266,13 +266,7 @@ func TestExecThroughServer(t *testing.T) {
 			t.Errorf("exec|%s: %+v, want code %q with %q", tc.args, o, tc.code, tc.want)
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	defer cancel()
-	cmd := domain.Command{Name: "exec", Args: h + "sleep 1m"}
-	_, outs, err := c.Do(ctx, "q1", cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, outs := doWithin(t, c, 500*time.Millisecond, "q1", domain.Command{Name: "exec", Args: h + "sleep 1m"})
 	if o := outs[0]; o.State != domain.StateTimedOut {
 		t.Errorf("exec past the deadline: %+v", o)
 	}

@@ -248,12 +248,7 @@ func TestShortDeadlineAcksEarly(t *testing.T) {
 	tr, release, started := lazyServer(t, app.ServerConfig{AckDelay: time.Hour, ProgressInterval: 2 * time.Hour})
 	defer close(release)
 	c := app.NewClient(tr, app.ClientConfig{}, quiet)
-	ctx, cancel := context.WithTimeout(t.Context(), 600*time.Millisecond)
-	defer cancel()
-	_, outs, err := c.Do(ctx, "s1", domain.Command{Name: "block"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, outs := doWithin(t, c, 600*time.Millisecond, "s1", domain.Command{Name: "block"})
 	<-started
 	if len(outs) != 1 || outs[0].State != domain.StateTimedOut {
 		t.Fatalf("outcomes %+v, want s1 timed out", outs)
@@ -266,16 +261,11 @@ func TestShortDeadlineAcksEarly(t *testing.T) {
 func TestLongJobIsTimedOutNotSilent(t *testing.T) {
 	t.Parallel()
 	c, _ := fleet(t, app.ClientConfig{})
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	defer cancel()
-	sum, outs, err := c.Do(ctx, "q1", domain.Command{Name: "sleep", Args: "5s"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum, outs := doWithin(t, c, 500*time.Millisecond, "q1", domain.Command{Name: "sleep", Args: "5s"})
 	if len(outs) != 1 || outs[0].State != domain.StateTimedOut || sum.TimedOut != 1 {
 		t.Fatalf("summary %+v, outcomes %+v, want q1 timed out", sum, outs)
 	}
-	sum, outs, err = c.Do(t.Context(), "all", domain.Command{Name: "echo", Args: "hi"})
+	sum, outs, err := c.Do(t.Context(), "all", domain.Command{Name: "echo", Args: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,51 +10,26 @@ import (
 func TestCallShapes(t *testing.T) {
 	t.Parallel()
 	mem := "--url=memory://"
-	tests := []struct {
-		name string
-		args []string
-		code int
-		want []string // substrings of stdout
-		not  []string
-	}{
+	checkRuns(t, []runCase{
 		{"any: one server of the group", []string{"call", mem, "--any", "all", "echo|once"}, 0,
-			[]string{"1 ok", "(count)"}, nil},
+			[]string{"1 ok", "(count)"}, nil, ""},
 		{"any to a group nobody works for", []string{"call", mem, "--any", "group9", "echo|x"}, 3,
-			[]string{"no server matched", "group9"}, nil},
+			[]string{"no server matched", "group9"}, nil, ""},
 		{"expect 1 of 2", []string{"call", mem, "--expect", "1", "all", "echo|x"}, 0,
-			[]string{"1 ok", "(count)"}, nil},
+			[]string{"1 ok", "(count)"}, nil, ""},
 		{"limit 1", []string{"call", mem, "--limit", "1", "all", "echo|x"}, 0,
-			[]string{"q1 ", "1 expected, 1 ok"}, []string{"q2 "}},
+			[]string{"q1 ", "1 expected, 1 ok"}, []string{"q2 "}, ""},
 		{"batches of 1", []string{"call", mem, "--batch", "1", "--batch-wait", "10ms", "all", "fib|10"}, 0,
-			[]string{"== all batches of all fib|10: 2 expected, 2 ok"}, nil},
+			[]string{"== all batches of all fib|10: 2 expected, 2 ok"}, nil, ""},
 		{"batch over nobody", []string{"call", mem, "--batch", "1", "group9", "fib|10"}, 3,
-			[]string{"no server matched group9"}, nil},
-		{"any with limit is a usage error", []string{"call", mem, "--any", "--limit", "1", "all", "echo"}, 64, nil, nil},
-		{"batch-wait without batch", []string{"call", mem, "--batch-wait", "1s", "all", "echo"}, 64, nil, nil},
-		{"bad discovery", []string{"call", mem, "--discovery", "psychic", "all", "echo"}, 64, nil, nil},
-		{"servers", []string{"servers", mem}, 0, []string{"q1 ", "q2 ", "group1.#", "== 2 server(s)"}, nil},
-		{"servers of a group", []string{"servers", mem, "group2"}, 0, []string{"q2 "}, []string{"q1 "}},
-		{"servers of nobody", []string{"servers", mem, "group9"}, 3, []string{"== 0 server(s)"}, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			r := run(t, "", tc.args...)
-			if r.code != tc.code {
-				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tc.code, r.out, r.err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(r.out, w) {
-					t.Errorf("stdout lacks %q:\n%s", w, r.out)
-				}
-			}
-			for _, n := range tc.not {
-				if strings.Contains(r.out, n) {
-					t.Errorf("stdout has %q:\n%s", n, r.out)
-				}
-			}
-		})
-	}
+			[]string{"no server matched group9"}, nil, ""},
+		{"any with limit is a usage error", []string{"call", mem, "--any", "--limit", "1", "all", "echo"}, 64, nil, nil, ""},
+		{"batch-wait without batch", []string{"call", mem, "--batch-wait", "1s", "all", "echo"}, 64, nil, nil, ""},
+		{"bad discovery", []string{"call", mem, "--discovery", "psychic", "all", "echo"}, 64, nil, nil, ""},
+		{"servers", []string{"servers", mem}, 0, []string{"q1 ", "q2 ", "group1.#", "== 2 server(s)"}, nil, ""},
+		{"servers of a group", []string{"servers", mem, "group2"}, 0, []string{"q2 "}, []string{"q1 "}, ""},
+		{"servers of nobody", []string{"servers", mem, "group9"}, 3, []string{"== 0 server(s)"}, nil, ""},
+	})
 }
 
 func TestSaveFailedThenRetry(t *testing.T) {

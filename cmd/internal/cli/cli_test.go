@@ -52,37 +52,57 @@ func TestDemoReplaysTheClassicSessionAndExits(t *testing.T) {
 func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	mem := "--url=memory://"
-	tests := []struct {
-		name string
-		args []string
-		code int
-		out  string // substring of stdout
-		err  string // substring of stderr
-	}{
-		{"all ok", []string{"call", mem, "all", "fib|30"}, 0, "832040", ""},
-		{"words form", []string{"call", mem, "q1", "echo", "a", "b"}, 0, "a b", ""},
-		{"error reply", []string{"call", mem, "all", "fib|-3"}, 1, "failed: q1, q2", ""},
-		{"unknown command", []string{"call", mem, "q2", "frobnicate"}, 1, "unknown_command", ""},
-		{"silent at deadline", []string{"call", mem, "--timeout=200ms", "group1", "sleep|5s"}, 2, "1 silent", ""},
-		{"nothing matched", []string{"call", mem, "group9", "echo|x"}, 3, "no server matched group9", ""},
-		{"missing command", []string{"call", mem, "group1"}, 64, "", "want TARGET COMMAND"},
-		{"bad command", []string{"call", mem, "group1", "|x"}, 64, "", "empty command name"},
-		{"key too long", []string{"call", mem, strings.Repeat("k", 256), "echo"}, 64, "", "at most 255"},
-		{"bad duration", []string{"call", mem, "--timeout=soon", "all", "echo"}, 64, "", "invalid argument"},
-		{"unknown flag", []string{"call", "--nope"}, 64, "", "unknown flag"},
-		{"unknown subcommand", []string{"frob"}, 64, "", "unknown command"},
-		{"bad output", []string{"call", mem, "-o", "xml", "all", "echo"}, 64, "", "--output"},
-		{"bad url", []string{"call", "--url=ftp://x", "all", "echo"}, 64, "", "want amqp://"},
-		{"match", []string{"match", "group1.#", "group1"}, 0, "match", ""},
-		{"no match", []string{"match", "*.b", "a.b.c"}, 1, "no match", ""},
-		{"match usage", []string{"match", "x"}, 64, "", "want BINDING KEY"},
-	}
+	checkRuns(t, []runCase{
+		{"all ok", []string{"call", mem, "all", "fib|30"}, 0, []string{"832040"}, nil, ""},
+		{"words form", []string{"call", mem, "q1", "echo", "a", "b"}, 0, []string{"a b"}, nil, ""},
+		{"error reply", []string{"call", mem, "all", "fib|-3"}, 1, []string{"failed: q1, q2"}, nil, ""},
+		{"unknown command", []string{"call", mem, "q2", "frobnicate"}, 1, []string{"unknown_command"}, nil, ""},
+		{"silent at deadline", []string{"call", mem, "--timeout=200ms", "group1", "sleep|5s"}, 2, []string{"1 silent"}, nil, ""},
+		{"nothing matched", []string{"call", mem, "group9", "echo|x"}, 3, []string{"no server matched group9"}, nil, ""},
+		{"missing command", []string{"call", mem, "group1"}, 64, nil, nil, "want TARGET COMMAND"},
+		{"bad command", []string{"call", mem, "group1", "|x"}, 64, nil, nil, "empty command name"},
+		{"key too long", []string{"call", mem, strings.Repeat("k", 256), "echo"}, 64, nil, nil, "at most 255"},
+		{"bad duration", []string{"call", mem, "--timeout=soon", "all", "echo"}, 64, nil, nil, "invalid argument"},
+		{"unknown flag", []string{"call", "--nope"}, 64, nil, nil, "unknown flag"},
+		{"unknown subcommand", []string{"frob"}, 64, nil, nil, "unknown command"},
+		{"bad output", []string{"call", mem, "-o", "xml", "all", "echo"}, 64, nil, nil, "--output"},
+		{"bad url", []string{"call", "--url=ftp://x", "all", "echo"}, 64, nil, nil, "want amqp://"},
+		{"match", []string{"match", "group1.#", "group1"}, 0, []string{"match"}, nil, ""},
+		{"no match", []string{"match", "*.b", "a.b.c"}, 1, []string{"no match"}, nil, ""},
+		{"match usage", []string{"match", "x"}, 64, nil, nil, "want BINDING KEY"},
+	})
+}
+
+// runCase is one run of topicrpc and how it must end.
+type runCase struct {
+	name string
+	args []string
+	code int
+	out  []string // substrings of stdout
+	not  []string // strings stdout must not hold
+	err  string   // substring of stderr
+}
+
+// checkRuns runs each case in parallel and checks its exit code and output;
+// a usage error (64) must be one line on stderr, plus the --help hint.
+func checkRuns(t *testing.T, tests []runCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := run(t, "", tc.args...)
-			if r.code != tc.code || !strings.Contains(r.out, tc.out) || !strings.Contains(r.err, tc.err) {
+			if r.code != tc.code || !strings.Contains(r.err, tc.err) {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tc.code, r.out, r.err)
+			}
+			for _, w := range tc.out {
+				if !strings.Contains(r.out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, r.out)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(r.out, n) {
+					t.Errorf("stdout has %q:\n%s", n, r.out)
+				}
 			}
 			if tc.code == 64 && strings.Count(strings.TrimSpace(r.err), "\n") > 1 {
 				t.Errorf("a usage error should be one line (plus the --help hint):\n%s", r.err)
