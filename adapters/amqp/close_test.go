@@ -107,29 +107,18 @@ func TestCloseUnblocksSendWaitingForConfirm(t *testing.T) {
 	cfg.DialTimeout = time.Second
 	cli := openTransport(t, cfg)
 	p.hold()
-	errc := make(chan error, 1)
-	go func() { errc <- cli.Send(context.Background(), request("nobody", "echo", ""), newCollector()) }()
+	errc := inBackground(func() error { return cli.Send(context.Background(), request("nobody", "echo", ""), newCollector()) })
 	select {
 	case err := <-errc:
 		t.Fatalf("Send returned %v while the broker was silent", err)
 	case <-time.After(200 * time.Millisecond):
 	}
 	begin := time.Now()
-	closed := make(chan error, 1)
-	go func() { closed <- cli.Close() }()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, ports.ErrClosed) {
-			t.Errorf("Send = %v, want ErrClosed", err)
-		}
-	case <-time.After(time.Second):
-		t.Fatal("Send still blocked after Close")
+	closed := inBackground(cli.Close)
+	if err := ended(t, errc, time.Second, "Send after Close"); !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("Send = %v, want ErrClosed", err)
 	}
-	select {
-	case <-closed:
-	case <-time.After(3 * time.Second):
-		t.Fatal("Close hangs on a silent broker")
-	}
+	_ = ended(t, closed, 3*time.Second, "Close on a silent broker")
 	t.Logf("Close took %v", time.Since(begin))
 }
 
@@ -153,19 +142,14 @@ func TestConnectionLossFailsSendsPromptly(t *testing.T) {
 
 	// One Send waits for a confirm when the connection breaks.
 	p.hold()
-	errc := make(chan error, 1)
-	go func() { errc <- cli.Send(context.Background(), request("s1", "echo", ""), c) }()
+	errc := inBackground(func() error { return cli.Send(context.Background(), request("s1", "echo", ""), c) })
 	time.Sleep(100 * time.Millisecond)
 	p.cut()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, amqp.ErrConnectionLost) || !errors.Is(err, ports.ErrUnavailable) {
-			t.Errorf("Send in flight = %v, want ErrConnectionLost and ports.ErrUnavailable", err)
-		}
-		t.Logf("in flight: %v", err)
-	case <-time.After(2 * time.Second):
-		t.Fatal("Send in flight still blocked after the connection broke")
+	err := ended(t, errc, 2*time.Second, "Send in flight when the connection broke")
+	if !errors.Is(err, amqp.ErrConnectionLost) || !errors.Is(err, ports.ErrUnavailable) {
+		t.Errorf("Send in flight = %v, want ErrConnectionLost and ports.ErrUnavailable", err)
 	}
+	t.Logf("in flight: %v", err)
 	// The proxy lets new connections through: the client reconnects, and a
 	// Send after the loss completes.
 	if err := cli.Send(testkit.Context(t, 10*time.Second), request("s1", "echo", ""), c); err != nil {

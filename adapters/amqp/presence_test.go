@@ -70,6 +70,14 @@ func watchFor(tb testing.TB, tr *amqp.Transport, want ports.PresenceInterest, fn
 	return sub
 }
 
+// announce announces p on tr, failing the test if it cannot.
+func announce(t *testing.T, tr *amqp.Transport, p domain.Presence) {
+	t.Helper()
+	if err := tr.Announce(testkit.Context(t, 5*time.Second), p); err != nil {
+		t.Fatalf("announce %s: %v", p.Kind, err)
+	}
+}
+
 func hello(server string, pid int) domain.Presence {
 	return domain.Presence{Kind: domain.PresenceHello, Server: server, PID: pid, Sent: time.Now()}
 }
@@ -85,12 +93,8 @@ func TestPresenceAcrossTransports(t *testing.T) {
 	log, queries := newPresences(16), newPresences(16)
 	watchPresence(t, watcher, log.Put)
 	watchFor(t, server, ports.WatchQueries, queries.Put)
-	if err := server.Announce(testkit.Context(t, 5*time.Second), hello("s1", 1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := watcher.Announce(testkit.Context(t, 5*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
-		t.Fatal(err)
-	}
+	announce(t, server, hello("s1", 1))
+	announce(t, watcher, domain.Presence{Kind: domain.PresenceQuery})
 	got := log.Take(t, 2, 5*time.Second)
 	if got[0].Kind != domain.PresenceHello || got[0].Server != "s1" || got[1].Kind != domain.PresenceQuery {
 		t.Fatalf("got %+v", got)
@@ -108,9 +112,7 @@ func TestQueriesReachWatchersOfThePresenceExchange(t *testing.T) {
 	t.Parallel()
 	e := presenceEnv(t)
 	tr := e.Transport(t)
-	if err := tr.Announce(testkit.Context(t, 5*time.Second), hello("s1", 1)); err != nil { // declares the exchanges
-		t.Fatal(err)
-	}
+	announce(t, tr, hello("s1", 1)) // declares the exchanges
 	ch := amqptest.Channel(t, e.Broker.URL)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
@@ -123,9 +125,7 @@ func TestQueriesReachWatchersOfThePresenceExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Announce(testkit.Context(t, 5*time.Second), domain.Presence{Kind: domain.PresenceQuery}); err != nil {
-		t.Fatal(err)
-	}
+	announce(t, tr, domain.Presence{Kind: domain.PresenceQuery})
 	select {
 	case m := <-d:
 		if m.Type != "query" {
@@ -153,9 +153,7 @@ func TestPresenceMalformedMessagesAreSkipped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := tr.Announce(testkit.Context(t, 5*time.Second), hello("good", 1)); err != nil {
-		t.Fatal(err)
-	}
+	announce(t, tr, hello("good", 1))
 	if got := log.Take(t, 1, 5*time.Second); got[0].Server != "good" {
 		t.Fatalf("got %+v, want the good hello only", got[0])
 	}
@@ -225,9 +223,7 @@ func TestCloseEndsPresenceWatchers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for pid := range 3 {
-		if err := other.Announce(testkit.Context(t, 5*time.Second), hello("s", pid)); err != nil {
-			t.Fatal(err)
-		}
+		announce(t, other, hello("s", pid))
 	}
 	<-entered
 	if err := tr.Close(); err != nil {
@@ -237,9 +233,7 @@ func TestCloseEndsPresenceWatchers(t *testing.T) {
 		t.Fatal("Close returned while fn was running")
 	}
 	n := calls.Load()
-	if err := other.Announce(testkit.Context(t, 5*time.Second), hello("s", 9)); err != nil {
-		t.Fatal(err)
-	}
+	announce(t, other, hello("s", 9))
 	time.Sleep(50 * time.Millisecond)
 	if calls.Load() != n {
 		t.Fatal("fn called after Close")

@@ -100,8 +100,7 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 
 	// Long ctx: waits for the network and completes.
 	c := newCollector()
-	sent := make(chan error, 1)
-	go func() { sent <- cli.Send(testkit.Context(t, 20*time.Second), request("s1", "echo", "long"), c) }()
+	sent := inBackground(func() error { return cli.Send(testkit.Context(t, 20*time.Second), request("s1", "echo", "long"), c) })
 	time.Sleep(300 * time.Millisecond)
 	select {
 	case err := <-sent:
@@ -110,13 +109,8 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 	}
 	p.up()
 	upAt := time.Now()
-	select {
-	case err := <-sent:
-		if err != nil {
-			t.Fatalf("Send waiting across the outage: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Send still waiting 20s after the network came back")
+	if err := ended(t, sent, 20*time.Second, "Send waiting across the outage"); err != nil {
+		t.Fatalf("Send waiting across the outage: %v", err)
 	}
 	if r := c.Take(t, 1, 15*time.Second)[0]; r.Result != "s1:long" {
 		t.Errorf("reply after recovery = %+v", r)
@@ -184,8 +178,7 @@ func TestCloseStopsReconnectingAndLeavesNoGoroutines(t *testing.T) {
 		err := cli.Send(testkit.Context(t, 50*time.Millisecond), request("s1", "echo", ""), newCollector())
 		return errors.Is(err, ports.ErrUnavailable)
 	})
-	waiting := make(chan error, 1)
-	go func() { waiting <- cli.Send(context.Background(), request("s1", "echo", ""), newCollector()) }()
+	waiting := inBackground(func() error { return cli.Send(context.Background(), request("s1", "echo", ""), newCollector()) })
 	time.Sleep(1500 * time.Millisecond) // a few attempts: the backoff is past its first steps
 	begin := time.Now()
 	if err := sub.Close(testkit.Context(t, 2*time.Second)); err != nil {
@@ -203,13 +196,8 @@ func TestCloseStopsReconnectingAndLeavesNoGoroutines(t *testing.T) {
 	if d := time.Since(begin); d > 2*time.Second {
 		t.Errorf("closing while reconnecting took %v", d)
 	}
-	select {
-	case err := <-waiting:
-		if !errors.Is(err, ports.ErrClosed) {
-			t.Errorf("Send waiting for the connection = %v, want ErrClosed", err)
-		}
-	case <-time.After(time.Second):
-		t.Fatal("Send waiting for the connection still blocked after Close")
+	if err := ended(t, waiting, time.Second, "Send waiting for the connection, after Close,"); !errors.Is(err, ports.ErrClosed) {
+		t.Errorf("Send waiting for the connection = %v, want ErrClosed", err)
 	}
 	if err := cli.Send(context.Background(), request("s1", "echo", ""), newCollector()); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Send after Close = %v, want ErrClosed", err)
