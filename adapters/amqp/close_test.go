@@ -115,10 +115,10 @@ func TestCloseUnblocksSendWaitingForConfirm(t *testing.T) {
 	}
 	begin := time.Now()
 	closed := inBackground(cli.Close)
-	if err := ended(t, errc, time.Second, "Send after Close"); !errors.Is(err, ports.ErrClosed) {
+	if err := testkit.Within(t, errc, time.Second, "Send after Close"); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Send = %v, want ErrClosed", err)
 	}
-	_ = ended(t, closed, 3*time.Second, "Close on a silent broker")
+	_ = testkit.Within(t, closed, 3*time.Second, "Close on a silent broker")
 	t.Logf("Close took %v", time.Since(begin))
 }
 
@@ -145,7 +145,7 @@ func TestConnectionLossFailsSendsPromptly(t *testing.T) {
 	errc := inBackground(func() error { return cli.Send(context.Background(), request("s1", "echo", ""), c) })
 	time.Sleep(100 * time.Millisecond)
 	p.cut()
-	err := ended(t, errc, 2*time.Second, "Send in flight when the connection broke")
+	err := testkit.Within(t, errc, 2*time.Second, "Send in flight when the connection broke")
 	if !errors.Is(err, amqp.ErrConnectionLost) || !errors.Is(err, ports.ErrUnavailable) {
 		t.Errorf("Send in flight = %v, want ErrConnectionLost and ports.ErrUnavailable", err)
 	}

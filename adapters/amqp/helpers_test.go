@@ -46,19 +46,6 @@ func inBackground(fn func() error) <-chan error {
 	return errc
 }
 
-// ended waits up to d for the error of a call run by inBackground, which
-// what names, and fails the test if the call has not ended by then.
-func ended(t *testing.T, errc <-chan error, d time.Duration, what string) error {
-	t.Helper()
-	select {
-	case err := <-errc:
-		return err
-	case <-time.After(d):
-		t.Fatalf("%s still blocked after %v", what, d)
-		return nil
-	}
-}
-
 // openTransport connects a transport that the test closes itself (no
 // cleanup: a second Close would report the first one's error again).
 func openTransport(tb testing.TB, cfg amqp.Config) *amqp.Transport {

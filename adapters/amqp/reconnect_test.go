@@ -109,7 +109,7 @@ func TestReconnectAfterNetworkOutage(t *testing.T) {
 	}
 	p.up()
 	upAt := time.Now()
-	if err := ended(t, sent, 20*time.Second, "Send waiting across the outage"); err != nil {
+	if err := testkit.Within(t, sent, 20*time.Second, "Send waiting across the outage"); err != nil {
 		t.Fatalf("Send waiting across the outage: %v", err)
 	}
 	if r := c.Take(t, 1, 15*time.Second)[0]; r.Result != "s1:long" {
@@ -196,7 +196,7 @@ func TestCloseStopsReconnectingAndLeavesNoGoroutines(t *testing.T) {
 	if d := time.Since(begin); d > 2*time.Second {
 		t.Errorf("closing while reconnecting took %v", d)
 	}
-	if err := ended(t, waiting, time.Second, "Send waiting for the connection, after Close,"); !errors.Is(err, ports.ErrClosed) {
+	if err := testkit.Within(t, waiting, time.Second, "Send waiting for the connection, after Close,"); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Send waiting for the connection = %v, want ErrClosed", err)
 	}
 	if err := cli.Send(context.Background(), request("s1", "echo", ""), newCollector()); !errors.Is(err, ports.ErrClosed) {

@@ -47,3 +47,15 @@ func TestInboxFullPanics(t *testing.T) {
 	}()
 	r.Deliver(domain.Reply{Server: "b"})
 }
+
+func TestWithin(t *testing.T) {
+	t.Parallel()
+	ch := make(chan int, 1)
+	ch <- 3
+	if got := testkit.Within(t, ch, time.Second, "three"); got != 3 {
+		t.Errorf("Within = %d, want 3", got)
+	}
+	if o := end(t, func(tb testing.TB) { testkit.Within(tb, ch, 10*time.Millisecond, "four") }); !strings.Contains(o.failed, "four: nothing within 10ms") {
+		t.Errorf("Within of nothing: failed %q", o.failed)
+	}
+}

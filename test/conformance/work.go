@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -57,14 +58,7 @@ func worker(name string, groups ...string) ports.Endpoint {
 // within receives from ch or fails the test after wait.
 func within[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(wait):
-		t.Fatalf("%s: nothing within %s", what, wait)
-		var zero T
-		return zero
-	}
+	return testkit.Within(t, ch, wait, what)
 }
 
 func testWorkSpread(t *testing.T, f Factory, _ Features) {
