@@ -17,7 +17,8 @@
 //	BenchmarkMemoryServers/servers=N          memory per in-process app.Server
 //
 // The AMQP ones need a broker in TOPICRPC_TEST_AMQP_URL (and its management
-// API in TOPICRPC_TEST_MANAGEMENT_URL) and skip without one; `make bench`
+// API in TOPICRPC_TEST_MANAGEMENT_URL) and skip without one, or fail under
+// TOPICRPC_REQUIRE_BROKER=1 (internal/testkit.EnvBroker); `make bench`
 // starts a private RabbitMQ, runs them BENCHCOUNT times, alternating, and
 // turns the output into docs/BENCHMARKS.md with `go run ./bench/cmd/report`.
 // Latency benchmarks report p50-ns and p99-ns from a Histogram of every call,

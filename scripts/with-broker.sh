@@ -5,7 +5,7 @@
 #   - else a throwaway private node (scripts/broker.sh, unique name, free ports)
 #     that is killed and deleted when CMD ends, fails or is interrupted;
 #   - else, when rabbitmq-server is not installed, none: CMD runs as is and the
-#     Go tests try testcontainers or skip.
+#     Go tests try testcontainers or skip (fail under TOPICRPC_REQUIRE_BROKER=1).
 # It exits with CMD's status, or 1 if the private node does not start.
 set -euo pipefail
 
