@@ -44,6 +44,13 @@ func presenceEnv(tb testing.TB) *env {
 	return e
 }
 
+// presenceTransport returns a presenceEnv and a transport in it.
+func presenceTransport(t *testing.T) (*env, *amqp.Transport) {
+	t.Helper()
+	e := presenceEnv(t)
+	return e, e.Transport(t)
+}
+
 // newPresences returns a watcher's log of up to n messages; its Put is the
 // watcher's function.
 func newPresences(n int) *testkit.Inbox[domain.Presence] {
@@ -110,8 +117,7 @@ func TestPresenceAcrossTransports(t *testing.T) {
 // clients of this version.
 func TestQueriesReachWatchersOfThePresenceExchange(t *testing.T) {
 	t.Parallel()
-	e := presenceEnv(t)
-	tr := e.Transport(t)
+	e, tr := presenceTransport(t)
 	announce(t, tr, hello("s1", 1)) // declares the exchanges
 	ch := amqptest.Channel(t, e.Broker.URL)
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
@@ -142,8 +148,7 @@ func TestQueriesReachWatchersOfThePresenceExchange(t *testing.T) {
 // Garbage on the presence exchange is skipped; the watcher carries on.
 func TestPresenceMalformedMessagesAreSkipped(t *testing.T) {
 	t.Parallel()
-	e := presenceEnv(t)
-	tr := e.Transport(t)
+	e, tr := presenceTransport(t)
 	log := newPresences(16)
 	watchPresence(t, tr, log.Put)
 	raw := amqptest.Channel(t, e.Broker.URL)
@@ -165,8 +170,7 @@ func TestPresenceMalformedMessagesAreSkipped(t *testing.T) {
 // the newest survive, in order. The announcer never waits for the watcher.
 func TestPresenceSlowWatcherLosesItsOldestMessages(t *testing.T) {
 	t.Parallel()
-	e := presenceEnv(t)
-	tr := e.Transport(t)
+	_, tr := presenceTransport(t)
 	const n = amqp.PresencePrefetch + amqp.PresenceQueueLength + 40
 	entered, release := make(chan struct{}), make(chan struct{})
 	log := newPresences(n)

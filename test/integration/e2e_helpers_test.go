@@ -43,6 +43,17 @@ func (f *fleet) bound(binding string, names ...string) []*bintest.Proc {
 	return procs
 }
 
+// workers starts w1, w2 and w3, bound to jobs.# with four requests at a
+// time each, and returns them in order.
+func (f *fleet) workers() []*bintest.Proc {
+	f.t.Helper()
+	var procs []*bintest.Proc
+	for _, name := range []string{"w1", "w2", "w3"} {
+		procs = append(procs, f.server(name, "--bind", "jobs.#", "--concurrency", "4"))
+	}
+	return procs
+}
+
 // classicFleet is the classic session's fleet: q1 bound to group1.#, q2 to
 // group2.#; clients get --management-url when withManagement.
 func classicFleet(t *testing.T, withManagement bool) *fleet {

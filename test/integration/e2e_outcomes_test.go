@@ -114,9 +114,7 @@ func TestEndToEndServersSeesJoinAndLeave(t *testing.T) {
 func TestEndToEndAnySurvivesAKilledWorker(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, false)
-	f.server("w1", "--bind", "jobs.#", "--concurrency", "4")
-	f.server("w2", "--bind", "jobs.#", "--concurrency", "4")
-	w3 := f.server("w3", "--bind", "jobs.#", "--concurrency", "4")
+	w3 := f.workers()[2]
 
 	const calls, parallel = 100, 10
 	served := make([]string, calls)

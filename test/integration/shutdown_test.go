@@ -72,9 +72,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 func TestBalancedThousandWithAKilledWorker(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, true)
-	f.server("w1", "--bind", "jobs.#", "--concurrency", "4")
-	f.server("w2", "--bind", "jobs.#", "--concurrency", "4")
-	w3 := f.server("w3", "--bind", "jobs.#", "--concurrency", "4")
+	w3 := f.workers()[2]
 	tr := f.space.Transport(t)
 	c := app.NewClient(tr, app.ClientConfig{}, nil)
 
