@@ -285,7 +285,13 @@ cmd_start() {
 			port_listening "$p" && die "port $p is already in use; pick another or unset the TOPICRPC_BROKER_*PORT variables"
 		done
 
-		rm -rf "${dir:?}/mnesia" "${dir:?}/log" "${dir:?}/home" "$dir/url" "$dir/management-url" "$dir/amqps-url" "$console_log"
+		# TOPICRPC_BROKER_KEEP_DATA=1 boots on the node's earlier data (durable
+		# queues, persistent messages), as a broker restart does.
+		if [ "${TOPICRPC_BROKER_KEEP_DATA:-}" = 1 ]; then
+			rm -rf "${dir:?}/log" "${dir:?}/home" "$dir/url" "$dir/management-url" "$dir/amqps-url" "$console_log"
+		else
+			rm -rf "${dir:?}/mnesia" "${dir:?}/log" "${dir:?}/home" "$dir/url" "$dir/management-url" "$dir/amqps-url" "$console_log"
+		fi
 		mkdir -p "$dir/mnesia" "$dir/log" "$dir/home"
 		od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$dir/home/.erlang.cookie"
 		chmod 400 "$dir/home/.erlang.cookie"

@@ -137,6 +137,16 @@ func (n *Node) Restart(ctx context.Context) error {
 	return nil
 }
 
+// RestartKeepingData boots the node again after Kill on the data it had, as
+// a broker restart does: durable queues and exchanges, their bindings and
+// persistent messages are back. ctx bounds the boot.
+func (n *Node) RestartKeepingData(ctx context.Context) error {
+	env := n.env
+	n.env = append(append([]string(nil), env...), "TOPICRPC_BROKER_KEEP_DATA=1")
+	defer func() { n.env = env }()
+	return n.Restart(ctx)
+}
+
 // Stop kills the node and deletes its directory. It is idempotent.
 func (n *Node) Stop() {
 	if n.stopped {
