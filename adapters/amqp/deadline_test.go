@@ -139,19 +139,7 @@ func TestServerAnswersExpiredWithoutRunning(t *testing.T) {
 	srv := e.Transport(t)
 	var log ranLog
 	serverRunning(t, e, srv, &log)
-	raw := amqptest.Channel(t, e.Broker.URL)
-	replyTo, replies := rawReplies(t, raw)
-	deadline := time.Now().Add(-time.Second).Truncate(time.Millisecond)
-	err := raw.PublishWithContext(testkit.Context(t, 5*time.Second), e.Exchange, "s1", false, false, amqp091.Publishing{
-		CorrelationId: "late-1",
-		ReplyTo:       replyTo,
-		Type:          "count",
-		Body:          []byte("late"),
-		Headers:       amqp091.Table{"topicrpc-deadline": deadline.UnixMilli()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	replies, _ := publishLate(t, e, "late-1", "count", "late")
 	select {
 	case d := <-replies:
 		if d.CorrelationId != "late-1" || d.Headers["topicrpc-code"] != domain.CodeExpired || d.Type != "result" || d.AppId != "s1" {
@@ -177,16 +165,7 @@ func TestAdapterDeliversExpiredRequestsToTheHandler(t *testing.T) {
 			got <- req
 			_ = rw.Reply(ctx, domain.Reply{Kind: domain.KindResult})
 		})
-	raw := amqptest.Channel(t, e.Broker.URL)
-	replyTo, _ := rawReplies(t, raw)
-	deadline := time.Now().Add(-time.Second).Truncate(time.Millisecond)
-	err := raw.PublishWithContext(testkit.Context(t, 5*time.Second), e.Exchange, "s1", false, false, amqp091.Publishing{
-		CorrelationId: "late-2", ReplyTo: replyTo, Type: "echo",
-		Headers: amqp091.Table{"topicrpc-deadline": deadline.UnixMilli()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, deadline := publishLate(t, e, "late-2", "echo", "")
 	select {
 	case req := <-got:
 		if req.ID != "late-2" || !req.Deadline.Equal(deadline) {
@@ -195,4 +174,23 @@ func TestAdapterDeliversExpiredRequestsToTheHandler(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the handler never got the request")
 	}
+}
+
+// publishLate publishes, by hand, a request to s1 whose deadline passed a
+// second ago and that carries no expiration (as from a client whose clock
+// runs behind): the broker delivers it. It returns the replies to it and
+// its deadline.
+func publishLate(t *testing.T, e *env, id, command, args string) (<-chan amqp091.Delivery, time.Time) {
+	t.Helper()
+	raw := amqptest.Channel(t, e.Broker.URL)
+	replyTo, replies := rawReplies(t, raw)
+	deadline := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	err := raw.PublishWithContext(testkit.Context(t, 5*time.Second), e.Exchange, "s1", false, false, amqp091.Publishing{
+		CorrelationId: id, ReplyTo: replyTo, Type: command, Body: []byte(args),
+		Headers: amqp091.Table{"topicrpc-deadline": deadline.UnixMilli()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return replies, deadline
 }

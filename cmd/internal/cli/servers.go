@@ -152,7 +152,7 @@ type registeredOut struct {
 	Version    string     `json:"version"`
 	Host       string     `json:"host"`
 	PID        int        `json:"pid"`
-	Joined     time.Time  `json:"joined"`
+	Joined     time.Time  `json:"joined,omitzero"`
 	Started    time.Time  `json:"started"`
 	LastSeen   time.Time  `json:"last_seen"`
 	Left       *time.Time `json:"left,omitempty"`
@@ -221,22 +221,10 @@ func printMembers(o *options, members []domain.Member) {
 	fmt.Fprintf(o.io.Out, "== %d server(s)\n", len(members))
 }
 
-type memberOut struct {
-	Type       string    `json:"type"`
-	Server     string    `json:"server"`
-	Queue      string    `json:"queue"`
-	Bindings   []string  `json:"bindings"`
-	WorkGroups []string  `json:"work_groups"`
-	Commands   []string  `json:"commands"`
-	Version    string    `json:"version"`
-	Host       string    `json:"host"`
-	PID        int       `json:"pid"`
-	Started    time.Time `json:"started"`
-	LastSeen   time.Time `json:"last_seen"`
-}
-
-func memberJSON(m domain.Member) memberOut {
-	return memberOut{Type: "server", Server: m.Server, Queue: m.Queue, Bindings: nonNil(m.Bindings),
-		WorkGroups: nonNil(m.WorkGroups), Commands: nonNil(m.Commands), Version: m.Version, Host: m.Host,
-		PID: m.PID, Started: m.Started, LastSeen: m.LastSeen}
+// memberJSON is a live server (servers --live) in the same shape as a
+// registered one, up.
+func memberJSON(m domain.Member) registeredOut {
+	return registeredOut{Type: "server", Server: m.Server, State: string(app.StandingUp), Queue: m.Queue,
+		Bindings: nonNil(m.Bindings), WorkGroups: nonNil(m.WorkGroups), Commands: nonNil(m.Commands),
+		Version: m.Version, Host: m.Host, PID: m.PID, Started: m.Started, LastSeen: m.LastSeen}
 }
