@@ -50,6 +50,10 @@ const (
 	MaxRegSkew = 24 * time.Hour
 )
 
+// MinRegTime is the earliest time a registration may carry: anything older
+// is a broken clock or a forgery.
+var MinRegTime = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // ErrBadRegistration is wrapped by every error of Registration.Validate.
 var ErrBadRegistration = errors.New("bad registration")
 
@@ -90,6 +94,8 @@ func (r Registration) Validate(now time.Time) error {
 	switch latest := now.Add(MaxRegSkew); {
 	case r.Joined.IsZero() || r.Started.IsZero() || r.Seen.IsZero():
 		return bad("missing joined, started or seen time")
+	case r.Joined.Before(MinRegTime):
+		return bad("dated %v, before %v", r.Joined, MinRegTime)
 	case r.Started.Before(r.Joined) || r.Seen.Before(r.Started):
 		return bad("times out of order (joined %v, started %v, seen %v)", r.Joined, r.Started, r.Seen)
 	case r.Seen.After(latest) || r.Left.After(latest):

@@ -93,6 +93,7 @@ func TestRegistrationValidate(t *testing.T) {
 		"out of order":  func(r *domain.Registration) { r.Started = now.Add(-time.Hour) },
 		"a day ahead":   func(r *domain.Registration) { r.Seen = now.Add(25 * time.Hour) },
 		"left ahead":    func(r *domain.Registration) { r.Left = now.Add(48 * time.Hour) },
+		"far past":      func(r *domain.Registration) { r.Joined = time.Unix(0, 0) },
 		"many bindings": func(r *domain.Registration) { r.Bindings = make([]string, domain.MaxRegListItems+1) },
 		"bad command":   func(r *domain.Registration) { r.Commands = []string{"9x"} },
 		"long host":     func(r *domain.Registration) { r.Host = string(make([]byte, 256)) },

@@ -42,10 +42,17 @@ func TestRegisterSurvivesBrokerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The transport reconnects to the booted node: reads fail until then.
 	tr := ns.Transport(t)
-	g, err := tr.ReadRegister(ctx)
+	var g *domain.Register
+	var err error
+	for wait := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		if g, err = tr.ReadRegister(ctx); err == nil || time.Now().After(wait) {
+			break
+		}
+	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the register cannot be read a minute after the restart: %v", err)
 	}
 	r1, ok1 := g.Get("r1")
 	r2, ok2 := g.Get("r2")
