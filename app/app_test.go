@@ -64,8 +64,15 @@ func doWithin(t *testing.T, c *app.Client, d time.Duration, target string, cmd d
 	return sum, outs
 }
 
+// TestClassicSession runs the classic session on the memory transport, in a
+// synctest bubble: a call that ends as soon as everyone answered takes no
+// time on the bubble's clock, however slow the machine.
 func TestClassicSession(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testClassicSession)
+}
+
+func testClassicSession(t *testing.T) {
 	c, _ := fleet(t, app.ClientConfig{Timeout: 5 * time.Second})
 	tests := []struct {
 		target, cmd string
@@ -82,7 +89,7 @@ func TestClassicSession(t *testing.T) {
 		if sum.Reason != domain.DoneAllReplied || sum.Expected != len(tc.want) || sum.OK != len(tc.want) {
 			t.Errorf("%s %s: summary %+v", tc.target, tc.cmd, sum)
 		}
-		if sum.Elapsed > time.Second {
+		if sum.Elapsed != 0 {
 			t.Errorf("%s %s: took %s; it should end as soon as everyone answered", tc.target, tc.cmd, sum.Elapsed)
 		}
 		for server, result := range tc.want {
