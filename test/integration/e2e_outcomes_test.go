@@ -84,18 +84,19 @@ func TestEndToEndGroupCallEndsEarly(t *testing.T) {
 }
 
 // TestEndToEndServersSeesJoinAndLeave: `topicrpc servers` lists a server
-// that just started and drops one that stopped, at once.
+// that just started and, once it stopped, lists it as stopped; `servers
+// --live` (presence) drops it at once.
 func TestEndToEndServersSeesJoinAndLeave(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, false)
 	f.server("q1", "--bind", "group1.#", "--heartbeat", "1s")
 	r := f.client("", "servers")
-	if r.Code != 0 || !hasLine(r.Out, "q1") || !strings.Contains(r.Out, "group1.#") {
+	if r.Code != 0 || !hasState(r.Out, "q1", "up") || !strings.Contains(r.Out, "group1.#") {
 		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	q3 := f.server("q3", "--bind", "group3.#", "--heartbeat", "1s")
 	r = f.client("", "servers")
-	if !hasLine(r.Out, "q1") || !hasLine(r.Out, "q3") {
+	if !hasState(r.Out, "q1", "up") || !hasState(r.Out, "q3", "up") {
 		t.Fatalf("after q3 joined:\n%s", r.Out)
 	}
 	r = f.client("", "servers", "group3")
@@ -107,12 +108,26 @@ func TestEndToEndServersSeesJoinAndLeave(t *testing.T) {
 	}
 	q3.ExitCode(20 * time.Second)
 	r = f.client("", "servers")
-	if !hasLine(r.Out, "q1") || hasLine(r.Out, "q3") {
+	if !hasState(r.Out, "q1", "up") || !hasState(r.Out, "q3", "stopped") {
 		t.Fatalf("after q3 left:\n%s", r.Out)
+	}
+	r = f.client("", "servers", "--live")
+	if !hasLine(r.Out, "q1") || hasLine(r.Out, "q3") {
+		t.Fatalf("servers --live after q3 left:\n%s", r.Out)
 	}
 	if r := f.client("", "servers", "group9"); r.Code != 3 {
 		t.Fatalf("servers group9: exit %d", r.Code)
 	}
+}
+
+// hasState reports whether the servers listing has server in state.
+func hasState(out, server, state string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == server && f[1] == state {
+			return true
+		}
+	}
+	return false
 }
 
 // TestEndToEndAnySurvivesAKilledWorker: 100 load-balanced calls spread over
