@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/topicrpc/topicrpc/app"
@@ -122,41 +123,51 @@ func TestCallsReuseWakers(t *testing.T) {
 
 // TestCallIdleGapRearms: with the expected servers unknown, every result
 // moves the end of the call to an idle gap after it; the call ends one gap
-// after the last result, not before.
+// after the last result, not before and not later. In a synctest bubble: the
+// results come at exact instants of the test's clock.
 func TestCallIdleGapRearms(t *testing.T) {
 	t.Parallel()
-	const gap = 60 * time.Millisecond
-	var last time.Time
-	var mu sync.Mutex
-	tr := &scripted{onSend: func(req *domain.Request, sink ports.ReplySink) {
-		go func() {
-			for i := range 4 {
-				time.Sleep(gap / 2)
-				mu.Lock()
-				last = time.Now()
-				mu.Unlock()
-				sink.Deliver(result(fmt.Sprint("s", i)))
-			}
-		}()
-	}}
-	c := app.NewClient(tr, app.ClientConfig{IdleGap: gap, Timeout: time.Minute}, quiet)
-	call, err := c.Call(context.Background(), "all", domain.Command{Name: "echo"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, ok := call.Next(); ok; _, ok = call.Next() {
-		n++
-	}
-	end := time.Now()
-	mu.Lock()
-	defer mu.Unlock()
-	if s := call.Summary(); s.Reason != domain.DoneIdle || n != 4 || s.OK != 4 {
-		t.Fatalf("%d results, summary %+v; want 4, idle", n, s)
-	}
-	if end.Sub(last) < gap {
-		t.Fatalf("ended %v after the last result, before the %v idle gap", end.Sub(last), gap)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const gap = 60 * time.Millisecond
+		var lastSent time.Time
+		var mu sync.Mutex
+		sent := make(chan struct{})
+		tr := &scripted{onSend: func(req *domain.Request, sink ports.ReplySink) {
+			go func() {
+				defer close(sent)
+				for i := range 4 {
+					time.Sleep(gap / 2)
+					mu.Lock()
+					lastSent = time.Now()
+					mu.Unlock()
+					sink.Deliver(result(fmt.Sprint("s", i)))
+				}
+			}()
+		}}
+		c := app.NewClient(tr, app.ClientConfig{IdleGap: gap, Timeout: time.Minute}, quiet)
+		start := time.Now()
+		call, err := c.Call(context.Background(), "all", domain.Command{Name: "echo"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ok := call.Next(); ok; _, ok = call.Next() {
+			n++
+		}
+		end := time.Now()
+		<-sent // at once, unless the call ended early
+		mu.Lock()
+		last := lastSent
+		mu.Unlock()
+		s := call.Summary()
+		if s.Reason != domain.DoneIdle || n != 4 || s.OK != 4 {
+			t.Fatalf("%d results, summary %+v; want 4, idle", n, s)
+		}
+		if end.Sub(last) != gap || last.Sub(start) != 2*gap || s.Elapsed != 3*gap {
+			t.Fatalf("last result after %v, call over %v after it (elapsed %v); want %v, then one %v idle gap",
+				last.Sub(start), end.Sub(last), s.Elapsed, 2*gap, gap)
+		}
+	})
 }
 
 // TestCallKeptBusy delivers a stream of progress replies and results from

@@ -12,16 +12,20 @@ import (
 	"github.com/topicrpc/topicrpc/ports"
 )
 
+// Close waits for the handler in flight, whose reply still goes out: the
+// handler is held until Close has been seen not to return, and it has
+// finished by the time Close returns.
 func TestSubscriptionCloseWaitsForHandlers(t *testing.T) {
 	t.Parallel()
 	e, srv, cli := newPair(t)
-	started := make(chan struct{})
+	started, release, finished := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	e.Track("s1")
 	sub, err := srv.Serve(testkit.Context(t, 5*time.Second), ports.Endpoint{Name: "s1", Bindings: []string{"s1"}},
 		func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 			close(started)
-			time.Sleep(200 * time.Millisecond)
+			<-release
 			echo("s1")(ctx, req, rw)
+			close(finished)
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -30,11 +34,24 @@ func TestSubscriptionCloseWaitsForHandlers(t *testing.T) {
 	if err := cli.Send(testkit.Context(t, 5*time.Second), request("s1", "echo", "x"), c); err != nil {
 		t.Fatal(err)
 	}
-	<-started
-	if err := sub.Close(testkit.Context(t, 5*time.Second)); err != nil {
+	_ = testkit.Within(t, started, 10*time.Second, "the handler's start")
+	closed := inBackground(func() error { return sub.Close(testkit.Context(t, 10*time.Second)) })
+	select {
+	case err := <-closed:
+		close(release)
+		t.Fatalf("Close returned (%v) while a handler was running", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := testkit.Within(t, closed, 10*time.Second, "Close after the handler's release"); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if r := c.Take(t, 1, time.Second)[0]; !r.OK() {
+	select {
+	case <-finished:
+	default:
+		t.Fatal("Close returned before the handler finished")
+	}
+	if r := c.Take(t, 1, 5*time.Second)[0]; !r.OK() || r.Result != "s1:x" {
 		t.Errorf("reply = %+v", r)
 	}
 	if err := sub.Close(testkit.Context(t, time.Second)); err != nil {
@@ -108,6 +125,7 @@ func TestCloseUnblocksSendWaitingForConfirm(t *testing.T) {
 	cli := openTransport(t, cfg)
 	p.hold()
 	errc := inBackground(func() error { return cli.Send(context.Background(), request("nobody", "echo", ""), newCollector()) })
+	p.awaitHeldPublish(t, 10*time.Second)
 	select {
 	case err := <-errc:
 		t.Fatalf("Send returned %v while the broker was silent", err)
@@ -143,7 +161,7 @@ func TestConnectionLossFailsSendsPromptly(t *testing.T) {
 	// One Send waits for a confirm when the connection breaks.
 	p.hold()
 	errc := inBackground(func() error { return cli.Send(context.Background(), request("s1", "echo", ""), c) })
-	time.Sleep(100 * time.Millisecond)
+	p.awaitHeldPublish(t, 10*time.Second) // the Send waits for its confirm
 	p.cut()
 	err := testkit.Within(t, errc, 2*time.Second, "Send in flight when the connection broke")
 	if !errors.Is(err, amqp.ErrConnectionLost) || !errors.Is(err, ports.ErrUnavailable) {

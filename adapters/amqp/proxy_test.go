@@ -25,6 +25,9 @@ type proxy struct {
 	url  string
 	held atomic.Bool
 	off  atomic.Bool
+	// heldPublish is signalled when a client's basic.publish is held back:
+	// a Send is then waiting for its confirm.
+	heldPublish chan struct{}
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -43,7 +46,7 @@ func newProxy(tb testing.TB, brokerURL string) *proxy {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: net.JoinHostPort(u.Host, strconv.Itoa(u.Port)), conns: make(map[net.Conn]struct{})}
+	p := &proxy{ln: ln, target: net.JoinHostPort(u.Host, strconv.Itoa(u.Port)), conns: make(map[net.Conn]struct{}), heldPublish: make(chan struct{}, 1)}
 	addr := ln.Addr().(*net.TCPAddr)
 	u.Host, u.Port = addr.IP.String(), addr.Port
 	p.url = u.String()
@@ -80,17 +83,23 @@ func (p *proxy) accept() {
 		}
 		p.conns[c], p.conns[b] = struct{}{}, struct{}{}
 		p.mu.Unlock()
-		p.wg.Go(func() { p.pipe(b, c) })
-		p.wg.Go(func() { p.pipe(c, b) })
+		p.wg.Go(func() { p.pipe(b, c, true) })
+		p.wg.Go(func() { p.pipe(c, b, false) })
 	}
 }
 
 // pipe copies src to dst, holding data back while the proxy is held, and
-// closes both when either side ends.
-func (p *proxy) pipe(dst, src net.Conn) {
+// closes both when either side ends. toBroker is the client's direction.
+func (p *proxy) pipe(dst, src net.Conn, toBroker bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		if toBroker && p.held.Load() && hasPublish(buf[:n]) {
+			select {
+			case p.heldPublish <- struct{}{}:
+			default:
+			}
+		}
 		for p.held.Load() {
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -111,8 +120,31 @@ func (p *proxy) pipe(dst, src net.Conn) {
 	p.mu.Unlock()
 }
 
+// hasPublish reports whether b holds the start of an AMQP method frame
+// (type 1, channel, size) carrying basic.publish (class 60, method 40).
+func hasPublish(b []byte) bool {
+	for i := 0; i+11 <= len(b); i++ {
+		if b[i] == 1 && b[i+7] == 0 && b[i+8] == 60 && b[i+9] == 0 && b[i+10] == 40 {
+			return true
+		}
+	}
+	return false
+}
+
 // hold stops forwarding: the broker seems to stop answering.
 func (p *proxy) hold() { p.held.Store(true) }
+
+// awaitHeldPublish waits until the proxy, held, holds back a publish: the
+// Send that made it is waiting for its confirm. It fails the test after
+// timeout.
+func (p *proxy) awaitHeldPublish(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	select {
+	case <-p.heldPublish:
+	case <-time.After(timeout):
+		tb.Fatalf("no publish reached the held proxy within %v", timeout)
+	}
+}
 
 // cut closes every connection, as a network that broke; new connections
 // get through.

@@ -67,21 +67,34 @@ func TestFullQueueRefusesWithoutStallingOthers(t *testing.T) {
 func TestRepliesForForgottenCallsAreCounted(t *testing.T) {
 	t.Parallel()
 	tr := testkit.MemoryTransport(t)
-	done := make(chan struct{})
+	forgotten, replied := make(chan struct{}), make(chan error, 1)
 	if _, err := tr.Serve(t.Context(), ports.Endpoint{Name: "a", Bindings: []string{"a"}}, func(ctx context.Context, r *domain.Request, rw ports.ReplyWriter) {
-		time.Sleep(20 * time.Millisecond)
-		_ = rw.Reply(ctx, domain.Reply{Server: "a"})
-		close(done)
+		select {
+		case <-forgotten: // the reply comes after its call was forgotten
+		case <-ctx.Done():
+		}
+		replied <- rw.Reply(ctx, domain.Reply{Server: "a"})
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Send(t.Context(), req("gone", "a"), make(chanSink)); err != nil {
+	sink := make(chanSink, 1)
+	if err := tr.Send(t.Context(), req("gone", "a"), sink); err != nil {
 		t.Fatal(err)
 	}
 	tr.Forget("gone")
-	<-done
+	close(forgotten)
+	select {
+	case <-replied:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not reply within 10s")
+	}
 	if n := tr.DroppedReplies(); n != 1 {
 		t.Fatalf("dropped %d, want 1", n)
+	}
+	select {
+	case r := <-sink:
+		t.Fatalf("a reply for a forgotten call was delivered: %+v", r)
+	default:
 	}
 }
 

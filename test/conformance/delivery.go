@@ -166,21 +166,39 @@ func testForget(t *testing.T, f Factory, _ Features) {
 	s.none(t, 200*time.Millisecond)
 }
 
+// testCloseWaits: Close waits for the handler in flight, whose reply still
+// goes out. The handler is held until Close has been seen not to return, and
+// it has finished by the time Close returns.
 func testCloseWaits(t *testing.T, f Factory, _ Features) {
 	tr := f(t)
-	started := make(chan struct{})
+	started, release, finished := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	sub := serve(t, tr, ports.Endpoint{Name: "grace", Bindings: []string{"g.#"}}, func(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 		close(started)
-		time.Sleep(200 * time.Millisecond)
+		<-release
 		echo("grace")(ctx, req, rw)
+		close(finished)
 	})
 	s := newSink()
 	send(t, tr, request("g", "echo", "finish me"), s)
-	<-started
+	within(t, started, "the handler to start")
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
-	if err := sub.Close(ctx); err != nil {
+	closed := make(chan error, 1)
+	go func() { closed <- sub.Close(ctx) }()
+	select {
+	case err := <-closed:
+		close(release)
+		t.Fatalf("close returned (%v) while a handler was running", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := within(t, closed, "close after the handler was released"); err != nil {
 		t.Fatalf("close: %v", err)
+	}
+	select {
+	case <-finished:
+	default:
+		t.Fatal("close returned before the handler finished")
 	}
 	if r := s.next(t); r.Result != "finish me" {
 		t.Fatalf("in-flight request did not finish: %+v", r)
@@ -197,7 +215,7 @@ func testCloseCancels(t *testing.T, f Factory, _ Features) {
 		close(cancelled)
 	})
 	send(t, tr, request("st", "echo", ""), newSink())
-	<-started
+	within(t, started, "the handler to start")
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()

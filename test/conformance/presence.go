@@ -235,17 +235,32 @@ func testPresenceClosedTransport(t *testing.T, tr ports.Transport) {
 	if err := tr.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	p := domain.Presence{Kind: domain.PresenceGoodbye, Server: "late", Sent: time.Now()}
-	if err := tr.Announce(t.Context(), p); !errors.Is(err, ports.ErrClosed) {
-		t.Errorf("Announce after Close = %v, want ErrClosed", err)
+	// One message for each watcher: neither may hear it.
+	for _, p := range []domain.Presence{
+		{Kind: domain.PresenceGoodbye, Server: "late", Sent: time.Now()},
+		{Kind: domain.PresenceQuery, Sent: time.Now()},
+	} {
+		if err := tr.Announce(t.Context(), p); !errors.Is(err, ports.ErrClosed) {
+			t.Errorf("Announce(%s) after Close = %v, want ErrClosed", p.Kind, err)
+		}
 	}
 	for _, want := range []ports.PresenceInterest{ports.WatchAnnouncements, ports.WatchQueries} {
 		if _, err := tr.WatchPresence(t.Context(), want, func(domain.Presence) {}); !errors.Is(err, ports.ErrClosed) {
 			t.Errorf("WatchPresence(%s) after Close = %v, want ErrClosed", want, err)
 		}
 	}
-	w.none(t, 50*time.Millisecond)
-	q.none(t, 0)
+	// Both watchers are given the same 100 ms to show a message.
+	timeout := time.After(100 * time.Millisecond)
+	for {
+		select {
+		case p := <-w.in.C():
+			t.Fatalf("the watcher of announcements got %+v after Close", p)
+		case p := <-q.in.C():
+			t.Fatalf("the watcher of queries got %+v after Close", p)
+		case <-timeout:
+			return
+		}
+	}
 }
 
 // presenceLog is a watcher keeping what it is given. A watcher of

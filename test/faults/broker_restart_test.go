@@ -25,7 +25,9 @@ const reportEnv = "TOPICRPC_FAULTS_REPORT"
 // The broker is killed (SIGKILL) and restarted while a client calls three
 // servers for 30 s, each call with a 2 s deadline. Every call must end: with
 // all three answers, or with a clear error, never hanging past its deadline
-// (allowing 5 s). The servers must serve again once the broker is back.
+// (allowing 5 s). A call may fail only while the fault lasts: it must not
+// end before the kill, nor start after the servers answered again. The
+// servers must serve again once the broker is back.
 //
 // The figures (calls, ok, failed, hung, seconds until the servers answer
 // again) are logged in one line and written to $TOPICRPC_FAULTS_REPORT.
@@ -64,14 +66,17 @@ func TestBrokerKilledAndRestarted(t *testing.T) {
 	// The fault, on its own schedule.
 	begin := time.Now()
 	var (
-		mu                         sync.Mutex
-		killedAt, restarting, upAt time.Time
-		faultErr                   error
+		mu                                  sync.Mutex
+		killing, killedAt, restarting, upAt time.Time
+		faultErr                            error
 	)
 	faultDone := make(chan struct{})
 	go func() {
 		defer close(faultDone)
 		time.Sleep(time.Until(begin.Add(killAt)))
+		mu.Lock()
+		killing = time.Now()
+		mu.Unlock()
 		err := n.Kill()
 		mu.Lock()
 		killedAt, faultErr = time.Now(), err
@@ -96,7 +101,8 @@ func TestBrokerKilledAndRestarted(t *testing.T) {
 	var (
 		calls, ok, hung int
 		failed          = map[string]int{}
-		servedAgain     time.Time // the first call after the restart began that all three answered
+		failures        []result  // each failed call, to check when it ran
+		servedAgain     time.Time // the end of the first call after the restart began that all three answered
 	)
 	for {
 		now := time.Now()
@@ -122,6 +128,7 @@ func TestBrokerKilledAndRestarted(t *testing.T) {
 				}
 			default:
 				failed[normalize(r.err)]++
+				failures = append(failures, r)
 			}
 		case <-time.After(callTimeout + hangSlack):
 			hung++
@@ -174,6 +181,19 @@ func TestBrokerKilledAndRestarted(t *testing.T) {
 	for msg := range failed {
 		if strings.TrimSpace(msg) == "" {
 			t.Error("a call failed without a message")
+		}
+	}
+	// Failures only while the fault lasts: from the kill until the servers
+	// answered again.
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range failures {
+		at := fmt.Sprintf("a call from %.3fs to %.3fs", r.start.Sub(begin).Seconds(), r.end.Sub(begin).Seconds())
+		switch {
+		case r.end.Before(killing):
+			t.Errorf("%s failed before the broker was killed at %.3fs: %s", at, killing.Sub(begin).Seconds(), r.err)
+		case !servedAgain.IsZero() && r.start.After(servedAgain):
+			t.Errorf("%s failed after the servers answered again at %.3fs: %s", at, servedAgain.Sub(begin).Seconds(), r.err)
 		}
 	}
 }

@@ -1,10 +1,15 @@
 package integration_test
 
 import (
+	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/test/internal/bintest"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
 )
@@ -82,4 +87,58 @@ func namespace(t *testing.T, b *brokertest.Broker) *amqptest.Namespace {
 	ns := amqptest.New(t, b.Kit(), "it")
 	ns.Logger = slog.New(slog.DiscardHandler)
 	return ns
+}
+
+var jobSeq atomic.Int64
+
+// job is a request sent from the test process, not through the CLI, so that
+// the test sees every reply, acks included: a server acknowledges a request
+// whose handler is still running (after --ack-after, 20 ms by default).
+type job struct {
+	id      string
+	replies chan domain.Reply
+}
+
+func (j *job) Deliver(r domain.Reply) {
+	select {
+	case j.replies <- r:
+	default: // the test reads a few replies at most
+	}
+}
+
+// job sends command to target with the given deadline on a transport of its
+// own in the fleet's namespace; balanced sends it to the target group's work
+// queue (call --any).
+func (f *fleet) job(target, command string, timeout time.Duration, balanced bool) *job {
+	f.t.Helper()
+	cmd, err := domain.ParseCommand(command)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	tr := f.space.Transport(f.t)
+	now := time.Now()
+	j := &job{id: fmt.Sprintf("job-%d-%d", now.UnixNano(), jobSeq.Add(1)), replies: make(chan domain.Reply, 64)}
+	req := &domain.Request{ID: j.id, Target: target, Command: cmd, Sent: now, Deadline: now.Add(timeout), Balanced: balanced}
+	if err := tr.Send(testkit.Context(f.t, 30*time.Second), req, j); err != nil {
+		f.t.Fatalf("send %s to %s: %v", command, target, err)
+	}
+	return j
+}
+
+// await returns the next reply of kind (others are skipped), or fails the
+// test after d.
+func (j *job) await(t *testing.T, kind domain.ReplyKind, d time.Duration) domain.Reply {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case r := <-j.replies:
+			if r.Kind == kind {
+				return r
+			}
+		case <-timeout:
+			t.Fatalf("job %s: no %s reply within %v", j.id, kind, d)
+			return domain.Reply{}
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/topicrpc/topicrpc/domain"
 )
 
 // TestEndToEndClassicSession runs the classic session with separate
@@ -86,14 +88,9 @@ func TestEndToEndSilentServer(t *testing.T) {
 	f := newFleet(t, true)
 	f.server("q1", "--bind", "group1.#")
 	f.server("q2", "--bind", "group1.#", "--concurrency", "1")
-	// Keep q2 busy past the next call's deadline.
-	busy := bins.Command("topicrpc", "call", "--url", f.b.URL, "--namespace", f.ns,
-		"--management-url", f.b.ManagementURL, "--timeout", "4s", "q2", "sleep|3s")
-	if err := busy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Wait()
-	time.Sleep(300 * time.Millisecond)
+	// Keep q2 busy past the next call's deadline: once it acknowledged the
+	// job, its one slot is taken.
+	f.job("q2", "sleep|3s", 4*time.Second, false).await(t, domain.KindAck, 10*time.Second)
 	r := f.client("", "call", "--timeout", "1s", "group1", "echo|anyone")
 	if r.Code != 2 || !strings.Contains(r.Out, "no response from: q2") || !hasLine(r.Out, "q1") {
 		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)

@@ -42,6 +42,9 @@ type poison struct {
 	raw bool
 	// times publishes it more than once, as a redelivery would.
 	times int
+	// logged: the server logs one line rejecting or refusing each copy
+	// (implied by want bad_request).
+	logged bool
 }
 
 // TestPoisonMessages publishes at least 40 malformed, hostile or odd
@@ -103,10 +106,10 @@ func TestPoisonMessages(t *testing.T) {
 	mib := 1 << 20
 	tests := []poison{
 		// Properties missing or odd.
-		{name: "no reply-to", msg: with(echo, func(p *amqp091.Publishing) { p.CorrelationId = "p-noreply" }), want: noReply, raw: true},
-		{name: "no correlation id", msg: with(echo, func(p *amqp091.Publishing) { p.ReplyTo = replyQ.Name }), want: noReply, raw: true},
-		{name: "no properties, binary body", msg: amqp091.Publishing{Body: []byte{0, 0xff, 0xfe, 7}}, want: noReply, raw: true},
-		{name: "empty message", msg: amqp091.Publishing{}, want: noReply, raw: true},
+		{name: "no reply-to", msg: with(echo, func(p *amqp091.Publishing) { p.CorrelationId = "p-noreply" }), want: noReply, raw: true, logged: true},
+		{name: "no correlation id", msg: with(echo, func(p *amqp091.Publishing) { p.ReplyTo = replyQ.Name }), want: noReply, raw: true, logged: true},
+		{name: "no properties, binary body", msg: amqp091.Publishing{Body: []byte{0, 0xff, 0xfe, 7}}, want: noReply, raw: true, logged: true},
+		{name: "empty message", msg: amqp091.Publishing{}, want: noReply, raw: true, logged: true},
 		{name: "correlation id of 255 bytes", msg: with(echo, func(p *amqp091.Publishing) { p.CorrelationId = strings.Repeat("c", 255) }), want: replyOK},
 		{name: "correlation id not UTF-8", msg: with(echo, func(p *amqp091.Publishing) { p.CorrelationId = "p-\xff\xfe" }), want: replyOK},
 		{name: "correlation id with control characters", msg: with(echo, func(p *amqp091.Publishing) { p.CorrelationId = "p-a\nb\x00c" }), want: replyOK},
@@ -115,19 +118,21 @@ func TestPoisonMessages(t *testing.T) {
 		}), want: noReply, raw: true},
 		{name: "reply-to a forged direct reply-to address", msg: with(echo, func(p *amqp091.Publishing) {
 			p.CorrelationId, p.ReplyTo = "p-forged", "amq.rabbitmq.reply-to.g2dkABN0b3BpY3JwY0Bsb2NhbGhvc3QAAAAAAAAAAAA.bogus"
-		}), want: noReply, raw: true},
+		}), want: noReply, raw: true, logged: true},
 		{name: "reply-to a direct reply-to address without a pid", msg: with(echo, func(p *amqp091.Publishing) {
 			p.CorrelationId, p.ReplyTo = "p-nopid", "amq.rabbitmq.reply-to.abc"
-		}), want: noReply, raw: true},
+		}), want: noReply, raw: true, logged: true},
 		{name: "reply-to a direct reply-to address of a pid without node hash", msg: with(echo, func(p *amqp091.Publishing) {
 			p.CorrelationId, p.ReplyTo = "p-nohash", "amq.rabbitmq.reply-to.g1h2AAlnZW5lcmF0ZWQAAAABAAAAAAAAAAA=.abc"
-		}), want: noReply, raw: true},
+		}), want: noReply, raw: true, logged: true},
 		{name: "reply-to of 255 bytes", msg: with(echo, func(p *amqp091.Publishing) {
 			p.CorrelationId, p.ReplyTo = "p-longreply", strings.Repeat("r", 255)
 		}), want: noReply, raw: true},
+		// Answered into the server's own queue, where the reply (no
+		// reply-to) is rejected: one line.
 		{name: "reply-to the server's own queue", msg: with(echo, func(p *amqp091.Publishing) {
 			p.CorrelationId, p.ReplyTo = "p-loop", ns+".s1"
-		}), want: noReply, raw: true},
+		}), want: noReply, raw: true, logged: true},
 		{name: "content type octet-stream", msg: with(echo, func(p *amqp091.Publishing) { p.ContentType = "application/octet-stream" }), want: replyOK},
 		{name: "content type JSON", msg: with(text("echo", `{"a":1}`), func(p *amqp091.Publishing) { p.ContentType = "application/json" }), want: replyOK},
 		{name: "gzip content encoding", msg: with(text("echo", "\x1f\x8b\x08\x00\xff\xfe"), func(p *amqp091.Publishing) { p.ContentEncoding = "gzip" }), want: domain.CodeBadRequest},
@@ -147,7 +152,7 @@ func TestPoisonMessages(t *testing.T) {
 			p.AppId, p.Headers = "q9", amqp091.Table{"topicrpc-code": "failed", "topicrpc-error": "x", "topicrpc-elapsed": int64(5)}
 		}), want: domain.CodeUnknownCommand},
 		{name: "ack-shaped message without reply-to", msg: with(text("ack", ""), func(p *amqp091.Publishing) { p.CorrelationId, p.AppId = "p-ack", "q9" }),
-			want: noReply, raw: true},
+			want: noReply, raw: true, logged: true},
 		{name: "panicking handler", msg: text("boom", ""), want: domain.CodePanic},
 		// The args: the body.
 		{name: "args not UTF-8", msg: text("echo", "\xff\xfe"), want: domain.CodeBadRequest},
@@ -156,7 +161,7 @@ func TestPoisonMessages(t *testing.T) {
 		{name: "fib out of bounds", msg: text("fib", "94"), want: domain.CodeBadArgs},
 		{name: "sleep forever", msg: text("sleep", "forever"), want: domain.CodeBadArgs},
 		{name: "args of 1 MiB", msg: text("echo", strings.Repeat("a", mib)), want: replyOK},
-		{name: "args one byte over 1 MiB", msg: text("echo", strings.Repeat("a", mib+1)), want: domain.CodeBadArgs},
+		{name: "args one byte over 1 MiB", msg: text("echo", strings.Repeat("a", mib+1)), want: domain.CodeBadArgs, logged: true},
 		{name: "body over the transport's limit", msg: text("echo", strings.Repeat("a", amqp.DefaultMaxBody+1)), want: domain.CodeBadRequest},
 		// Headers of the wrong type or value.
 		{name: "target not a string", msg: header(echo, "topicrpc-target", int32(7)), want: domain.CodeBadRequest},
@@ -318,6 +323,12 @@ func TestPoisonMessages(t *testing.T) {
 		}
 	}
 	rejected := strings.Count(logs.String(), "rejected a malformed request") + strings.Count(logs.String(), "refused a request")
+	wantRejected := 0
+	for _, tc := range tests {
+		if tc.logged || tc.want == domain.CodeBadRequest {
+			wantRejected += max(tc.times, 1)
+		}
+	}
 
 	// Still serving: a normal call through the client.
 	cliT := space.Transport(t, space.WithManagement)
@@ -329,6 +340,9 @@ func TestPoisonMessages(t *testing.T) {
 	t.Logf("%d inputs tried (%d messages published), %d handled, %d rejections logged, server alive", len(tests), published, handled, rejected)
 	if len(tests) < 40 || handled != len(tests) {
 		t.Errorf("%d inputs tried, %d handled", len(tests), handled)
+	}
+	if rejected != wantRejected {
+		t.Errorf("%d rejections logged, want %d: one line for each input refused", rejected, wantRejected)
 	}
 }
 

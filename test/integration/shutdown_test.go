@@ -3,7 +3,6 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
-	"github.com/topicrpc/topicrpc/test/internal/bintest"
 )
 
 // TestGracefulShutdownFinishesInFlight: SIGTERM while a handler runs — the
@@ -22,21 +20,19 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, true)
 	q1 := f.server("q1", "--bind", "group1.#", "--grace", "5s")
-	done := make(chan bintest.Result, 1)
-	go func() { done <- f.client("", "call", "--timeout", "10s", "q1", "sleep|1500ms") }()
-	time.Sleep(500 * time.Millisecond) // the job is running
+	j := f.job("q1", "sleep|1500ms", 10*time.Second, false)
+	j.await(t, domain.KindAck, 10*time.Second) // the job is running
 	if err := q1.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	r := <-done
-	if r.Code != 0 || !strings.Contains(r.Out, "slept 1.5s") {
-		t.Fatalf("the in-flight call was not finished: exit %d\n%s%s", r.Code, r.Out, r.Err)
+	if r := j.await(t, domain.KindResult, 10*time.Second); r.Server != "q1" || r.Error != "" || r.Result != "slept 1.5s" {
+		t.Fatalf("the in-flight job was not finished: %+v", r)
 	}
 	if code := q1.ExitCode(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d after a graceful stop (-1: still running)", code)
 	}
 	// Gone: a call to it now is not received (its queue is still bound).
-	r = f.client("", "call", "--timeout", "1s", "q1", "echo|x")
+	r := f.client("", "call", "--timeout", "1s", "q1", "echo|x")
 	if r.Code != 2 {
 		t.Fatalf("after shutdown: exit %d\n%s", r.Code, r.Out)
 	}
@@ -48,15 +44,11 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, true)
 	q1 := f.server("q1", "--grace", "30s")
-	busy := bins.Command("topicrpc", "call", "--url", f.b.URL, "--namespace", f.ns,
-		"--management-url", f.b.ManagementURL, "--timeout", "20s", "q1", "sleep|15s")
-	if err := busy.Start(); err != nil {
+	f.job("q1", "sleep|15s", 20*time.Second, false).await(t, domain.KindAck, 10*time.Second) // the job is running
+	if err := q1.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = busy.Process.Kill(); _ = busy.Wait() }()
-	time.Sleep(500 * time.Millisecond)
-	_ = q1.Process.Signal(syscall.SIGTERM)
-	time.Sleep(300 * time.Millisecond)
+	q1.AwaitLog(t, "stopping: finishing requests in flight", 10*time.Second) // in its grace period
 	start := time.Now()
 	_ = q1.Process.Signal(syscall.SIGINT)
 	code := q1.ExitCode(5 * time.Second)

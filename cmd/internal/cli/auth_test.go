@@ -42,25 +42,36 @@ func TestAuthKeyFile(t *testing.T) {
 	good := keyFile(t, secretKey+"\n", 0o600)
 	open := keyFile(t, secretKey, 0o644)
 	short := keyFile(t, "too short\n", 0o600)
+	dir := t.TempDir()
 	tests := []struct {
 		name string
 		args []string
 		code int
-		err  string
+		err  string // the one line on stderr (exit 64), or "" for none (exit 0)
 	}{
 		{"signed call", []string{"--auth-key-file", good}, 0, ""},
-		{"world readable", []string{"--auth-key-file", open}, 64, "chmod 600 " + open},
+		{"world readable", []string{"--auth-key-file", open}, 64, "readable or writable by group or others (mode 0644); run chmod 600 " + open},
 		{"short", []string{"--auth-key-file", short}, 64, "the key is 9 bytes, at least 32 needed"},
-		{"missing", []string{"--auth-key-file", filepath.Join(t.TempDir(), "nope")}, 64, "no such file"},
-		{"directory", []string{"--auth-key-file", t.TempDir()}, 64, ""},
+		{"missing", []string{"--auth-key-file", filepath.Join(dir, "nope")}, 64, "open " + filepath.Join(dir, "nope") + ": no such file or directory"},
+		{"directory", []string{"--auth-key-file", dir}, 64, "--auth-key-file " + dir + ": not a regular file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			args := append([]string{"call", "--url=memory://"}, tc.args...)
 			r := run(t, "", append(args, "group1", "echo|hi")...)
-			if r.code != tc.code || !strings.Contains(r.err, tc.err) {
-				t.Errorf("exit %d, want %d with %q\n%s%s", r.code, tc.code, tc.err, r.out, r.err)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d\n%s%s", r.code, tc.code, r.out, r.err)
+			}
+			switch {
+			case tc.err == "":
+				// The signed call is answered: q1's line and the summary, nothing on stderr.
+				if r.err != "" || !strings.Contains(r.out, "q1 ") || !strings.Contains(r.out, " ok ") ||
+					!strings.Contains(r.out, "hi\n") || !strings.Contains(r.out, "1 expected, 1 ok") {
+					t.Errorf("signed call:\nstdout: %s\nstderr: %s", r.out, r.err)
+				}
+			case !strings.HasPrefix(r.err, "topicrpc: ") || !strings.Contains(r.err, tc.err) || r.out != "":
+				t.Errorf("want stderr with %q\nstdout: %s\nstderr: %s", tc.err, r.out, r.err)
 			}
 			if strings.Contains(r.out+r.err, secretKey) {
 				t.Error("the key was printed")

@@ -115,6 +115,20 @@ func (p *Proc) ExitCode(d time.Duration) int {
 	}
 }
 
+// AwaitLog waits up to d for the process to log a line containing s, and
+// fails the test if it does not.
+func (p *Proc) AwaitLog(t testing.TB, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for !strings.Contains(p.Stderr.String(), s) {
+		select {
+		case <-deadline:
+			t.Fatalf("no %q in the log within %v:\n%s", s, d, p.Stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // Start starts the program named prog with args, a server, and returns once
 // it logs that it serves (msg=serving), failing the test if it exits first
 // or does not serve within 30 s. When the test ends it is stopped with
