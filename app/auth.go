@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
 )
 
 // Signed requests (ClientConfig.AuthKey, ServerConfig.AuthKey): the client
@@ -73,15 +75,25 @@ func (a *authenticator) check(req *domain.Request, now time.Time) error {
 // verify is the pipeline step of a server with a key: a request that fails
 // the check gets a CodeUnauthorized result, without being acknowledged or
 // run, and one warning in the log naming the call, target, command and
-// reason (never the key or signature). Without a key it passes every
-// request on.
+// reason (never the key or signature). Beyond the signature and its
+// freshness, a signed request must be meant for this server: its signed
+// target must match one of the server's own configured bindings (a group it
+// works for, when balanced) — a request re-published under another routing
+// key, or reaching a queue through a binding added on the broker, is
+// refused — and it must have been sent after the server started, since the
+// nonces it saw before a restart are forgotten. Without a key it passes
+// every request on.
 func (s *Server) verify(next Step) Step {
 	if s.auth == nil {
 		return next
 	}
+	bindings, groups := s.cfg.AllBindings(), s.cfg.AllWorkGroups()
 	return func(ctx context.Context, in Inbound) domain.Reply {
 		req := in.Request
 		err := s.auth.check(req, s.now())
+		if err == nil {
+			err = s.meantForMe(req, bindings, groups)
+		}
 		if err == nil {
 			return next(ctx, in)
 		}
@@ -89,4 +101,53 @@ func (s *Server) verify(next Step) Step {
 			"command", clip(req.Command.Name), "reason", err.Error())
 		return domain.Reply{Code: domain.CodeUnauthorized, Error: fmt.Sprintf("%s: %v", domain.ErrUnauthorized, err)}
 	}
+}
+
+// Reasons a signed request is not for this server; both match
+// domain.ErrUnauthorized.
+var (
+	errNotForMe          = unauthorized("signed for a target this server's bindings do not match")
+	errBeforeStart       = unauthorized("sent before this server started (its memory of seen requests is new)")
+)
+
+type unauthorized string
+
+func (e unauthorized) Error() string        { return string(e) }
+func (e unauthorized) Is(target error) bool { return target == domain.ErrUnauthorized }
+
+// meantForMe reports why a verified request is not for this server, or nil.
+func (s *Server) meantForMe(req *domain.Request, bindings, groups []string) error {
+	if req.Balanced {
+		if !slices.Contains(groups, req.Target) {
+			return fmt.Errorf("%w: work group %q", errNotForMe, req.Target)
+		}
+	} else if !slices.ContainsFunc(bindings, func(b string) bool { return domain.Match(b, req.Target) }) {
+		return fmt.Errorf("%w: %q", errNotForMe, req.Target)
+	}
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if req.Sent.Before(started.Truncate(time.Millisecond)) {
+		return errBeforeStart
+	}
+	return nil
+}
+
+// signingWriter signs every reply of a server with a key (domain.SignReply):
+// acks, progress and the result.
+type signingWriter struct {
+	rw     ports.ReplyWriter
+	key    []byte
+	callID string
+	server string
+}
+
+// Reply implements ports.ReplyWriter.
+func (w *signingWriter) Reply(ctx context.Context, r domain.Reply) error {
+	r.CallID = w.callID
+	if r.Server == "" {
+		r.Server = w.server
+	}
+	domain.SignReply(w.key, &r)
+	return w.rw.Reply(ctx, r)
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"iter"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,8 @@ type Call struct {
 	mu      sync.Mutex
 	pending []domain.Reply // replies delivered; pending[pos:] not yet taken by Next
 	waiting bool           // Next found nothing and may block: Deliver signals w.ready
+	forged  int            // replies refused: they did not verify (client with a key)
+	claims  []string       // the servers forged replies claimed, at most domain.MaxForgedClaims
 
 	id [idSize]byte // the bytes of req.ID
 	w  *waker       // what Next blocks on; read by Deliver only while waiting; nil once over
@@ -72,8 +75,14 @@ func (w *waker) set(d time.Duration) {
 	w.timer.Reset(d)
 }
 
-// Deliver implements ports.ReplySink. It never blocks.
+// Deliver implements ports.ReplySink. It never blocks. A client with a key
+// refuses a reply that does not verify (domain.VerifyReply): it is counted
+// in the summary (Forged), never taken as its server's answer.
 func (c *Call) Deliver(r domain.Reply) {
+	if key := c.client.cfg.AuthKey; key != nil && !domain.VerifyReply(key, &r) {
+		c.refuse(r)
+		return
+	}
 	c.mu.Lock()
 	c.pending = append(c.pending, r)
 	var ready chan struct{}
@@ -89,6 +98,16 @@ func (c *Call) Deliver(r domain.Reply) {
 		case ready <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// refuse counts a reply that did not verify, and the server it claimed.
+func (c *Call) refuse(r domain.Reply) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forged++
+	if len(c.claims) < domain.MaxForgedClaims && !slices.Contains(c.claims, r.Server) {
+		c.claims = append(c.claims, r.Server)
 	}
 }
 
@@ -223,7 +242,14 @@ func (c *Call) Summary() domain.Summary {
 	if !c.over {
 		return domain.Summary{}
 	}
-	return c.agg.Summary()
+	s := c.agg.Summary()
+	c.mu.Lock()
+	s.Forged, s.ForgedClaims = c.forged, slices.Sorted(slices.Values(c.claims))
+	c.mu.Unlock()
+	if s.Forged > 0 {
+		c.client.log.Warn("refused forged replies", "call", c.req.ID, "count", s.Forged, "claiming", s.ForgedClaims)
+	}
+	return s
 }
 
 // Outcomes returns every server's record, sorted by name once the call is

@@ -82,6 +82,9 @@ func (s *Server) chain(mw []Middleware) Step {
 // serve is the server's ports.Handler, the pipeline's entry: it runs the
 // request through the chain and sends the result.
 func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+	if s.auth != nil {
+		rw = &signingWriter{rw: rw, key: s.auth.key, callID: req.ID, server: s.cfg.Name}
+	}
 	in := Inbound{Request: req, Replies: rw, Taken: time.Now(), Server: s.cfg.Name}
 	reply := s.run(ctx, in)
 	reply.Server = s.cfg.Name

@@ -220,11 +220,14 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("start server %s: %w", s.cfg.Name, err)
 		}
 	}
+	// Before Serve: the requests waiting in the queue are judged by it
+	// (a signed one sent before this start may be a replay).
+	s.started = time.Now()
 	sub, err := s.t.Serve(ctx, ep, s.serve)
 	if err != nil {
 		return fmt.Errorf("start server %s: %w", s.cfg.Name, err)
 	}
-	s.sub, s.started = sub, time.Now()
+	s.sub = sub
 	if reg != nil {
 		s.registrar = startRegistrar(ctx, reg, s.registration(ep), s.cfg.RegisterRefresh, s.log)
 	}

@@ -89,6 +89,10 @@ type Reply struct {
 	Code string
 	// Elapsed is how long the handler ran, as measured by the server.
 	Elapsed time.Duration
+	// Signature is HMAC-SHA256 over ReplyPayload (its raw bytes, as a string
+	// so that a Reply stays comparable), set by SignReply on the replies of a
+	// server with a key; empty otherwise. Never log it.
+	Signature string
 }
 
 // OK reports whether r is a successful result.

@@ -66,6 +66,10 @@ type Outcome struct {
 	LastSeen time.Time
 }
 
+// MaxForgedClaims bounds Summary.ForgedClaims: a flood of forged replies
+// with invented names costs a count, not memory.
+const MaxForgedClaims = 16
+
 // DoneReason says why a call finished.
 type DoneReason uint8
 
@@ -114,6 +118,13 @@ type Summary struct {
 	Down, Stopped int
 	// Unexpected counts servers that answered without being predicted.
 	Unexpected int
+	// Forged counts replies refused because they did not prove they came
+	// from the server they name, for this call (a client with the fleet key
+	// checks every reply: see VerifyReply); ForgedClaims names the servers
+	// they claimed, sorted, at most MaxForgedClaims of them. Refused replies
+	// count for nothing else.
+	Forged       int
+	ForgedClaims []string
 	// Elapsed is the time from the start of the call to its end.
 	Elapsed time.Duration
 	// Reason says why the call finished.

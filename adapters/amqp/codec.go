@@ -29,15 +29,16 @@ const (
 	// make the client library write a broken frame and lose the connection.
 	maxShortString = 255
 	// maxErrorText bounds Reply.Error: message headers must fit in one frame
-	// (128 KiB by default), so a huge error message is cut here.
-	maxErrorText = 16 << 10
+	// (128 KiB by default), so a huge error message is cut here, where a
+	// signing server cuts it too (domain.MaxErrorText).
+	maxErrorText = domain.MaxErrorText
 )
 
 // Signed requests (domain.Sign) carry two more headers; the signature covers
 // topicrpc-sent's milliseconds, never the whole-second timestamp property.
 const (
 	hdrNonce = "topicrpc-nonce"     // request: Request.Nonce (string); signed requests only
-	hdrSig   = "topicrpc-signature" // request: Request.Signature, base64 std (string; raw bytes accepted); signed requests only
+	hdrSig   = "topicrpc-signature" // request or reply: its Signature, base64 std (string; raw bytes accepted); signed ones only
 )
 
 // errMalformed is wrapped by every decoding error.
@@ -184,13 +185,16 @@ func encodeReply(r *domain.Reply) (amqp.Publishing, error) {
 	// Acks and progress replies usually need no headers at all, which
 	// spares the client library encoding and decoding a table.
 	var h amqp.Table
-	if r.Elapsed != 0 || r.Error != "" || r.Code != "" {
-		h = make(amqp.Table, 3)
+	if r.Elapsed != 0 || r.Error != "" || r.Code != "" || r.Signature != "" {
+		h = make(amqp.Table, 4)
+		if r.Signature != "" {
+			h[hdrSig] = base64.StdEncoding.EncodeToString([]byte(r.Signature))
+		}
 		if r.Elapsed != 0 {
 			h[hdrElapsed] = int64(r.Elapsed)
 		}
 		if r.Error != "" || r.Code != "" {
-			h[hdrError] = truncate(r.Error, maxErrorText)
+			h[hdrError] = domain.ClipError(r.Error)
 			h[hdrCode] = r.Code
 		}
 	}
@@ -222,6 +226,12 @@ func decodeReply(d *amqp.Delivery) (domain.Reply, error) {
 	}
 	r.Error, _ = d.Headers[hdrError].(string)
 	r.Code, _ = d.Headers[hdrCode].(string)
+	if v, ok := d.Headers[hdrSig]; ok {
+		// A signature that does not decode is left out: the reply then fails
+		// verification where a key is held, and means nothing where none is.
+		sig, _ := signature(v)
+		r.Signature = string(sig)
+	}
 	return r, nil
 }
 

@@ -3,6 +3,7 @@ package amqp
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,7 @@ func TestReplyRoundTrip(t *testing.T) {
 		{CallID: "c1", Server: "s1", Kind: domain.KindAck},
 		{CallID: "c1", Server: "s1", Kind: domain.KindProgress, Result: "50%"},
 		{CallID: "c1", Server: "s1", Kind: domain.KindResult, Error: "boom", Code: domain.CodeFailed, Elapsed: time.Second},
+		{CallID: "c1", Server: "s1", Kind: domain.KindResult, Result: "signed", Signature: "0123456789abcdef0123456789abcdef"},
 	} {
 		msg, err := encodeReply(&r)
 		if err != nil {
@@ -134,7 +136,7 @@ func TestReplyRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != r {
+		if !reflect.DeepEqual(got, r) {
 			t.Errorf("decoded %+v, want %+v", got, r)
 		}
 	}

@@ -109,17 +109,22 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 	if err != nil {
 		return err
 	}
+	key, err := o.authKey()
+	if err != nil {
+		return err
+	}
 	if isMemory(rawURL) {
-		// Nothing else shares this process's exchange: bring the demo fleet.
-		tm = fx.Options(tm, app.ServerModule(DemoFleet()...))
+		// Nothing else shares this process's exchange: bring the demo
+		// fleet, holding the client's key when it has one.
+		fleet := DemoFleet()
+		for i := range fleet {
+			fleet[i].AuthKey = key
+		}
+		tm = fx.Options(tm, app.ServerModule(fleet...))
 	}
 	var roster fx.Option = fx.Options()
 	if o.wantRoster(rawURL) {
 		roster = app.RosterModule(rosterQuiet)
-	}
-	key, err := o.authKey()
-	if err != nil {
-		return err
 	}
 	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: key}
 	switch o.discovery {

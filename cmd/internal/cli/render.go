@@ -82,6 +82,10 @@ func (t *textRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outco
 	list("down", absent(outs, domain.StateDown))
 	list("stopped", absent(outs, domain.StateStopped))
 	list("unexpected", s.UnexpectedServers)
+	if s.Forged > 0 {
+		fmt.Fprintf(t.w, "   refused %d unproven repl%s (not signed with the fleet key for this call) claiming: %s\n",
+			s.Forged, map[bool]string{true: "y", false: "ies"}[s.Forged == 1], strings.Join(s.ForgedClaims, ", "))
+	}
 }
 
 // absent names the servers of outs in state st, each with when it was last
@@ -142,6 +146,8 @@ type jsonSummary struct {
 	Silent            int          `json:"silent"`
 	NotReceived       int          `json:"not_received"`
 	TimedOut          int          `json:"timed_out"`
+	Forged            int          `json:"forged"`
+	ForgedClaims      []string     `json:"forged_claims"`
 	Down              int          `json:"down"`
 	Stopped           int          `json:"stopped"`
 	Unexpected        int          `json:"unexpected"`
@@ -176,6 +182,7 @@ func (j *jsonRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outco
 		FailedServers: nonNil(s.FailedServers), SilentServers: nonNil(s.SilentServers),
 		TimedOutServers: nonNil(s.TimedOutServers), DownServers: nonNil(s.DownServers),
 		StoppedServers: nonNil(s.StoppedServers), UnexpectedServers: nonNil(s.UnexpectedServers),
+		Forged: s.Forged, ForgedClaims: nonNil(s.ForgedClaims),
 		Servers: make([]jsonServer, 0, len(outs))}
 	for _, o := range outs {
 		js := jsonServer{Server: o.Server, State: o.State.String(), Expected: o.Expected, MS: msf(o.Latency)}
