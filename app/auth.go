@@ -106,8 +106,8 @@ func (s *Server) verify(next Step) Step {
 // Reasons a signed request is not for this server; both match
 // domain.ErrUnauthorized.
 var (
-	errNotForMe          = unauthorized("signed for a target this server's bindings do not match")
-	errBeforeStart       = unauthorized("sent before this server started (its memory of seen requests is new)")
+	errNotForMe    = unauthorized("signed for a target this server's bindings do not match")
+	errBeforeStart = unauthorized("sent before this server started (its memory of seen requests is new)")
 )
 
 type unauthorized string
