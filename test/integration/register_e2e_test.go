@@ -17,6 +17,8 @@ type summaryLine struct {
 	Reason         string   `json:"reason"`
 	DownServers    []string `json:"down_servers"`
 	StoppedServers []string `json:"stopped_servers"`
+	Forged         int      `json:"forged"`
+	ForgedClaims   []string `json:"forged_claims"`
 	ExitCode       int      `json:"exit_code"`
 	Servers        []struct {
 		Server   string     `json:"server"`
