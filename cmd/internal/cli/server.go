@@ -32,6 +32,8 @@ type serverOptions struct {
 	noWork      bool
 	allowExec   []string
 	execLimit   int
+	auditLog    string
+	auditArgs   string
 }
 
 // RunServer runs the topicrpcd server program with args (without the program
@@ -76,6 +78,8 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.BoolVar(&o.noWork, "no-work", false, "take no load-balanced requests")
 	f.StringArrayVar(&o.allowExec, "allow-exec", nil, "enable the exec command for this program only: NAME=/absolute/path (repeat); run as argv, no shell; off by default")
 	f.IntVar(&o.execLimit, "exec-output-limit", app.DefaultExecOutputLimit, "with --allow-exec: bytes of output kept per exec, the rest dropped")
+	f.StringVar(&o.auditLog, "audit-log", "", "write one JSON line per request taken (who, what, outcome, duration; never the key) to this file, appended, mode 600; - for stderr")
+	f.StringVar(&o.auditArgs, "audit-args", "digest", "what the audit log keeps of arguments: digest (SHA-256), full, or none")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
@@ -129,6 +133,14 @@ func (o *serverOptions) run(ctx context.Context) error {
 	execModule, err := o.execModule()
 	if err != nil {
 		return err
+	}
+	audit, closeAudit, err := o.audit()
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	if audit != nil {
+		cfg.Middleware = append([]app.Middleware{audit}, cfg.Middleware...)
 	}
 	tm, err := o.transportModule(o.url)
 	if err != nil {
@@ -184,6 +196,26 @@ func (o *serverOptions) run(ctx context.Context) error {
 	}
 	o.log.Info("stopped", "name", cfg.Name)
 	return nil
+}
+
+// audit opens the audit log that --audit-log names, if any, and returns its
+// middleware and what closes it.
+func (o *serverOptions) audit() (app.Middleware, func(), error) {
+	args, err := app.ParseAuditArgs(o.auditArgs)
+	if err != nil {
+		return nil, nil, usageError("--audit-args: %v", err)
+	}
+	switch o.auditLog {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return app.Audit(o.io.Err, args), func() {}, nil
+	}
+	f, err := os.OpenFile(o.auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, usageError("--audit-log: %v", err)
+	}
+	return app.Audit(f, args), func() { _ = f.Close() }, nil
 }
 
 // ask prompts for a missing name or bindings when a person is at the
