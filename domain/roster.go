@@ -15,6 +15,16 @@ const MissedHeartbeats = 3
 // least this often.
 const DefaultHeartbeatInterval = 5 * time.Second
 
+// MaxHeartbeatInterval is the longest Presence.Interval a roster honours: a
+// member claiming more is dropped after MissedHeartbeats of this, so that a
+// message claiming an interval of years cannot keep a ghost in the roster.
+const MaxHeartbeatInterval = 10 * time.Minute
+
+// MaxPresenceSkew is how far ahead of the observer's clock a presence
+// message may be dated: one dated later is ignored, so that a goodbye dated
+// a day ahead cannot outrank every real heartbeat of its server.
+const MaxPresenceSkew = time.Minute
+
 // Member is one live server in a Roster.
 type Member struct {
 	// Presence is the last hello or heartbeat accepted from the server. Its
@@ -37,7 +47,7 @@ func silence(interval time.Duration) time.Duration {
 	if interval <= 0 {
 		interval = DefaultHeartbeatInterval
 	}
-	return MissedHeartbeats * interval
+	return MissedHeartbeats * min(interval, MaxHeartbeatInterval)
 }
 
 // Roster is a client's view of which servers are there, built from the
@@ -97,8 +107,13 @@ func (r *Roster) Len() int { return len(r.members) }
 // Interval; a hello sent after it (a restart) adds the server again. Instances of one name must therefore
 // have clocks that agree to well within an interval. A message with a zero
 // Sent is not ordered: it is always applied.
+//
+// Messages that could not come from a real server are ignored: a name that
+// breaks the naming rules, one dated more than MaxPresenceSkew ahead of now,
+// more than MaxRegListItems bindings, work groups or commands.
 func (r *Roster) Observe(p Presence, now time.Time) bool {
-	if p.Server == "" {
+	if ValidateServerName(p.Server) != nil || p.Sent.After(now.Add(MaxPresenceSkew)) ||
+		max(len(p.Bindings), len(p.WorkGroups), len(p.Commands)) > MaxRegListItems {
 		return false
 	}
 	switch p.Kind {

@@ -346,3 +346,41 @@ func ExampleRoster() {
 	// [q1 q2] [q1]
 	// [q2] [q1]
 }
+
+// Spoofed presence: a goodbye dated a day ahead does not hide a server, a
+// heartbeat claiming an interval of years does not keep a ghost for long,
+// and names or lists no server could have are ignored.
+func TestRosterIgnoresSpoofedPresence(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(100000, 0)
+	r := domain.NewRoster()
+	r.Observe(domain.Presence{Kind: domain.PresenceHello, Server: "q1", Bindings: []string{"all.#"}, Sent: t0, Interval: time.Second}, t0)
+	fake := domain.Presence{Kind: domain.PresenceGoodbye, Server: "q1", Sent: t0.Add(24 * time.Hour)}
+	if r.Observe(fake, t0) {
+		t.Error("a goodbye dated a day ahead was taken")
+	}
+	r.Observe(domain.Presence{Kind: domain.PresenceHeartbeat, Server: "q1", Bindings: []string{"all.#"}, Sent: t0.Add(time.Second), Interval: time.Second}, t0.Add(time.Second))
+	if got := names(r.Members(t0.Add(time.Second))); len(got) != 1 || got[0] != "q1" {
+		t.Errorf("members %v: q1's real heartbeats must keep it", got)
+	}
+
+	ghost := domain.Presence{Kind: domain.PresenceHeartbeat, Server: "ghost", Sent: t0, Interval: 24 * 365 * time.Hour}
+	r.Observe(ghost, t0)
+	if !slices.Contains(names(r.Members(t0)), "ghost") {
+		t.Fatal("the ghost was not taken at all")
+	}
+	later := t0.Add(domain.MissedHeartbeats*domain.MaxHeartbeatInterval + time.Second)
+	r.Expire(later)
+	if slices.Contains(names(r.Members(later)), "ghost") {
+		t.Errorf("a server claiming a year's interval is still a member after %v of silence", later.Sub(t0))
+	}
+
+	for _, p := range []domain.Presence{
+		{Kind: domain.PresenceHello, Server: "a.b", Sent: t0},
+		{Kind: domain.PresenceHello, Server: "wide", Sent: t0, Bindings: make([]string, domain.MaxRegListItems+1)},
+	} {
+		if r.Observe(p, t0) {
+			t.Errorf("%q with %d bindings was taken", p.Server, len(p.Bindings))
+		}
+	}
+}
