@@ -27,12 +27,14 @@ type Registered struct {
 
 // Census returns every server of the fleet register, sorted by name, with
 // its standing now. A server of a shared queue (ServerConfig.Queue) that has
-// not said goodbye counts as up while the queue has a consumer.
-func Census(ctx context.Context, reg ports.Register) ([]Registered, error) {
+// not said goodbye counts as up while the queue has a consumer. With the
+// fleet key (may be nil), entries not signed with it are left out.
+func Census(ctx context.Context, reg ports.Register, key []byte) ([]Registered, error) {
 	g, err := reg.ReadRegister(ctx)
 	if err != nil {
 		return nil, err
 	}
+	g = signedOnly(g, key)
 	all := g.All()
 	queues := make([]string, len(all))
 	for i, r := range all {

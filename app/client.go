@@ -93,7 +93,7 @@ func NewClient(t ports.Transport, cfg ClientConfig, log *slog.Logger) *Client {
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
 	c := &Client{t: t, cfg: cfg, log: log, now: time.Now, prefix: hex.EncodeToString(id[:]) + "-"}
 	if reg, ok := t.(ports.Register); ok && !cfg.NoRegister {
-		c.view = newRegisterView(reg, cfg.RegisterTTL)
+		c.view = newRegisterView(reg, cfg.RegisterTTL, cfg.AuthKey)
 	}
 	return c
 }

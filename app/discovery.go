@@ -22,6 +22,7 @@ const DefaultRegisterTTL = time.Second
 type registerView struct {
 	reg ports.Register
 	ttl time.Duration
+	key []byte // the fleet key: entries not signed with it are left out; nil takes all
 
 	mu      sync.Mutex
 	g       *domain.Register // nil until read, and when stale
@@ -40,8 +41,8 @@ type reach struct {
 // that random targets cannot grow a client's memory.
 const maxTargets = 4096
 
-func newRegisterView(reg ports.Register, ttl time.Duration) *registerView {
-	return &registerView{reg: reg, ttl: ttl, targets: make(map[string]*reach)}
+func newRegisterView(reg ports.Register, ttl time.Duration, key []byte) *registerView {
+	return &registerView{reg: reg, ttl: ttl, key: key, targets: make(map[string]*reach)}
 }
 
 // lookup returns what the register says target reaches at now; an empty
@@ -57,7 +58,7 @@ func (v *registerView) lookup(ctx context.Context, target string, now time.Time)
 		if err != nil {
 			return nil, fmt.Errorf("read the fleet register: %w", err)
 		}
-		v.g, v.readAt = g, now
+		v.g, v.readAt = signedOnly(g, v.key), now
 		clear(v.targets)
 	}
 	regs := v.g.Reach(target)
@@ -97,4 +98,20 @@ func (v *registerView) lookup(ctx context.Context, target string, now time.Time)
 	}
 	v.targets[target] = r
 	return r, nil
+}
+
+// signedOnly returns g without the entries not signed with key (all of g
+// when key is nil): without the key, nobody can make a client expect a
+// server that does not exist, or believe one gone.
+func signedOnly(g *domain.Register, key []byte) *domain.Register {
+	if key == nil {
+		return g
+	}
+	var kept []domain.Registration
+	for _, r := range g.All() {
+		if domain.VerifyRegistration(key, &r) {
+			kept = append(kept, r)
+		}
+	}
+	return domain.NewRegister(kept)
 }

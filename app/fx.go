@@ -57,10 +57,11 @@ type clientParams struct {
 
 // RosterModule provides a *Roster of the servers on the transport, started
 // when the app starts: it asks who is there and waits until the answers have
-// stopped coming for quiet (at most the start timeout).
-func RosterModule(quiet time.Duration) fx.Option {
+// stopped coming for quiet (at most the start timeout). With the fleet key
+// (may be nil) it takes only signed presence messages.
+func RosterModule(quiet time.Duration, key []byte) fx.Option {
 	return fx.Module("roster",
-		fx.Provide(NewRoster),
+		fx.Provide(func(t ports.Transport, log *slog.Logger) *Roster { return NewRoster(t, key, log) }),
 		fx.Invoke(func(lc fx.Lifecycle, r *Roster) {
 			lc.Append(fx.Hook{
 				OnStart: func(ctx context.Context) error {

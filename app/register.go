@@ -27,6 +27,7 @@ var ErrDuplicateServer = errors.New("a server of that name is running already")
 // warned about, and the server serves on.
 type registrar struct {
 	reg     ports.Register
+	key     []byte // the fleet key: the entry is signed at every write; nil without one
 	rec     domain.Registration
 	refresh time.Duration
 	log     *slog.Logger
@@ -58,9 +59,9 @@ func checkUnique(ctx context.Context, reg ports.Register, name, queue string, lo
 }
 
 // startRegistrar records rec in reg and keeps it fresh until stop.
-func startRegistrar(ctx context.Context, reg ports.Register, rec domain.Registration, refresh time.Duration, log *slog.Logger) *registrar {
-	r := &registrar{reg: reg, rec: rec, refresh: refresh, log: log, quit: make(chan struct{})}
-	if err := reg.UpdateRegister(ctx, func(g *domain.Register) error { return g.Join(rec) }); err != nil {
+func startRegistrar(ctx context.Context, reg ports.Register, key []byte, rec domain.Registration, refresh time.Duration, log *slog.Logger) *registrar {
+	r := &registrar{reg: reg, key: key, rec: rec, refresh: refresh, log: log, quit: make(chan struct{})}
+	if err := reg.UpdateRegister(ctx, func(g *domain.Register) error { return r.sign(g, g.Join(rec)) }); err != nil {
 		log.Warn("not recorded in the fleet register: clients will not name this server if it goes down", "err", err)
 	}
 	r.wg.Go(r.loop)
@@ -83,10 +84,10 @@ func (r *registrar) loop() {
 			ctx, cancel := context.WithTimeout(context.Background(), r.refresh)
 			err := r.reg.UpdateRegister(ctx, func(g *domain.Register) error {
 				if _, ok := g.Get(r.rec.Server); !ok {
-					return g.Join(r.rec) // forgotten while it runs: it is back
+					return r.sign(g, g.Join(r.rec)) // forgotten while it runs: it is back
 				}
 				g.Refresh(r.rec.Server, r.rec.Started, now)
-				return nil
+				return r.sign(g, nil)
 			})
 			cancel()
 			if err != nil {
@@ -96,6 +97,15 @@ func (r *registrar) loop() {
 	}
 }
 
+// sign signs the server's entry in g with the fleet key, if any, after a
+// change that returned err (nil: it changed).
+func (r *registrar) sign(g *domain.Register, err error) error {
+	if err == nil && r.key != nil {
+		g.Update(r.rec.Server, func(e *domain.Registration) { domain.SignRegistration(r.key, e) })
+	}
+	return err
+}
+
 // stop ends the refreshes and records the goodbye, within ctx.
 func (r *registrar) stop(ctx context.Context) {
 	r.once.Do(func() {
@@ -103,7 +113,7 @@ func (r *registrar) stop(ctx context.Context) {
 		r.wg.Wait()
 		err := r.reg.UpdateRegister(ctx, func(g *domain.Register) error {
 			g.Leave(r.rec.Server, r.rec.Started, time.Now())
-			return nil
+			return r.sign(g, nil)
 		})
 		if err != nil {
 			r.log.Warn("goodbye not recorded in the fleet register: clients will call this server down, not stopped", "err", err)

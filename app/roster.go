@@ -19,7 +19,11 @@ import (
 type Roster struct {
 	t     ports.Transport
 	log   *slog.Logger
+	key   []byte // the fleet key: unsigned and forged messages are ignored; nil takes all
 	watch ports.Subscription
+	// refused counts the messages ignored for want of a valid signature;
+	// the first is logged.
+	refused int
 
 	mu      sync.Mutex
 	r       *domain.Roster
@@ -28,11 +32,13 @@ type Roster struct {
 }
 
 // NewRoster returns a roster for t; Start begins filling it. log may be nil.
-func NewRoster(t ports.Transport, log *slog.Logger) *Roster {
+// With the fleet key (may be nil), it takes only presence messages signed
+// with it (domain.VerifyPresence).
+func NewRoster(t ports.Transport, key []byte, log *slog.Logger) *Roster {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Roster{t: t, log: log, r: domain.NewRoster(), changed: time.Now(), signal: make(chan struct{}, 1)}
+	return &Roster{t: t, key: key, log: log, r: domain.NewRoster(), changed: time.Now(), signal: make(chan struct{}, 1)}
 }
 
 // Start watches the servers' announcements on the transport and asks every
@@ -54,6 +60,15 @@ func (r *Roster) Start(ctx context.Context) error {
 }
 
 func (r *Roster) observe(p domain.Presence) {
+	if r.key != nil && p.Kind != domain.PresenceQuery && !domain.VerifyPresence(r.key, &p) {
+		r.mu.Lock()
+		if r.refused++; r.refused == 1 {
+			r.log.Warn("ignored a presence message not signed with the fleet key (further ones are counted, not logged)",
+				"server", clipText(p.Server, 64), "kind", p.Kind.String())
+		}
+		r.mu.Unlock()
+		return
+	}
 	r.mu.Lock()
 	changed := r.r.Observe(p, time.Now())
 	if changed {

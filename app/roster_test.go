@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,6 +13,7 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -40,7 +42,7 @@ func newMemory(t *testing.T) *memory.Transport {
 // startRoster starts a roster on tr, closed at the end of the test.
 func startRoster(t *testing.T, tr ports.Transport) *app.Roster {
 	t.Helper()
-	r := app.NewRoster(tr, quiet)
+	r := app.NewRoster(tr, nil, quiet)
 	if err := r.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +269,7 @@ func TestRosterStartFails(t *testing.T) {
 	t.Parallel()
 	closed := memory.New(memory.Config{Logger: quiet})
 	_ = closed.Close()
-	r := app.NewRoster(closed, nil)
+	r := app.NewRoster(closed, nil, nil)
 	if err := r.Start(t.Context()); !errors.Is(err, ports.ErrClosed) {
 		t.Errorf("Start on a closed transport = %v, want ErrClosed", err)
 	}
@@ -277,7 +279,7 @@ func TestRosterStartFails(t *testing.T) {
 
 	synctest.Test(t, func(t *testing.T) {
 		mem := newMemory(t)
-		r := app.NewRoster(mute{mem}, quiet)
+		r := app.NewRoster(mute{mem}, nil, quiet)
 		if err := r.Start(t.Context()); !errors.Is(err, errMute) {
 			t.Errorf("Start when the query fails = %v, want its error", err)
 		}
@@ -355,4 +357,36 @@ func TestClientUsesRoster(t *testing.T) {
 			t.Errorf("without a roster: summary %+v after %v, want the idle gap", sum, time.Since(start))
 		}
 	})
+}
+
+// A roster with the fleet key takes only signed presence: a keyed server is
+// a member; a keyless one, and a forged hello or goodbye, are not.
+func TestRosterWithKeyTakesOnlySignedPresence(t *testing.T) {
+	t.Parallel()
+	tr := newMemory(t)
+	r := app.NewRoster(tr, serverKey, quiet)
+	if err := r.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	keyed := app.NewServer(tr, app.ServerConfig{Name: "k1", AuthKey: serverKey, HeartbeatInterval: time.Second}, quiet)
+	testkit.Start(t, keyed, 0)
+	startServer(t, tr, "open")
+	now := time.Now()
+	for _, p := range []domain.Presence{
+		{Kind: domain.PresenceHello, Server: "ghost", Sent: now, Interval: time.Hour},
+		{Kind: domain.PresenceGoodbye, Server: "k1", Sent: now.Add(time.Second), Signature: strings.Repeat("x", 32)},
+	} {
+		if err := tr.Announce(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Settle(t.Context(), 100*time.Millisecond)
+	var got []string
+	for _, m := range r.Members() {
+		got = append(got, m.Server)
+	}
+	if len(got) != 1 || got[0] != "k1" {
+		t.Errorf("members %v, want k1 alone", got)
+	}
 }

@@ -184,6 +184,14 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 	return s
 }
 
+// fleetKey returns the fleet key, or nil without one.
+func (s *Server) fleetKey() []byte {
+	if s.auth == nil {
+		return nil
+	}
+	return s.auth.key
+}
+
 // now reads the server's clock (ServerConfig.Clock).
 func (s *Server) now() time.Time {
 	if s.cfg.Clock != nil {
@@ -229,9 +237,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.sub = sub
 	if reg != nil {
-		s.registrar = startRegistrar(ctx, reg, s.registration(ep), s.cfg.RegisterRefresh, s.log)
+		s.registrar = startRegistrar(ctx, reg, s.fleetKey(), s.registration(ep), s.cfg.RegisterRefresh, s.log)
 	}
-	s.presence = newAnnouncer(s.t, s.hello(ep), s.cfg.HeartbeatInterval, s.log)
+	s.presence = newAnnouncer(s.t, s.fleetKey(), s.hello(ep), s.cfg.HeartbeatInterval, s.log)
 	if err := s.presence.start(ctx); err != nil {
 		// Serving matters more than being seen: clients fall back to acks.
 		s.log.Warn("presence unavailable: clients will not see this server in their roster", "err", err)

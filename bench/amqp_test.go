@@ -89,7 +89,7 @@ func BenchmarkRPCDiscovery(b *testing.B) {
 	}
 
 	t := ns.Transport(b, named(ns))
-	roster := app.NewRoster(t, quiet)
+	roster := app.NewRoster(t, nil, quiet)
 	if err := roster.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}

@@ -50,4 +50,8 @@ type Presence struct {
 	// Interval is the time between the server's heartbeats: a server not
 	// heard from for a few intervals is gone.
 	Interval time.Duration
+	// Signature is HMAC-SHA256 over PresencePayload by the fleet key (raw
+	// bytes as a string), set by SignPresence on a keyed server's messages;
+	// empty otherwise. Never log it.
+	Signature string
 }

@@ -28,6 +28,10 @@ type Registration struct {
 	// Left is when it last said goodbye; zero while it runs, and when it
 	// vanished without one.
 	Left time.Time `json:"left,omitzero"`
+	// Signature is HMAC-SHA256 over RegistrationPayload by the fleet key
+	// (raw bytes as a string), set by a keyed server each time it writes
+	// its entry; empty otherwise. Never log it.
+	Signature string `json:"-"`
 }
 
 // LastSeen is when the server was last known up: when it said goodbye, or
@@ -179,6 +183,16 @@ func (g *Register) Leave(server string, started, at time.Time) {
 	if i, ok := g.find(server); ok && g.servers[i].Started.Equal(regTime(started)) {
 		g.servers[i].Left = regTime(at)
 	}
+}
+
+// Update applies fn to server's registration and reports whether it is
+// registered. fn must not change its Server.
+func (g *Register) Update(server string, fn func(*Registration)) bool {
+	i, ok := g.find(server)
+	if ok {
+		fn(&g.servers[i])
+	}
+	return ok
 }
 
 // Forget removes server and reports whether it was registered.

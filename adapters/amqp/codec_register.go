@@ -3,6 +3,7 @@ package amqp
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,6 +44,7 @@ type wireRegistration struct {
 	Started    int64    `json:"started"`
 	Seen       int64    `json:"seen"`
 	Left       int64    `json:"left,omitempty"`
+	Sig        string   `json:"sig,omitempty"` // domain.Registration.Signature, base64 std
 }
 
 func toWire(r domain.Registration) wireRegistration {
@@ -51,6 +53,9 @@ func toWire(r domain.Registration) wireRegistration {
 		Joined: r.Joined.UnixMilli(), Started: r.Started.UnixMilli(), Seen: r.Seen.UnixMilli()}
 	if !r.Left.IsZero() {
 		w.Left = r.Left.UnixMilli()
+	}
+	if r.Signature != "" {
+		w.Sig = base64.StdEncoding.EncodeToString([]byte(r.Signature))
 	}
 	return w
 }
@@ -61,6 +66,9 @@ func fromWire(w wireRegistration) domain.Registration {
 		Joined: time.UnixMilli(w.Joined), Started: time.UnixMilli(w.Started), Seen: time.UnixMilli(w.Seen)}
 	if w.Left != 0 {
 		r.Left = time.UnixMilli(w.Left)
+	}
+	if sig, err := base64.StdEncoding.DecodeString(w.Sig); err == nil {
+		r.Signature = string(sig) // one that does not decode fails verification where it matters
 	}
 	return r
 }

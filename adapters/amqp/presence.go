@@ -3,6 +3,7 @@ package amqp
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,14 @@ const (
 	// PresenceQueueLength is how many more wait in a watcher's queue on the
 	// broker; past it the broker drops the oldest (overflow drop-head).
 	PresenceQueueLength = 256
+	// PresenceQueueBytes bounds a watcher's queue in bytes too: the broker
+	// drops the oldest past it, and never delivers a message larger than it,
+	// so one huge hello cannot cost each watcher its size times the
+	// prefetch. A real hello is well under 2 KiB.
+	PresenceQueueBytes = 256 << 10
+	// MaxPresenceBytes is the largest presence message a watcher decodes;
+	// a larger one is skipped as malformed.
+	MaxPresenceBytes = 64 << 10
 )
 
 // presenceState is the presence exchanges of one connection (link),
@@ -302,7 +311,8 @@ func (w *presenceWatcher) setup(l *link) (g *watchGen, err error) {
 	if len(name) > maxShortString {
 		name = "" // the broker names it
 	}
-	args := amqp.Table{"x-max-length": int32(PresenceQueueLength), "x-overflow": "drop-head"}
+	args := amqp.Table{"x-max-length": int32(PresenceQueueLength), "x-overflow": "drop-head",
+		"x-max-length-bytes": int64(PresenceQueueBytes)}
 	var q amqp.Queue
 	err = sc.rpc(func(ch *amqp.Channel) (err error) {
 		if q, err = ch.QueueDeclare(name, false, true, true, false, args); err != nil {
@@ -449,6 +459,7 @@ type presenceWire struct {
 	Started    int64    `json:"started_ms,omitempty"`
 	Sent       int64    `json:"sent_ms,omitempty"`
 	Interval   int64    `json:"interval_ms,omitempty"`
+	Sig        string   `json:"sig,omitempty"` // domain.Presence.Signature, base64 std
 }
 
 // encodePresence renders p as a presence message body.
@@ -462,11 +473,15 @@ func encodePresence(p domain.Presence) ([]byte, error) {
 		Version: p.Version, Host: p.Host, PID: p.PID,
 		Started: unixMilli(p.Started), Sent: unixMilli(p.Sent),
 		Interval: p.Interval.Milliseconds(),
+		Sig:      base64.StdEncoding.EncodeToString([]byte(p.Signature)),
 	})
 }
 
 // decodePresence parses a presence message body; errors wrap errMalformed.
 func decodePresence(body []byte) (domain.Presence, error) {
+	if len(body) > MaxPresenceBytes {
+		return domain.Presence{}, fmt.Errorf("%w: presence message is %d bytes, at most %d", errMalformed, len(body), MaxPresenceBytes)
+	}
 	var w presenceWire
 	if err := json.Unmarshal(body, &w); err != nil {
 		return domain.Presence{}, fmt.Errorf("%w: presence: %w", errMalformed, err)
@@ -478,8 +493,13 @@ func decodePresence(body []byte) (domain.Presence, error) {
 	if w.Interval < 0 || w.Interval > maxIntervalMs {
 		return domain.Presence{}, fmt.Errorf("%w: presence interval %d ms out of range", errMalformed, w.Interval)
 	}
+	sig, err := base64.StdEncoding.DecodeString(w.Sig)
+	if err != nil {
+		return domain.Presence{}, fmt.Errorf("%w: presence signature: %w", errMalformed, err)
+	}
 	return domain.Presence{
-		Kind: kind, Server: w.Server, Queue: w.Queue,
+		Signature: string(sig),
+		Kind:      kind, Server: w.Server, Queue: w.Queue,
 		Bindings: w.Bindings, WorkGroups: w.WorkGroups, Commands: w.Commands,
 		Version: w.Version, Host: w.Host, PID: w.PID,
 		Started: fromUnixMilli(w.Started), Sent: fromUnixMilli(w.Sent),

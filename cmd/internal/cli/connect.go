@@ -53,6 +53,20 @@ func (o *options) transportModule(rawURL string) (fx.Option, error) {
 	return nil, usageError("--url %q: want amqp://, amqps:// or memory://", redact(rawURL))
 }
 
+// withDemoFleet adds the demo fleet to tm when rawURL is the in-memory
+// transport, whose exchange nothing else shares; it holds key, the
+// client's, when there is one.
+func (o *options) withDemoFleet(tm fx.Option, rawURL string, key []byte) fx.Option {
+	if !isMemory(rawURL) {
+		return tm
+	}
+	fleet := DemoFleet()
+	for i := range fleet {
+		fleet[i].AuthKey = key
+	}
+	return fx.Options(tm, app.ServerModule(fleet...))
+}
+
 // isMemory reports whether rawURL names the embedded in-memory transport.
 func isMemory(rawURL string) bool { return strings.HasPrefix(rawURL, "memory:") }
 
@@ -71,14 +85,16 @@ func (o *options) withRegister(ctx context.Context, live bool, fn func(context.C
 	if err != nil {
 		return err
 	}
-	if isMemory(o.url) {
-		tm = fx.Options(tm, app.ServerModule(DemoFleet()...))
+	key, err := o.authKey()
+	if err != nil {
+		return err
 	}
+	tm = o.withDemoFleet(tm, o.url, key)
 	var t ports.Transport
 	var roster *app.Roster
 	extra := fx.Options()
 	if live {
-		extra = fx.Options(app.RosterModule(rosterQuiet), fx.Populate(&roster))
+		extra = fx.Options(app.RosterModule(rosterQuiet, key), fx.Populate(&roster))
 	}
 	a := fx.New(app.Logger(o.log, o.fxLog), tm, extra, fx.Populate(&t),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout))
@@ -113,18 +129,10 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 	if err != nil {
 		return err
 	}
-	if isMemory(rawURL) {
-		// Nothing else shares this process's exchange: bring the demo
-		// fleet, holding the client's key when it has one.
-		fleet := DemoFleet()
-		for i := range fleet {
-			fleet[i].AuthKey = key
-		}
-		tm = fx.Options(tm, app.ServerModule(fleet...))
-	}
+	tm = o.withDemoFleet(tm, rawURL, key)
 	var roster fx.Option = fx.Options()
 	if o.wantRoster(rawURL) {
-		roster = app.RosterModule(rosterQuiet)
+		roster = app.RosterModule(rosterQuiet, key)
 	}
 	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: key}
 	switch o.discovery {

@@ -48,7 +48,11 @@ the servers that answer right now instead.`,
 				return o.listLive(ctx, args)
 			}
 			return o.withRegister(ctx, true, func(ctx context.Context, reg ports.Register, roster *app.Roster) error {
-				servers, err := app.Census(ctx, reg)
+				key, err := o.authKey()
+				if err != nil {
+					return err
+				}
+				servers, err := app.Census(ctx, reg, key)
 				if err != nil {
 					return o.transportError("read the fleet register", o.url, err)
 				}
@@ -174,11 +178,13 @@ func (o *options) roster(ctx context.Context) ([]domain.Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	if isMemory(o.url) {
-		tm = fx.Options(tm, app.ServerModule(DemoFleet()...))
+	key, err := o.authKey()
+	if err != nil {
+		return nil, err
 	}
+	tm = o.withDemoFleet(tm, o.url, key)
 	var r *app.Roster
-	a := fx.New(app.Logger(o.log, o.fxLog), tm, app.RosterModule(rosterQuiet), fx.Populate(&r),
+	a := fx.New(app.Logger(o.log, o.fxLog), tm, app.RosterModule(rosterQuiet, key), fx.Populate(&r),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout))
 	if err := a.Err(); err != nil {
 		return nil, o.transportError("", o.url, err)
