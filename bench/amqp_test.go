@@ -173,3 +173,26 @@ func rawFanOut(b *testing.B, br testkit.Broker, x string, n int, wire bool) func
 	c := newRawClient(b, br.URL, wire)
 	return func() error { return c.call(x, "all", hello, n) }
 }
+
+// BenchmarkRPCSigned is what the fleet key costs on the call path:
+// impl=unsigned is BenchmarkRPC's topicrpc side; impl=signed the same with
+// ClientConfig.AuthKey and ServerConfig.AuthKey, so that every request is
+// signed (HMAC-SHA256, a fresh nonce) and checked against the replay guard
+// and the server's bindings, and every reply is signed and verified.
+func BenchmarkRPCSigned(b *testing.B) {
+	br := needBroker(b)
+	br.Management(b)
+	key := []byte("bench-fleet-key-0123456789abcdef")
+	plain, signed := namespace(b, br, "rpc-unsigned"), namespace(b, br, "rpc-signed")
+	startFleet(b, plain, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
+	startFleet(b, signed, []app.ServerConfig{{Name: "s1", Concurrency: 64, AuthKey: key}})
+	unsigned := callOp(newClient(b, plain, app.ClientConfig{}, fastRoutes(plain)), "s1", 1)
+	withKey := callOp(newClient(b, signed, app.ClientConfig{AuthKey: key}, fastRoutes(signed)), "s1", 1)
+	for _, inflight := range []int{1, 64} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			sides(b,
+				side{"unsigned", func(b *testing.B) { runLoad(b, inflight, latencies, unsigned) }},
+				side{"signed", func(b *testing.B) { runLoad(b, inflight, latencies, withKey) }})
+		})
+	}
+}
