@@ -20,6 +20,9 @@ type Call struct {
 	done   <-chan struct{} // the context's Done: nil when it never ends
 	req    domain.Request
 	agg    domain.Aggregator
+	// aggMu guards agg's writes, which only Next makes, against Progress
+	// reading it from another goroutine. Next reads agg without it.
+	aggMu sync.Mutex
 
 	mu      sync.Mutex
 	pending []domain.Reply // replies delivered; pending[pos:] not yet taken by Next
@@ -130,11 +133,14 @@ func (c *Call) Next() (domain.Reply, bool) {
 		for c.pos < len(c.batch) {
 			r := c.batch[c.pos]
 			c.pos++
-			if c.agg.Observe(r, c.batchAt) {
+			c.aggMu.Lock()
+			first := c.agg.Observe(r, c.batchAt)
+			c.aggMu.Unlock()
+			if first {
 				return r, true
 			}
 		}
-		if c.agg.Done(c.batchAt) != domain.NotDone {
+		if c.ended(c.batchAt) {
 			c.finish(c.batchAt)
 			return domain.Reply{}, false
 		}
@@ -152,7 +158,7 @@ func (c *Call) Next() (domain.Reply, bool) {
 		if wake := c.agg.WakeAt(); c.w.fired.Load() || !wake.Equal(c.armed) {
 			now := c.now()
 			c.batchAt = now
-			if c.agg.Done(now) != domain.NotDone {
+			if c.ended(now) {
 				c.finish(now)
 				return domain.Reply{}, false
 			}
@@ -170,6 +176,15 @@ func (c *Call) Next() (domain.Reply, bool) {
 			return domain.Reply{}, false
 		}
 	}
+}
+
+// ended reports whether the call is over at now (Aggregator.Done, which
+// records its reason).
+func (c *Call) ended(now time.Time) bool {
+	c.aggMu.Lock()
+	over := c.agg.Done(now) != domain.NotDone
+	c.aggMu.Unlock()
+	return over
 }
 
 // take makes the replies delivered since the last take Next's batch and
@@ -205,7 +220,9 @@ func (c *Call) now() time.Time { return c.req.Sent.Add(time.Since(c.req.Sent)) }
 
 func (c *Call) finish(now time.Time) {
 	c.over = true
+	c.aggMu.Lock()
 	c.agg.End(now)
+	c.aggMu.Unlock()
 	c.client.t.Forget(c.req.ID)
 	w := c.w
 	if c.mayWait {
@@ -250,6 +267,19 @@ func (c *Call) Summary() domain.Summary {
 		c.client.log.Warn("refused forged replies", "call", c.req.ID, "count", s.Forged, "claiming", s.ForgedClaims)
 	}
 	return s
+}
+
+// Progress appends to dst a copy of every server's record as it stands now
+// and returns it: the expected servers and those heard from, each one still
+// pending with whether, and since when (Outcome.AckedAt), it acknowledged.
+// Unlike Outcomes it is safe to call from any goroutine while another one
+// reads the call with Next: it is what a live view redrawing itself while
+// the call runs reads. It allocates only when dst is too small; pass the
+// previous slice[:0] to reuse it.
+func (c *Call) Progress(dst []domain.Outcome) []domain.Outcome {
+	c.aggMu.Lock()
+	defer c.aggMu.Unlock()
+	return append(dst, c.agg.Outcomes()...)
 }
 
 // Outcomes returns every server's record, sorted by name once the call is

@@ -285,3 +285,71 @@ func TestCallIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestCallProgress: a live view reads where each server stands from another
+// goroutine while Next runs (the race detector checks the locking): who
+// acknowledged and since when, who has a result, who is not heard from.
+func TestCallProgress(t *testing.T) {
+	t.Parallel()
+	var sink ports.ReplySink
+	sent := make(chan struct{})
+	tr := &scripted{servers: []string{"a", "b", "c"}, onSend: func(_ *domain.Request, s ports.ReplySink) {
+		sink = s
+		close(sent)
+	}}
+	c := app.NewClient(tr, app.ClientConfig{Timeout: time.Minute}, nil)
+	call, err := c.Call(t.Context(), "all", domain.Command{Name: "echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-sent
+	stop := make(chan struct{})
+	viewed := make(chan int)
+	go func() { // the view, redrawing as fast as it can
+		n := 0
+		var buf []domain.Outcome
+		for {
+			select {
+			case <-stop:
+				viewed <- n
+				return
+			default:
+			}
+			buf = call.Progress(buf[:0])
+			n++
+		}
+	}()
+	sink.Deliver(domain.Reply{Server: "b", Kind: domain.KindAck})
+	sink.Deliver(result("a"))
+	if r, ok := call.Next(); !ok || r.Server != "a" {
+		t.Fatalf("Next: %v %v", r, ok)
+	}
+	p := call.Progress(nil)
+	if len(p) != 3 {
+		t.Fatalf("progress has %d servers, want 3: %+v", len(p), p)
+	}
+	byName := map[string]domain.Outcome{}
+	for _, o := range p {
+		byName[o.Server] = o
+	}
+	if o := byName["a"]; o.State != domain.StateOK || !o.Expected {
+		t.Errorf("a: %+v, want ok", o)
+	}
+	if o := byName["b"]; o.State != domain.StatePending || !o.Acked || o.AckedAt.IsZero() {
+		t.Errorf("b: %+v, want pending, acknowledged, with its time", o)
+	}
+	if o := byName["c"]; o.State != domain.StatePending || o.Acked {
+		t.Errorf("c: %+v, want pending, not acknowledged", o)
+	}
+	sink.Deliver(result("b"))
+	sink.Deliver(result("c"))
+	for range call.Replies() {
+	}
+	close(stop)
+	if n := <-viewed; n == 0 {
+		t.Error("the view never read the call")
+	}
+	if s := call.Summary(); s.OK != 3 {
+		t.Errorf("summary %+v", s)
+	}
+}

@@ -229,7 +229,7 @@ func (a *Aggregator) Observe(r Reply, now time.Time) bool {
 	a.last = now
 	if r.Kind != KindResult {
 		if !o.Acked {
-			o.Acked = true
+			o.Acked, o.AckedAt = true, now
 			a.working++
 		}
 		return false

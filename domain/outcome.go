@@ -56,6 +56,9 @@ type Outcome struct {
 	Expected bool
 	// Acked reports whether the server acknowledged or sent progress.
 	Acked bool
+	// AckedAt is when its first acknowledgement or progress arrived; zero
+	// when it sent none (a result that came at once is its own).
+	AckedAt time.Time
 	// Reply is the server's result reply; set when State is StateOK or StateError.
 	Reply Reply
 	// Latency is the time from the start of the call to the result (or to the
