@@ -20,19 +20,24 @@ import (
 // callLine runs one call and renders it; it returns the call's summary and
 // exit code. Errors before the call starts are rendered too.
 func callLine(ctx context.Context, c *app.Client, r renderer, target string, cmd domain.Command, opts ...app.CallOption) (domain.Summary, []domain.Outcome, int) {
-	info := callInfo{target: target, command: cmd}
-	start := time.Now()
-	call, err := c.Call(ctx, target, cmd, opts...)
+	return callAt(ctx, c, r, callInfo{target: target, command: cmd, start: time.Now()}, opts...)
+}
+
+// callAt runs the call info describes; times are measured from info.start.
+func callAt(ctx context.Context, c *app.Client, r renderer, info callInfo, opts ...app.CallOption) (domain.Summary, []domain.Outcome, int) {
+	call, err := c.Call(ctx, info.target, info.command, opts...)
 	if err != nil {
 		code := codeOf(err)
 		r.failure(info, err, code)
 		return domain.Summary{}, nil, code
 	}
 	info.id = call.ID()
+	r.begin(info, call)
 	for reply := range call.Replies() {
-		r.reply(info, reply, time.Since(start))
+		r.reply(info, reply, time.Since(info.start))
 	}
 	s := call.Summary()
+	s.Elapsed = info.elapsed(s)
 	r.summary(info, s, call.Outcomes())
 	return s, call.Outcomes(), ExitCode(s)
 }
@@ -118,7 +123,7 @@ never heard from as not received.`,
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			return o.withClient(ctx, func(ctx context.Context, c *app.Client) error {
-				r, err := newRenderer(o.output, o.io.Out)
+				r, err := o.renderer()
 				if err != nil {
 					return err
 				}
@@ -144,19 +149,30 @@ never heard from as not received.`,
 	return cmd
 }
 
-// runCall runs the call the flags describe and returns its exit code.
+// runCall runs the call the flags describe and returns its exit code. A
+// flag that cannot do what it says is refused before anything is sent.
 func (o *options) runCall(ctx context.Context, c *app.Client, r renderer, f *callFlags, target string, cmd domain.Command) (int, error) {
+	info := callInfo{target: target, command: cmd, start: time.Now(), balanced: f.any}
+	if err := checkWritable(f.saveFailed); err != nil {
+		return 0, err
+	}
 	var opts []app.CallOption
 	if f.any {
+		if err := o.checkWorkers(ctx, target); err != nil {
+			return 0, err
+		}
 		opts = append(opts, app.Balanced())
 	}
 	if f.expect > 0 {
+		if err := checkExpect(ctx, c, f.expect, target); err != nil {
+			return 0, err
+		}
 		opts = append(opts, app.ExpectCount(f.expect))
 	}
 	if !f.addressed() {
 		cctx, cancel := context.WithTimeout(ctx, o.timeout)
 		defer cancel()
-		s, outs, code := callLine(cctx, c, r, target, cmd, opts...)
+		s, outs, code := callAt(cctx, c, r, info, opts...)
 		return code, saveFailed(f.saveFailed, s, outs, code)
 	}
 	servers, err := o.addressees(ctx, c, f, target)
@@ -165,7 +181,7 @@ func (o *options) runCall(ctx context.Context, c *app.Client, r renderer, f *cal
 	}
 	if len(servers) == 0 {
 		err := fmt.Errorf("%w %s", ports.ErrNoRoute, target)
-		r.failure(callInfo{target: target, command: cmd}, err, ExitNoMatch)
+		r.failure(info, err, ExitNoMatch)
 		return ExitNoMatch, nil
 	}
 	size := len(servers)
@@ -185,7 +201,7 @@ func (o *options) runCall(ctx context.Context, c *app.Client, r renderer, f *cal
 		}
 		chunk := servers[i:min(i+size, len(servers))]
 		cctx, cancel := context.WithTimeout(ctx, o.timeout)
-		s, outs, code := callLine(cctx, c, r, target, cmd, append(opts, app.Servers(chunk...))...)
+		s, outs, code := callAt(cctx, c, r, info, append(opts, app.Servers(chunk...))...)
 		cancel()
 		total = mergeSummaries(total, s, i == 0)
 		all = append(all, outs...)
@@ -195,32 +211,107 @@ func (o *options) runCall(ctx context.Context, c *app.Client, r renderer, f *cal
 		}
 	}
 	if len(servers) > size {
-		r.summary(callInfo{id: "batches", target: target, command: cmd}, total, all)
+		batches := info
+		batches.id, batches.batches = "batches", true
+		r.summary(batches, total, all)
 		worst = max(worst, ExitCode(total))
 	}
 	return worst, saveFailed(f.saveFailed, total, all, worst)
 }
 
-// addressees lists the servers an addressed call goes to.
+// checkExpect refuses --expect N above the number of servers target
+// reaches that are up, when that number is known.
+func checkExpect(ctx context.Context, c *app.Client, n int, target string) error {
+	names, known, err := c.Resolve(ctx, target)
+	switch {
+	case errors.Is(err, ports.ErrNoRoute):
+		return nil // the call says so
+	case err != nil, !known:
+		return err
+	case n > len(names):
+		return usageError("--expect %d: %s reaches %d server(s) that are up (%s); the call would wait for answers that cannot come",
+			n, safe(target), len(names), strings.Join(safeAll(names), ", "))
+	}
+	return nil
+}
+
+// checkWorkers refuses --any to a group whose workers, by the fleet
+// register, are all down or stopped, naming the group and them. A group
+// nobody ever worked for is left to the call (no server matched, exit 3).
+func (o *options) checkWorkers(ctx context.Context, group string) error {
+	reg, ok := o.transport.(ports.Register)
+	if !ok || o.discovery == "none" {
+		return nil
+	}
+	servers, err := app.Census(ctx, reg)
+	if err != nil {
+		o.log.Warn("the fleet register cannot be read; cannot tell whether group "+group+" has a live worker", "err", err)
+		return nil
+	}
+	var gone []string
+	for _, r := range servers {
+		if !slices.Contains(r.WorkGroups, group) {
+			continue
+		}
+		if r.Standing == app.StandingUp {
+			return nil
+		}
+		gone = append(gone, fmt.Sprintf("%s %s", r.Server, r.Standing))
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	return &exitError{code: ExitSilent, err: fmt.Errorf("--any %s: no live worker in group %s: %s",
+		safe(group), safe(group), strings.Join(safeAll(gone), ", "))}
+}
+
+// checkWritable refuses at once a --save-failed FILE that cannot be
+// written, rather than after the call.
+func checkWritable(path string) error {
+	if path == "" {
+		return nil
+	}
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return usageError("--save-failed: %v", err)
+	}
+	return fh.Close()
+}
+
+// addressees lists the servers an addressed call goes to. With
+// --retry-from they are the servers of the file that the target reaches
+// and are up (the intersection); the others are named on stderr and left
+// out.
 func (o *options) addressees(ctx context.Context, c *app.Client, f *callFlags, target string) ([]string, error) {
-	var servers []string
+	names, known, err := c.Resolve(ctx, target)
+	switch {
+	case errors.Is(err, ports.ErrNoRoute):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case !known && f.retryFrom != "":
+		return nil, usageError("--retry-from calls the servers of the file that %s reaches, and who %s reaches is unknown: give --management-url, or run servers that announce their presence", safe(target), safe(target))
+	case !known:
+		return nil, usageError("--limit and --batch need to know who %s reaches: give --management-url, or run servers that announce their presence", safe(target))
+	}
+	servers := slices.Clone(names)
 	if f.retryFrom != "" {
-		names, err := readNames(f.retryFrom)
+		listed, err := readNames(f.retryFrom)
 		if err != nil {
 			return nil, usageError("--retry-from: %v", err)
 		}
-		servers = names
-	} else {
-		names, known, err := c.Resolve(ctx, target)
-		switch {
-		case errors.Is(err, ports.ErrNoRoute):
-			return nil, nil
-		case err != nil:
-			return nil, err
-		case !known:
-			return nil, usageError("--limit and --batch need to know who %s reaches: give --management-url, or run servers that announce their presence", target)
+		var left []string
+		servers = slices.DeleteFunc(slices.Clone(listed), func(n string) bool {
+			if slices.Contains(names, n) {
+				return false
+			}
+			left = append(left, n)
+			return true
+		})
+		if len(left) > 0 {
+			fmt.Fprintf(o.io.Err, "topicrpc: --retry-from %s: not calling %s: not among the servers %s reaches that are up\n",
+				safe(f.retryFrom), strings.Join(safeAll(left), ", "), safe(target))
 		}
-		servers = slices.Clone(names)
 	}
 	if f.limit > 0 && len(servers) > f.limit {
 		servers = servers[:f.limit]
@@ -239,11 +330,15 @@ func mergeSummaries(t, s domain.Summary, first bool) domain.Summary {
 	t.NotReceived += s.NotReceived
 	t.TimedOut += s.TimedOut
 	t.Silent += s.Silent
+	t.Down += s.Down
+	t.Stopped += s.Stopped
 	t.Unexpected += s.Unexpected
-	t.Elapsed += s.Elapsed
+	t.Elapsed = max(t.Elapsed, s.Elapsed) // each measured from the start of the whole call
 	t.FailedServers = append(t.FailedServers, s.FailedServers...)
 	t.SilentServers = append(t.SilentServers, s.SilentServers...)
 	t.TimedOutServers = append(t.TimedOutServers, s.TimedOutServers...)
+	t.DownServers = append(t.DownServers, s.DownServers...)
+	t.StoppedServers = append(t.StoppedServers, s.StoppedServers...)
 	t.UnexpectedServers = append(t.UnexpectedServers, s.UnexpectedServers...)
 	t.Reason = max(t.Reason, s.Reason)
 	return t

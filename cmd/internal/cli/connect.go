@@ -147,7 +147,7 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		tm,
 		roster,
 		app.ClientModule(cfg),
-		fx.Populate(&client),
+		fx.Populate(&client, &o.transport),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout),
 	)
 	if err := a.Err(); err != nil {

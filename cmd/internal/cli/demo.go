@@ -30,7 +30,7 @@ the demo exits by itself with the worst exit code of the session. No broker need
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			return o.withClientOn(ctx, MemoryURL, func(ctx context.Context, c *app.Client) error {
-				r, err := newRenderer(o.output, o.io.Out)
+				r, err := o.renderer()
 				if err != nil {
 					return err
 				}

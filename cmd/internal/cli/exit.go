@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
@@ -21,6 +23,14 @@ const (
 	ExitTransport = 69 // the transport could not be reached (EX_UNAVAILABLE)
 	ExitNameTaken = 75 // topicrpcd: a server of that name is running already (EX_TEMPFAIL)
 	ExitCancelled = 130
+)
+
+// The range of --timeout: below a millisecond no server can answer (the
+// deadline would pass during discovery); above a day is a mistake, and
+// past what RabbitMQ's per-message TTL and the deadline header carry well.
+const (
+	MinTimeout = time.Millisecond
+	MaxTimeout = 24 * time.Hour
 )
 
 // ExitCode maps a finished call's summary to its exit code.
@@ -69,6 +79,10 @@ func codeOf(err error) int {
 		return ExitNoMatch
 	case errors.Is(err, ports.ErrUnavailable):
 		return ExitTransport // the connection broke and did not come back in time
+	case errors.Is(err, context.DeadlineExceeded):
+		return ExitTransport // the broker did not answer (discovery, sending) within the deadline
+	case errors.Is(err, context.Canceled):
+		return ExitCancelled
 	case errors.Is(err, domain.ErrBadCommand), errors.Is(err, domain.ErrBadKey), errors.Is(err, app.ErrBadTarget):
 		return ExitUsage
 	}

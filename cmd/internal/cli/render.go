@@ -4,18 +4,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/topicrpc/topicrpc/domain"
 )
 
 // renderer prints a call as it goes: each reply as it arrives, then a summary.
 type renderer interface {
+	// begin is called once the call is under way; p tells where each
+	// server stands while it runs.
+	begin(c callInfo, p progress)
 	reply(c callInfo, r domain.Reply, at time.Duration)
 	summary(c callInfo, s domain.Summary, outs []domain.Outcome)
 	failure(c callInfo, err error, code int)
+}
+
+// progress is where a call's servers stand while it runs (app.Call).
+type progress interface {
+	Progress(dst []domain.Outcome) []domain.Outcome
 }
 
 // callInfo names the call being rendered.
@@ -23,69 +31,182 @@ type callInfo struct {
 	id      string
 	target  string
 	command domain.Command
+	// start is when the call began, before discovery: replies' times and
+	// the summary's elapsed time are measured from it.
+	start time.Time
+	// batches: the summary is the total of several batches.
+	batches bool
+	// balanced: --any, one worker of the group target.
+	balanced bool
 }
 
-func newRenderer(format string, w io.Writer) (renderer, error) {
+// elapsed is the time the summary reports: from the start of the call,
+// discovery and batch pauses included, to now; never less than the
+// aggregator's own measure.
+func (c callInfo) elapsed(s domain.Summary) time.Duration {
+	if c.start.IsZero() {
+		return s.Elapsed
+	}
+	return max(s.Elapsed, time.Since(c.start))
+}
+
+// renderer makes the renderer the flags and the terminal ask for.
+func (o *options) renderer() (renderer, error) {
+	return newRenderer(o.output, o.io.Out, o.io.Err, o.detectTerminal())
+}
+
+func newRenderer(format string, out, errw io.Writer, tm terminal) (renderer, error) {
 	switch format {
 	case "text", "":
-		return &textRenderer{w: w}, nil
+		t := &textRenderer{w: out, errw: errw, color: tm.color, width: tm.width, names: minNameColumn}
+		if tm.live() {
+			t.live = &liveLine{w: errw, width: tm.width, color: tm.color}
+		}
+		return t, nil
 	case "json", "jsonl":
-		return &jsonRenderer{enc: json.NewEncoder(w)}, nil
+		return &jsonRenderer{enc: json.NewEncoder(out), errw: errw}, nil
 	}
 	return nil, usageError("--output %q: want text or json", format)
 }
 
-type textRenderer struct{ w io.Writer }
+// noTerminal is the width of an output that is not a terminal.
+func noTerminal() int { return 0 }
+
+// minNameColumn is the narrowest the server name column gets.
+const minNameColumn = 10
+
+// textRenderer writes one line per reply and the summary to w, errors to
+// errw, and, on a terminal, a live status line on errw while a call runs.
+type textRenderer struct {
+	w, errw io.Writer
+	color   bool
+	width   func() int // of w in columns; 0: not a terminal
+	names   int        // width of the server name column
+	live    *liveLine  // nil unless stdout and stderr are terminals
+}
+
+func (t *textRenderer) begin(c callInfo, p progress) {
+	// Columns fit the longest name of the servers expected.
+	for _, o := range p.Progress(nil) {
+		t.names = max(t.names, utf8.RuneCountInString(safe(o.Server)))
+	}
+	if t.live != nil {
+		t.live.start(c, p)
+	}
+}
 
 func (t *textRenderer) reply(_ callInfo, r domain.Reply, at time.Duration) {
+	name := safe(r.Server)
+	t.names = max(t.names, utf8.RuneCountInString(name))
+	st, text := status(r), safe(r.Result)
 	if r.Error != "" {
-		fmt.Fprintf(t.w, "%-10s %-6s %8s  %s: %s\n", r.Server, status(r), ms(at), r.Code, oneLine(r.Error))
-		return
+		text = r.Code + ": " + safe(errorText(r))
 	}
-	fmt.Fprintf(t.w, "%-10s ok     %8s  %s\n", r.Server, ms(at), r.Result)
+	// server, status, time, result: the result wraps under itself.
+	prefix := fmt.Sprintf("%-*s %-7s %8s  ", t.names, name, st, ms(at))
+	lines := wrap(text, t.width()-len(prefix))
+	line := fmt.Sprintf("%-*s %s %8s  %s\n", t.names, name, paint(t.color, stateColor(st), fmt.Sprintf("%-7s", st)), ms(at), lines[0])
+	for _, l := range lines[1:] {
+		line += strings.Repeat(" ", len(prefix)) + l + "\n"
+	}
+	t.live.pause()
+	io.WriteString(t.w, line)
+	t.live.resume()
+}
+
+// errorText is a reply's error without repeating its code: bad_args
+// errors say "bad arguments: …" themselves.
+func errorText(r domain.Reply) string {
+	if r.Code == domain.CodeBadArgs {
+		if rest, ok := strings.CutPrefix(r.Error, "bad arguments: "); ok {
+			return rest
+		}
+	}
+	return oneLine(r.Error)
+}
+
+// wrap cuts s into lines of at most width runes; one line when width is
+// too small to be worth it (not a terminal).
+func wrap(s string, width int) []string {
+	if width < 20 || utf8.RuneCountInString(s) <= width {
+		return []string{s}
+	}
+	var lines []string
+	r := []rune(s)
+	for len(r) > width {
+		lines = append(lines, string(r[:width]))
+		r = r[width:]
+	}
+	return append(lines, string(r))
 }
 
 func (t *textRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outcome) {
+	t.live.stop()
 	expected := fmt.Sprint(s.Expected)
 	if s.Expected < 0 {
 		expected = "?"
 	}
 	label := ""
-	if c.id == "batches" {
+	if c.batches {
 		label = "all batches of "
 	}
-	fmt.Fprintf(t.w, "== %s%s %s: %s expected, %d ok, %d failed, %d silent", label, c.target, c.command, expected, s.OK, s.Failed, s.Silent)
-	if s.Down > 0 {
-		fmt.Fprintf(t.w, ", %d down", s.Down)
-	}
-	if s.Stopped > 0 {
-		fmt.Fprintf(t.w, ", %d stopped", s.Stopped)
+	skipped := named(outs, domain.StateSkipped)
+	var b strings.Builder
+	fmt.Fprintf(&b, "== %s%s %s: %s expected, %s, %s", label, safe(c.target), safe(c.command.String()), expected,
+		t.count(s.OK, "ok", "ok"), t.count(s.Failed, "failed", "failed"))
+	for _, n := range []struct {
+		n    int
+		word string
+	}{{s.NotReceived, "not received"}, {s.TimedOut, "timed out"}, {s.Down, "down"}, {s.Stopped, "stopped"}, {len(skipped), "skipped"}} {
+		if n.n > 0 {
+			fmt.Fprintf(&b, ", %s", t.count(n.n, n.word, n.word))
+		}
 	}
 	if s.Unexpected > 0 {
-		fmt.Fprintf(t.w, ", %d unexpected", s.Unexpected)
+		fmt.Fprintf(&b, " (%d of them unexpected)", s.Unexpected)
 	}
-	fmt.Fprintf(t.w, " in %s (%s)\n", ms(s.Elapsed), strings.ReplaceAll(s.Reason.String(), "_", " "))
+	fmt.Fprintf(&b, " in %s (%s)\n", ms(c.elapsed(s)), strings.ReplaceAll(s.Reason.String(), "_", " "))
 	list := func(label string, names []string) {
 		if len(names) > 0 {
-			fmt.Fprintf(t.w, "   %s: %s\n", label, strings.Join(names, ", "))
+			fmt.Fprintf(&b, "   %s: %s\n", paint(t.color, stateColor(label), label), strings.Join(safeAll(names), ", "))
 		}
 	}
 	list("failed", s.FailedServers)
-	var notReceived []string
-	for _, n := range s.SilentServers {
-		if !slices.Contains(s.TimedOutServers, n) {
-			notReceived = append(notReceived, n)
-		}
-	}
-	list("no response from", notReceived)
+	list("not received", named(outs, domain.StateNotReceived))
 	list("timed out", s.TimedOutServers)
 	list("down", absent(outs, domain.StateDown))
 	list("stopped", absent(outs, domain.StateStopped))
+	list("skipped", skipped)
 	list("unexpected", s.UnexpectedServers)
 	if s.Forged > 0 {
-		fmt.Fprintf(t.w, "   refused %d unproven repl%s (not signed with the fleet key for this call) claiming: %s\n",
-			s.Forged, map[bool]string{true: "y", false: "ies"}[s.Forged == 1], strings.Join(s.ForgedClaims, ", "))
+		fmt.Fprintf(&b, "   refused %d unproven repl%s (not signed with the fleet key for this call) claiming: %s\n",
+			s.Forged, map[bool]string{true: "y", false: "ies"}[s.Forged == 1], strings.Join(safeAll(s.ForgedClaims), ", "))
 	}
+	if c.balanced && s.Replied == 0 {
+		fmt.Fprintf(&b, "   no worker of group %s answered: none is up, or every one is busy or frozen (topicrpc servers %s)\n",
+			safe(c.target), safe(c.target))
+	}
+	io.WriteString(t.w, b.String())
+}
+
+// count is "3 ok", coloured when there are some.
+func (t *textRenderer) count(n int, word, state string) string {
+	s := fmt.Sprintf("%d %s", n, word)
+	if n == 0 {
+		return s
+	}
+	return paint(t.color, stateColor(state), s)
+}
+
+// named lists the servers of outs in state st.
+func named(outs []domain.Outcome, st domain.State) []string {
+	var names []string
+	for _, o := range outs {
+		if o.State == st {
+			names = append(names, o.Server)
+		}
+	}
+	return names
 }
 
 // absent names the servers of outs in state st, each with when it was last
@@ -106,11 +227,20 @@ func absent(outs []domain.Outcome, st domain.State) []string {
 	return names
 }
 
-func (t *textRenderer) failure(c callInfo, err error, _ int) {
-	fmt.Fprintf(t.w, "== %s %s: %v\n", c.target, c.command, err)
+// failure goes to stderr: stdout carries only results and summaries.
+func (t *textRenderer) failure(_ callInfo, err error, _ int) {
+	t.live.stop()
+	fmt.Fprintf(t.errw, "topicrpc: %s\n", safe(err.Error()))
 }
 
-type jsonRenderer struct{ enc *json.Encoder }
+// jsonRenderer writes JSON Lines to stdout; an error is also one line on
+// stderr.
+type jsonRenderer struct {
+	enc  *json.Encoder
+	errw io.Writer
+}
+
+func (j *jsonRenderer) begin(callInfo, progress) {}
 
 type jsonReply struct {
 	Type     string  `json:"type"`
@@ -135,32 +265,37 @@ type jsonServer struct {
 }
 
 type jsonSummary struct {
-	Type              string       `json:"type"`
-	Call              string       `json:"call"`
-	Target            string       `json:"target"`
-	Command           string       `json:"command"`
-	Expected          int          `json:"expected"`
-	Replied           int          `json:"replied"`
-	OK                int          `json:"ok"`
-	Failed            int          `json:"failed"`
-	Silent            int          `json:"silent"`
-	NotReceived       int          `json:"not_received"`
-	TimedOut          int          `json:"timed_out"`
-	Forged            int          `json:"forged"`
-	ForgedClaims      []string     `json:"forged_claims"`
-	Down              int          `json:"down"`
-	Stopped           int          `json:"stopped"`
-	Unexpected        int          `json:"unexpected"`
-	ElapsedMS         float64      `json:"elapsed_ms"`
-	Reason            string       `json:"reason"`
-	ExitCode          int          `json:"exit_code"`
-	FailedServers     []string     `json:"failed_servers"`
-	SilentServers     []string     `json:"silent_servers"`
-	TimedOutServers   []string     `json:"timed_out_servers"`
-	DownServers       []string     `json:"down_servers"`
-	StoppedServers    []string     `json:"stopped_servers"`
-	UnexpectedServers []string     `json:"unexpected_servers"`
-	Servers           []jsonServer `json:"servers"`
+	Type     string `json:"type"`
+	Call     string `json:"call"`
+	Target   string `json:"target"`
+	Command  string `json:"command"`
+	Expected int    `json:"expected"`
+	Replied  int    `json:"replied"`
+	OK       int    `json:"ok"`
+	Failed   int    `json:"failed"`
+	// Silent is not_received + timed_out, kept for scripts written before
+	// those two existed: each server is counted once in the states.
+	Silent             int          `json:"silent"`
+	NotReceived        int          `json:"not_received"`
+	TimedOut           int          `json:"timed_out"`
+	Forged             int          `json:"forged"`
+	ForgedClaims       []string     `json:"forged_claims"`
+	Down               int          `json:"down"`
+	Stopped            int          `json:"stopped"`
+	Skipped            int          `json:"skipped"`
+	Unexpected         int          `json:"unexpected"`
+	ElapsedMS          float64      `json:"elapsed_ms"`
+	Reason             string       `json:"reason"`
+	ExitCode           int          `json:"exit_code"`
+	FailedServers      []string     `json:"failed_servers"`
+	SilentServers      []string     `json:"silent_servers"` // not_received_servers and timed_out_servers
+	NotReceivedServers []string     `json:"not_received_servers"`
+	TimedOutServers    []string     `json:"timed_out_servers"`
+	DownServers        []string     `json:"down_servers"`
+	StoppedServers     []string     `json:"stopped_servers"`
+	SkippedServers     []string     `json:"skipped_servers"`
+	UnexpectedServers  []string     `json:"unexpected_servers"`
+	Servers            []jsonServer `json:"servers"`
 }
 
 func (j *jsonRenderer) reply(c callInfo, r domain.Reply, at time.Duration) {
@@ -178,12 +313,15 @@ func (j *jsonRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outco
 	out := jsonSummary{Type: "summary", Call: c.id, Target: c.target, Command: c.command.String(),
 		Expected: s.Expected, Replied: s.Replied, OK: s.OK, Failed: s.Failed, Silent: s.Silent,
 		NotReceived: s.NotReceived, TimedOut: s.TimedOut, Down: s.Down, Stopped: s.Stopped, Unexpected: s.Unexpected,
-		ElapsedMS: msf(s.Elapsed), Reason: s.Reason.String(), ExitCode: ExitCode(s),
+		ElapsedMS: msf(c.elapsed(s)), Reason: s.Reason.String(), ExitCode: ExitCode(s),
 		FailedServers: nonNil(s.FailedServers), SilentServers: nonNil(s.SilentServers),
-		TimedOutServers: nonNil(s.TimedOutServers), DownServers: nonNil(s.DownServers),
+		NotReceivedServers: nonNil(named(outs, domain.StateNotReceived)),
+		SkippedServers:     nonNil(named(outs, domain.StateSkipped)),
+		TimedOutServers:    nonNil(s.TimedOutServers), DownServers: nonNil(s.DownServers),
 		StoppedServers: nonNil(s.StoppedServers), UnexpectedServers: nonNil(s.UnexpectedServers),
 		Forged: s.Forged, ForgedClaims: nonNil(s.ForgedClaims),
 		Servers: make([]jsonServer, 0, len(outs))}
+	out.Skipped = len(out.SkippedServers)
 	for _, o := range outs {
 		js := jsonServer{Server: o.Server, State: o.State.String(), Expected: o.Expected, MS: msf(o.Latency)}
 		if !o.LastSeen.IsZero() {
@@ -203,6 +341,7 @@ func (j *jsonRenderer) failure(c callInfo, err error, code int) {
 		Error    string `json:"error"`
 		ExitCode int    `json:"exit_code"`
 	}{"error", c.target, c.command.String(), err.Error(), code})
+	fmt.Fprintf(j.errw, "topicrpc: %s\n", safe(err.Error()))
 }
 
 // status names a result: ok, error, or timeout when the handler ran out of

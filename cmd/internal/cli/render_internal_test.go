@@ -28,8 +28,8 @@ func TestSummaryNamesDownAndStoppedServers(t *testing.T) {
 		t.Errorf("exit %d, want %d", code, ExitSilent)
 	}
 	var text bytes.Buffer
-	(&textRenderer{w: &text}).summary(c, s, a.Outcomes())
-	for _, want := range []string{"3 expected, 1 ok, 0 failed, 0 silent, 1 down, 1 stopped",
+	(&textRenderer{w: &text, width: noTerminal}).summary(c, s, a.Outcomes())
+	for _, want := range []string{"3 expected, 1 ok, 0 failed, 1 down, 1 stopped in",
 		"   down: w3 (last seen ", "   stopped: w4 (last seen ", "1m30s ago)"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text summary lacks %q:\n%s", want, text.String())
@@ -37,7 +37,7 @@ func TestSummaryNamesDownAndStoppedServers(t *testing.T) {
 	}
 
 	var js bytes.Buffer
-	(&jsonRenderer{enc: json.NewEncoder(&js)}).summary(c, s, a.Outcomes())
+	(&jsonRenderer{enc: json.NewEncoder(&js), errw: &text}).summary(c, s, a.Outcomes())
 	var got struct {
 		Down, Stopped  int
 		DownServers    []string `json:"down_servers"`

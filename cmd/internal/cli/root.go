@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
 )
 
 // IO is what a program reads and writes.
@@ -48,7 +49,9 @@ type options struct {
 	logLevel      string
 	logFormat     string
 	fxLog         bool
+	color         string // --color: auto, always or never
 	log           *slog.Logger
+	transport     ports.Transport // the client's, once withClient started it
 }
 
 // Run runs the topicrpc client program with args (without the program name)
@@ -84,6 +87,7 @@ stayed silent or timed out, 3 no server matched the target, 64 usage error,
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
+	f.StringVar(&o.color, "color", "auto", "colour the states: auto (when stdout is a terminal and NO_COLOR is not set), always or never")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.setup() }
 	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newMatchCmd(o), newVersionCmd(o))
 	return execute(ctx, root, o.io.Err)
@@ -118,11 +122,16 @@ func (o *options) setup() error {
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return usageError("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
-	if o.timeout <= 0 {
-		return usageError("--timeout %s: want a positive duration like 5s", o.timeout)
+	if o.timeout < MinTimeout || o.timeout > MaxTimeout {
+		return usageError("--timeout %s: want a duration from %s to %s, like 5s", o.timeout, MinTimeout, MaxTimeout)
 	}
 	if o.output != "text" && o.output != "json" && o.output != "jsonl" {
 		return usageError("--output %q: want text or json", o.output)
+	}
+	switch o.color {
+	case "", "auto", "always", "never": // "": topicrpcd has no --color
+	default:
+		return usageError("--color %q: want auto, always or never", o.color)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
 	switch o.logFormat {

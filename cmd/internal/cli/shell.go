@@ -46,7 +46,7 @@ type lineReader interface {
 // shell reads lines until exit or end of input. An error in one line is
 // reported in one line on stderr and never ends the shell.
 func (o *options) shell(ctx context.Context, c *app.Client) error {
-	r, err := newRenderer(o.output, o.io.Out)
+	r, err := o.renderer()
 	if err != nil {
 		return err
 	}
