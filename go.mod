@@ -3,6 +3,7 @@ module github.com/topicrpc/topicrpc
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/peterh/liner v1.2.2
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/spf13/cobra v1.10.2

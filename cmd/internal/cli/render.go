@@ -122,7 +122,7 @@ func errorText(r domain.Reply) string {
 			return rest
 		}
 	}
-	return oneLine(r.Error)
+	return r.Error
 }
 
 // wrap cuts s into lines of at most width runes; one line when width is
@@ -368,7 +368,6 @@ func ms(d time.Duration) string {
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
 func nonNil(s []string) []string {
 	if s == nil {

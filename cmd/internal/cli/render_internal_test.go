@@ -62,3 +62,62 @@ func TestSummaryNamesDownAndStoppedServers(t *testing.T) {
 		}
 	}
 }
+
+// A server name, an error or a result with control characters, or bytes
+// that are not UTF-8, is escaped in text output.
+func TestTextEscapesEverythingAServerSends(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	r := &textRenderer{w: &out, errw: &out, width: noTerminal, names: minNameColumn}
+	c := callInfo{target: "all", command: domain.Command{Name: "echo"}, start: time.Now()}
+	r.reply(c, domain.Reply{Server: "q\x1b]0;owned\x07", Kind: domain.KindResult, Result: "a\tb\xffc\x7f"}, time.Millisecond)
+	r.reply(c, domain.Reply{Server: "q2", Kind: domain.KindResult, Code: domain.CodeFailed, Error: "bad\r\n== fake"}, time.Millisecond)
+	got := out.String()
+	for _, want := range []string{`q\x1b]0;owned\x07`, `a\tb\xffc\x7f`, `failed: bad\r\n== fake`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %s:\n%s", want, got)
+		}
+	}
+	if strings.ContainsAny(got, "\x1b\x07\r\t\x7f") || strings.Count(got, "\n") != 2 {
+		t.Errorf("raw control characters, or more than 2 lines:\n%q", got)
+	}
+}
+
+// bad_args errors say "bad arguments" once.
+func TestBadArgsSaidOnce(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	r := &textRenderer{w: &out, errw: &out, width: noTerminal, names: minNameColumn}
+	r.reply(callInfo{}, domain.Reply{Server: "q1", Kind: domain.KindResult, Code: domain.CodeBadArgs,
+		Error: "bad arguments: fib of a negative number (-3)"}, time.Millisecond)
+	if got := out.String(); !strings.Contains(got, "bad_args: fib of a negative number (-3)\n") || strings.Count(got, "bad") != 1 {
+		t.Errorf("got %q", got)
+	}
+}
+
+// The live line says how many answered of how many, who works and for how
+// long, who has not acknowledged, and who is down; it is cut to the width.
+func TestLiveText(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	outs := []domain.Outcome{
+		{Server: "a", Expected: true, State: domain.StateOK},
+		{Server: "b", Expected: true, Acked: true, AckedAt: now.Add(-1500 * time.Millisecond)},
+		{Server: "c\x1b", Expected: true},
+		{Server: "d", Expected: true, State: domain.StateDown},
+		{Server: "e", Expected: true, State: domain.StateError},
+	}
+	want := `2/5 answered (1 down) · working: b 1.5s · no ack yet: c\x1b · 2.0s`
+	if got := liveText(outs, 2*time.Second, now); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got := liveText(outs[:1], 0, now); got != "1/1 answered · 0.0s" {
+		t.Errorf("got %q", got)
+	}
+	if got := liveText([]domain.Outcome{{Server: "x", State: domain.StateOK}}, 0, now); got != "1/? answered · 0.0s" {
+		t.Errorf("unknown expected set: got %q", got)
+	}
+	if got := cut(want, 20); got != "2/5 answered (1 dow…" {
+		t.Errorf("cut: %q", got)
+	}
+}
