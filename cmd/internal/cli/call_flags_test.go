@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,5 +62,100 @@ func TestSaveFailedThenRetry(t *testing.T) {
 	r = run(t, "", "call", "--url=memory://", "--retry-from", filepath.Join(t.TempDir(), "missing"), "all", "fib|3")
 	if r.code != 64 {
 		t.Fatalf("missing retry file: exit %d", r.code)
+	}
+}
+
+// --retry-from with a target calls the servers of the file that the target
+// reaches (the intersection), and names on stderr the ones left out.
+func TestRetryFromIntersectsWithTheTarget(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "failed.txt")
+	if err := os.WriteFile(file, []byte("q1\nq2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "", "call", "--url=memory://", "--retry-from", file, "group2", "echo|x")
+	if r.code != 0 || !strings.Contains(r.out, "1 expected, 1 ok") || !strings.Contains(r.out, "q2 ") || strings.Contains(r.out, "q1") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", r.code, r.out, r.err)
+	}
+	if !strings.Contains(r.err, "not calling q1: not among the servers group2 reaches") {
+		t.Errorf("q1 left out silently: %q", r.err)
+	}
+	if err := os.WriteFile(file, []byte("q1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "", "call", "--url=memory://", "--retry-from", file, "group2", "echo|x")
+	if r.code != 3 || r.out != "" || !strings.Contains(r.err, "no server matched group2") {
+		t.Errorf("nobody left: exit %d\nstdout: %s\nstderr: %s", r.code, r.out, r.err)
+	}
+}
+
+// The summary's time is the whole call's, batch pauses included, and never
+// less than the last reply's.
+func TestElapsedIsTheWholeCall(t *testing.T) {
+	t.Parallel()
+	r := run(t, "", "call", "--url=memory://", "-o", "json", "--batch", "1", "--batch-wait", "300ms", "all", "echo|x")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	var lastReply, total float64
+	summaries := 0
+	for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+		var obj struct {
+			Type      string
+			MS        float64
+			ElapsedMS float64 `json:"elapsed_ms"`
+			Call      string
+		}
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatal(err)
+		}
+		switch obj.Type {
+		case "reply":
+			lastReply = max(lastReply, obj.MS)
+		case "summary":
+			summaries++
+			if obj.ElapsedMS < lastReply {
+				t.Errorf("summary %.2fms before the last reply at %.2fms", obj.ElapsedMS, lastReply)
+			}
+			total = obj.ElapsedMS
+		}
+	}
+	if summaries != 3 || lastReply < 300 || total < 300 {
+		t.Errorf("%d summaries; last reply at %.2fms, total %.2fms: the pause is left out\n%s", summaries, lastReply, total, r.out)
+	}
+}
+
+// One vocabulary: in text each server is counted once, in its state; JSON
+// keeps silent as the sum of not_received and timed_out.
+func TestOneVocabulary(t *testing.T) {
+	t.Parallel()
+	r := run(t, "", "call", "--url=memory://", "--timeout=300ms", "all", "sleep|5s")
+	if r.code != 2 || !strings.Contains(r.out, "2 expected, 0 ok, 0 failed, 2 timed out in") ||
+		!strings.Contains(r.out, "   timed out: q1, q2\n") || strings.Contains(r.out, "silent") {
+		t.Errorf("exit %d\n%s", r.code, r.out)
+	}
+	r = run(t, "", "call", "--url=memory://", "-o", "json", "--timeout=300ms", "all", "sleep|5s")
+	var sum map[string]any
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum["timed_out"] != 2.0 || sum["not_received"] != 0.0 || sum["silent"] != 2.0 ||
+		fmt.Sprint(sum["not_received_servers"]) != "[]" || fmt.Sprint(sum["skipped_servers"]) != "[]" {
+		t.Errorf("summary %v", sum)
+	}
+	// --expect 1 of 2: the other is skipped, and said so.
+	r = run(t, "", "call", "--url=memory://", "--expect=1", "all", "sleep|100ms")
+	if r.code != 0 || !strings.Contains(r.out, "1 ok, 0 failed, 1 skipped in") || !strings.Contains(r.out, "   skipped: q") {
+		t.Errorf("exit %d\n%s", r.code, r.out)
+	}
+}
+
+// With --any, a group whose worker did not answer by the deadline is named.
+func TestAnyWithoutAnswer(t *testing.T) {
+	t.Parallel()
+	r := run(t, "", "call", "--url=memory://", "--any", "--timeout=200ms", "group1", "sleep|5s")
+	if r.code != 2 || !strings.Contains(r.out, "no worker of group group1 answered") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", r.code, r.out, r.err)
 	}
 }

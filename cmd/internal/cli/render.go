@@ -368,7 +368,6 @@ func ms(d time.Duration) string {
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}

@@ -177,4 +177,3 @@ func TestControlCharactersAreEscaped(t *testing.T) {
 		t.Errorf("JSON:\n%s", r.out)
 	}
 }
-
