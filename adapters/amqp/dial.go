@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -95,14 +96,24 @@ func dial(ctx context.Context, cfg Config) (*amqp.Connection, error) {
 	return r.conn, nil
 }
 
-// dialError explains the common ways connecting fails.
+// dialError says in words which of the usual ways connecting failed: the
+// login refused (RabbitMQ does not tell a wrong user from a wrong password),
+// the vhost refused, nothing listening, an unknown or unreachable host.
+// TLS failures are left as they are: the caller knows the TLS settings.
 func dialError(err error) error {
 	var ae *amqp.Error
+	var dns *net.DNSError
 	switch {
 	case errors.As(err, &ae) && ae.Code == amqp.AccessRefused:
-		return fmt.Errorf("login refused; check the user name and password: %w", err)
+		return fmt.Errorf("login refused: wrong user name or password (%w)", err)
 	case errors.As(err, &ae) && ae.Code == amqp.NotAllowed:
-		return fmt.Errorf("access to the vhost refused; check the vhost and the user's permissions: %w", err)
+		return fmt.Errorf("vhost refused: it does not exist, or the user may not use it; check the URL's path and the user's permissions (%w)", err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("unreachable: nothing listens there; is RabbitMQ running, and is that its AMQP port? (%w)", err)
+	case errors.As(err, &dns):
+		return fmt.Errorf("unreachable: unknown host %s (%w)", dns.Name, err)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return fmt.Errorf("unreachable: no route to the host (%w)", err)
 	}
 	return err
 }

@@ -43,7 +43,13 @@ func AMQP(cfg amqp.Config) fx.Option {
 			if cfg.Logger == nil {
 				cfg.Logger = log
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.DialTimeout+time.Second)
+			// The dial is bounded by the dial timeout New applies (its
+			// default when zero); this only stops a New that would hang.
+			dialTimeout := cfg.DialTimeout
+			if dialTimeout <= 0 {
+				dialTimeout = amqp.DefaultDialTimeout
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), dialTimeout+time.Second)
 			defer cancel()
 			return amqp.New(ctx, cfg)
 		}, fx.As(new(ports.Transport)))),
