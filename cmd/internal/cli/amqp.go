@@ -11,6 +11,9 @@ import (
 
 // amqpModule provides the AMQP transport for rawURL with the common flags.
 func amqpModule(o *options, rawURL string) (fx.Option, error) {
+	if o.discovery == "routes" && o.managementURL == "" {
+		return nil, usageError("--discovery routes needs --management-url (or TOPICRPC_MANAGEMENT_URL): only the management API tells who a target reaches on RabbitMQ")
+	}
 	if m := o.managementURL; m != "" {
 		if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, usageError("--management-url %s: want http://user:password@host:15672 (or https://)", redact(m))

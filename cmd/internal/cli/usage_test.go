@@ -52,6 +52,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{"timeout over a day", "topicrpc", []string{"call", mem, "--timeout=100000h", "all", "echo"}, "from 1ms to 24h"},
 		{"--save-failed unwritable", "topicrpc", []string{"call", mem, "--save-failed=/nonexistent/failed.txt", "all", "echo"}, "--save-failed"},
 		{"--expect above the servers reached", "topicrpc", []string{"call", mem, "--expect=3", "all", "echo"}, "--expect 3: all reaches 2 server(s) that are up (q1, q2)"},
+		{"--discovery routes without a management API", "topicrpc", []string{"call", "--url=amqp://127.0.0.1:1/", "--discovery=routes", "all", "echo"}, "--discovery routes needs --management-url"},
 		{"bad colour", "topicrpc", []string{"call", mem, "--color=pink", "all", "echo"}, "--color"},
 		{"unknown flag", "topicrpc", []string{"call", "--nope", "all", "echo"}, "unknown flag"},
 		{"unknown shorthand", "topicrpc", []string{"call", "-Z", "all", "echo"}, "unknown shorthand"},
