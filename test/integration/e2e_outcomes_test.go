@@ -39,9 +39,9 @@ func TestEndToEndFrozenServerIsNamed(t *testing.T) {
 	if !strings.Contains(r.Out, `{"server":"q2","state":"not_received"`) {
 		t.Errorf("q2 should be not received:\n%s", r.Out)
 	}
-	// The same in text: the silent server is named.
+	// The same in text: the server not received is named.
 	r = f.client("", "call", "--timeout", "1s", "group1", "echo|again")
-	if r.Code != 2 || !strings.Contains(r.Out, "no response from: q2") {
+	if r.Code != 2 || !strings.Contains(r.Out, "not received: q2") {
 		t.Fatalf("exit %d\n%s", r.Code, r.Out)
 	}
 }
@@ -57,7 +57,7 @@ func TestEndToEndLongJobIsTimedOutNotSilent(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", r.Code, r.Out, r.Err)
 	}
 	r = f.client("", "call", "--timeout", "1500ms", "q1", "sleep|5s")
-	if !strings.Contains(r.Out, "timed out: q1") || strings.Contains(r.Out, "no response from") {
+	if !strings.Contains(r.Out, "timed out: q1") || strings.Contains(r.Out, "not received") {
 		t.Fatalf("text output:\n%s", r.Out)
 	}
 }

@@ -69,7 +69,7 @@ shows every answer as it arrives. It finishes by itself: as soon as every server
 that should answer has answered, or at the deadline, naming who stayed silent.
 
 Exit codes: 0 all ok, 1 some server answered with an error, 2 some expected server
-stayed silent or timed out, 3 no server matched the target, 64 usage error,
+did not run it (not received, timed out, down or stopped), 3 no server matched the target, 64 usage error,
 69 transport unreachable, 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
