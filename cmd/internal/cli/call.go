@@ -228,6 +228,9 @@ func checkExpect(ctx context.Context, c *app.Client, n int, target string) error
 		return nil // the call says so
 	case err != nil, !known:
 		return err
+	case n > len(names) && len(names) == 0:
+		return usageError("--expect %d: %s reaches no server that is up; the call would wait for answers that cannot come (topicrpc servers %s)",
+			n, safe(target), safe(target))
 	case n > len(names):
 		return usageError("--expect %d: %s reaches %d server(s) that are up (%s); the call would wait for answers that cannot come",
 			n, safe(target), len(names), strings.Join(safeAll(names), ", "))
