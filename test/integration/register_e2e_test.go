@@ -96,6 +96,13 @@ func TestFleetRegisterNamesWhoIsGone(t *testing.T) {
 		}
 	}
 
+	// --any to their group: refused at once, naming the group and them.
+	r = f.client("", "call", "--timeout", "10s", "--any", "gb", "echo|x")
+	if r.Code != 2 || r.Took > 5*time.Second || r.Out != "" ||
+		!strings.Contains(r.Err, "no live worker in group gb: k1 down, s1 stopped") {
+		t.Errorf("call --any gb: exit %d after %v\nstdout: %s\nstderr: %s", r.Code, r.Took, r.Out, r.Err)
+	}
+
 	// Everyone: the frozen one is waited for, and not received.
 	r = f.client("", "call", "--timeout", "2s", "-o", "json", "all", "echo|x")
 	s = lastSummary(t, r.Out)
