@@ -137,8 +137,8 @@ func printRegistered(o *options, servers []app.Registered) {
 		if r.Standing != app.StandingUp {
 			seen = now.Sub(r.LastSeen()).Round(time.Second).String() + " ago"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Server, r.Standing, seen,
-			strings.Join(r.Bindings, ","), strings.Join(r.Commands, ","), r.Version, r.Host, r.PID)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", safe(r.Server), r.Standing, seen,
+			safe(strings.Join(r.Bindings, ",")), safe(strings.Join(r.Commands, ",")), safe(r.Version), safe(r.Host), r.PID)
 	}
 	_ = w.Flush()
 	fmt.Fprintf(o.io.Out, "== %d server(s): %d up, %d unresponsive, %d down, %d stopped\n", len(servers),
@@ -219,8 +219,8 @@ func printMembers(o *options, members []domain.Member) {
 	fmt.Fprintln(w, "NAME\tBINDINGS\tCOMMANDS\tVERSION\tHOST\tUPTIME\tLAST SEEN")
 	now := time.Now()
 	for _, m := range members {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n", m.Server, strings.Join(m.Bindings, ","),
-			strings.Join(m.Commands, ","), m.Version, m.Host,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s ago\n", safe(m.Server), safe(strings.Join(m.Bindings, ",")),
+			safe(strings.Join(m.Commands, ",")), safe(m.Version), safe(m.Host),
 			now.Sub(m.Started).Truncate(time.Second), now.Sub(m.LastSeen).Truncate(time.Millisecond))
 	}
 	_ = w.Flush()
