@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
 )
@@ -79,5 +80,21 @@ func TestAnyWithoutAnswerNamesTheGroup(t *testing.T) {
 		domain.Summary{Expected: -1, Reason: domain.DoneDeadline}, nil)
 	if !strings.Contains(out.String(), "no worker of group db answered") {
 		t.Errorf("got %s", out.String())
+	}
+}
+
+// servers prints what a server says of itself escaped: a host or version
+// in the register cannot drive the terminal.
+func TestServersListingIsEscaped(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	o := &options{io: IO{Out: &out}}
+	evil := "h\x1b[2J\r== 0 server(s)\n"
+	printRegistered(o, []app.Registered{{Registration: domain.Registration{Server: "q1", Host: evil, Version: evil,
+		Bindings: []string{"q1.#"}}, Standing: app.StandingUp}})
+	printMembers(o, []domain.Member{{Presence: domain.Presence{Server: "q1", Host: evil, Version: evil}}})
+	got := out.String()
+	if strings.ContainsAny(got, "\x1b\r") || strings.Count(got, "\n") != 6 || !strings.Contains(got, `h\x1b[2J\r== 0 server(s)\n`) {
+		t.Errorf("got %q", got)
 	}
 }
