@@ -70,7 +70,7 @@ that should answer has answered, or at the deadline, naming who stayed silent.
 
 Exit codes: 0 all ok, 1 some server answered with an error, 2 some expected server
 did not run it (not received, timed out, down or stopped), 3 no server matched the target, 64 usage error,
-69 transport unreachable, 130 interrupted.`,
+69 transport unreachable, 70 internal error, 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
