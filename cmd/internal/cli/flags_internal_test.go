@@ -78,7 +78,7 @@ func TestAnyWithoutAnswerNamesTheGroup(t *testing.T) {
 	r := &textRenderer{w: &out, errw: &out, width: noTerminal, names: minNameColumn}
 	r.summary(callInfo{target: "db", command: domain.Command{Name: "echo"}, balanced: true},
 		domain.Summary{Expected: -1, Reason: domain.DoneDeadline}, nil)
-	if !strings.Contains(out.String(), "no worker of group db answered") {
+	if !strings.Contains(out.String(), "no worker of group db answered nor acknowledged") {
 		t.Errorf("got %s", out.String())
 	}
 }

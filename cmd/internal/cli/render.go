@@ -182,8 +182,9 @@ func (t *textRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outco
 		fmt.Fprintf(&b, "   refused %d unproven repl%s (not signed with the fleet key for this call) claiming: %s\n",
 			s.Forged, map[bool]string{true: "y", false: "ies"}[s.Forged == 1], strings.Join(safeAll(s.ForgedClaims), ", "))
 	}
-	if c.balanced && s.Replied == 0 {
-		fmt.Fprintf(&b, "   no worker of group %s answered: none is up, or every one is busy or frozen (topicrpc servers %s)\n",
+	if c.balanced && s.Replied == 0 && s.TimedOut == 0 {
+		// Nobody took it: a worker that did is named timed out above.
+		fmt.Fprintf(&b, "   no worker of group %s answered nor acknowledged: none is up, or every one is busy or frozen (topicrpc servers %s)\n",
 			safe(c.target), safe(c.target))
 	}
 	io.WriteString(t.w, b.String())
