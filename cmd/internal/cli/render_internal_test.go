@@ -121,3 +121,24 @@ func TestLiveText(t *testing.T) {
 		t.Errorf("cut: %q", got)
 	}
 }
+
+type fixedProgress []domain.Outcome
+
+func (p fixedProgress) Progress(dst []domain.Outcome) []domain.Outcome { return append(dst, p...) }
+
+// The server column is as wide as the longest name expected, so that every
+// reply's status and time line up.
+func TestColumnsFitTheLongestName(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	r := &textRenderer{w: &out, errw: &out, width: noTerminal, names: minNameColumn}
+	c := callInfo{target: "all", command: domain.Command{Name: "echo"}, start: time.Now()}
+	long := "payments-worker-eu-west-1"
+	r.begin(c, fixedProgress{{Server: "q1", Expected: true}, {Server: long, Expected: true}})
+	r.reply(c, domain.Reply{Server: "q1", Kind: domain.KindResult, Result: "a"}, time.Millisecond)
+	r.reply(c, domain.Reply{Server: long, Kind: domain.KindResult, Result: "b"}, time.Millisecond)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || strings.Index(lines[0], "ok") != len(long)+1 || strings.Index(lines[1], "ok") != len(long)+1 {
+		t.Errorf("columns do not line up:\n%s", out.String())
+	}
+}
