@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -178,4 +179,19 @@ func cut(s string, width int) string {
 	}
 	r := []rune(s)
 	return string(r[:width-1]) + "…"
+}
+
+// stderr is the writer logs go to: o.io.Err, with the live line, when one
+// is shown, cleared before each write and drawn again after it, so that a
+// warning during a call does not run into the line.
+type stderr struct {
+	w    io.Writer
+	live atomic.Pointer[liveLine]
+}
+
+func (s *stderr) Write(p []byte) (int, error) {
+	l := s.live.Load()
+	l.pause()
+	defer l.resume()
+	return s.w.Write(p)
 }

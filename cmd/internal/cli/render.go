@@ -52,7 +52,11 @@ func (c callInfo) elapsed(s domain.Summary) time.Duration {
 
 // renderer makes the renderer the flags and the terminal ask for.
 func (o *options) renderer() (renderer, error) {
-	return newRenderer(o.output, o.io.Out, o.io.Err, o.detectTerminal())
+	r, err := newRenderer(o.output, o.io.Out, o.io.Err, o.detectTerminal())
+	if t, ok := r.(*textRenderer); ok && t.live != nil && o.logOut != nil {
+		o.logOut.live.Store(t.live)
+	}
+	return r, err
 }
 
 func newRenderer(format string, out, errw io.Writer, tm terminal) (renderer, error) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,30 @@ func TestColumnsFitTheLongestName(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 || strings.Index(lines[0], "ok") != len(long)+1 || strings.Index(lines[1], "ok") != len(long)+1 {
 		t.Errorf("columns do not line up:\n%s", out.String())
+	}
+}
+
+// A log line written during a call clears the live line first and draws
+// it again after, so the two never share a line.
+func TestLogsMindTheLiveLine(t *testing.T) {
+	t.Parallel()
+	var term bytes.Buffer
+	l := &liveLine{w: &term, width: func() int { return 80 }}
+	l.call, l.p = callInfo{start: time.Now()}, fixedProgress{{Server: "q1", Expected: true}}
+	l.draw()
+	s := &stderr{w: &term}
+	s.live.Store(l)
+	term.Reset()
+	if _, err := s.Write([]byte("level=WARN msg=x\n")); err != nil {
+		t.Fatal(err)
+	}
+	want := regexp.MustCompile(`^\r\x1b\[Klevel=WARN msg=x\n\r\x1b\[K0/1 answered · no ack yet: q1 · 0\.\ds$`)
+	if !want.MatchString(term.String()) {
+		t.Errorf("got %q", term.String())
+	}
+	// Without a live line, logs pass through.
+	var plain bytes.Buffer
+	if _, err := (&stderr{w: &plain}).Write([]byte("x\n")); err != nil || plain.String() != "x\n" {
+		t.Errorf("got %q, %v", plain.String(), err)
 	}
 }

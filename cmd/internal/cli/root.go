@@ -51,6 +51,7 @@ type options struct {
 	fxLog         bool
 	color         string // --color: auto, always or never
 	log           *slog.Logger
+	logOut        *stderr         // where log goes: o.io.Err, minding the live line
 	transport     ports.Transport // the client's, once withClient started it
 }
 
@@ -134,11 +135,12 @@ func (o *options) setup() error {
 		return usageError("--color %q: want auto, always or never", o.color)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
+	o.logOut = &stderr{w: o.io.Err}
 	switch o.logFormat {
 	case "text":
-		o.log = slog.New(slog.NewTextHandler(o.io.Err, hopts))
+		o.log = slog.New(slog.NewTextHandler(o.logOut, hopts))
 	case "json":
-		o.log = slog.New(slog.NewJSONHandler(o.io.Err, hopts))
+		o.log = slog.New(slog.NewJSONHandler(o.logOut, hopts))
 	default:
 		return usageError("--log-format %q: want text or json", o.logFormat)
 	}
