@@ -246,7 +246,11 @@ func (o *options) checkWorkers(ctx context.Context, group string) error {
 	if !ok || o.discovery == "none" {
 		return nil
 	}
-	servers, err := app.Census(ctx, reg)
+	key, err := o.authKey()
+	if err != nil {
+		return err
+	}
+	servers, err := app.Census(ctx, reg, key) // with a key, unsigned entries are left out
 	if err != nil {
 		o.log.Warn("the fleet register cannot be read; cannot tell whether group "+group+" has a live worker", "err", err)
 		return nil

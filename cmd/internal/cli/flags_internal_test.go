@@ -52,7 +52,8 @@ func TestAnyRefusedWithoutALiveWorker(t *testing.T) {
 	tr := &registerOnly{reg: domain.NewRegister([]domain.Registration{
 		reg("w1", false, "db"), reg("w2", true, "db"), reg("w3", false, "web"),
 	}), consumers: map[string]int{"topicrpc.w3": 1}}
-	o := &options{transport: tr, discovery: "auto", log: slog.New(slog.DiscardHandler)}
+	o := &options{transport: tr, discovery: "auto", log: slog.New(slog.DiscardHandler),
+		io: IO{Getenv: func(string) string { return "" }}}
 
 	err := o.checkWorkers(t.Context(), "db")
 	if codeOf(err) != ExitSilent || err == nil || !strings.Contains(err.Error(), "no live worker in group db: w1 down, w2 stopped") {
