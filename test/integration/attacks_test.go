@@ -76,6 +76,32 @@ func (a *attacker) forge(ds <-chan amqp091.Delivery, server string) {
 	}()
 }
 
+// capture returns the first request seen, failing the test after 10 s.
+func (a *attacker) capture(seen <-chan amqp091.Delivery) amqp091.Delivery {
+	a.t.Helper()
+	select {
+	case d := <-seen:
+		return d
+	case <-time.After(10 * time.Second):
+		a.t.Fatal("the attacker saw no request")
+	}
+	return amqp091.Delivery{}
+}
+
+// republish publishes captured again, unchanged but for its correlation id
+// (id) and its reply-to (the attacker's), with routing key key, and returns
+// the replies.
+func (a *attacker) republish(captured amqp091.Delivery, id, key string) <-chan amqp091.Delivery {
+	a.t.Helper()
+	replies := a.consume("amq.rabbitmq.reply-to", nil)
+	msg := amqp091.Publishing{CorrelationId: id, ReplyTo: "amq.rabbitmq.reply-to", Type: captured.Type,
+		Timestamp: captured.Timestamp, Headers: captured.Headers, Body: captured.Body}
+	if err := a.ch.PublishWithContext(a.t.Context(), a.f.ns, key, false, false, msg); err != nil {
+		a.t.Fatal(err)
+	}
+	return replies
+}
+
 // call runs topicrpc call with the fleet key and returns its exit code, its
 // summary and its whole output.
 func (f *fleet) keyedCall(keyPath, timeout, target, command string) (int, summaryLine, string) {
@@ -128,18 +154,7 @@ func TestAttackRepublishToAll(t *testing.T) {
 	if code, s, _ := f.keyedCall(key, "10s", "q1", "echo|once"); code != 0 || s.OK != 1 {
 		t.Fatalf("the real call: exit %d, %+v", code, s)
 	}
-	var captured amqp091.Delivery
-	select {
-	case captured = <-seen:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the attacker saw no request")
-	}
-	replies := a.consume("amq.rabbitmq.reply-to", nil)
-	msg := amqp091.Publishing{CorrelationId: "stolen", ReplyTo: "amq.rabbitmq.reply-to", Type: captured.Type,
-		Timestamp: captured.Timestamp, Headers: captured.Headers, Body: captured.Body}
-	if err := a.ch.PublishWithContext(t.Context(), f.ns, "all", false, false, msg); err != nil {
-		t.Fatal(err)
-	}
+	replies := a.republish(a.capture(seen), "stolen", "all")
 	got := map[string]string{}
 	for len(got) < 2 {
 		select {
@@ -195,12 +210,7 @@ func TestAttackReplayAfterRestart(t *testing.T) {
 	if code, _, out := f.keyedCall(keyPath, "10s", "q1", "echo|once"); code != 0 {
 		t.Fatalf("the real call: exit %d\n%s", code, out)
 	}
-	var captured amqp091.Delivery
-	select {
-	case captured = <-seen:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the attacker saw no request")
-	}
+	captured := a.capture(seen)
 	if err := q1.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -208,12 +218,7 @@ func TestAttackReplayAfterRestart(t *testing.T) {
 		t.Fatalf("q1 exited %d", c)
 	}
 	f.server("q1", "--auth-key-file", keyPath)
-	replies := a.consume("amq.rabbitmq.reply-to", nil)
-	msg := amqp091.Publishing{CorrelationId: "replayed", ReplyTo: "amq.rabbitmq.reply-to", Type: captured.Type,
-		Timestamp: captured.Timestamp, Headers: captured.Headers, Body: captured.Body}
-	if err := a.ch.PublishWithContext(t.Context(), f.ns, "q1", false, false, msg); err != nil {
-		t.Fatal(err)
-	}
+	replies := a.republish(captured, "replayed", "q1")
 	for {
 		select {
 		case d := <-replies:

@@ -61,14 +61,7 @@ the servers that answer right now instead.`,
 					return down && r.Standing == app.StandingUp ||
 						len(args) == 1 && !reaches(r.Bindings, args[0])
 				})
-				if o.output == "text" {
-					printRegistered(o, servers)
-				} else {
-					enc := json.NewEncoder(o.io.Out)
-					for _, r := range servers {
-						_ = enc.Encode(registeredJSON(r))
-					}
-				}
+				printServers(o, servers, printRegistered, registeredJSON)
 				if len(args) == 1 && len(servers) == 0 && !down {
 					return &exitError{code: ExitNoMatch}
 				}
@@ -81,6 +74,18 @@ the servers that answer right now instead.`,
 	return cmd
 }
 
+// printServers prints list as a table, or one JSON object per server.
+func printServers[T any](o *options, list []T, table func(*options, []T), toJSON func(T) registeredOut) {
+	if o.output == "text" {
+		table(o, list)
+		return
+	}
+	enc := json.NewEncoder(o.io.Out)
+	for _, x := range list {
+		_ = enc.Encode(toJSON(x))
+	}
+}
+
 // listLive prints the presence announcements, with TARGET the servers it reaches.
 func (o *options) listLive(ctx context.Context, args []string) error {
 	members, err := o.roster(ctx)
@@ -90,14 +95,7 @@ func (o *options) listLive(ctx context.Context, args []string) error {
 	if len(args) == 1 {
 		members = reached(members, args[0])
 	}
-	if o.output == "text" {
-		printMembers(o, members)
-	} else {
-		enc := json.NewEncoder(o.io.Out)
-		for _, m := range members {
-			_ = enc.Encode(memberJSON(m))
-		}
-	}
+	printServers(o, members, printMembers, memberJSON)
 	if len(args) == 1 && len(members) == 0 {
 		return &exitError{code: ExitNoMatch}
 	}
