@@ -167,7 +167,21 @@ func declareExchange(conn *amqp.Connection, name string) error {
 		return fmt.Errorf("amqp: open channel: %w", err)
 	}
 	defer ch.Close()
-	if err := ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+	err = ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil)
+	var e *amqp.Error
+	if errors.As(err, &e) && e.Code == amqp.AccessRefused {
+		// A caller account may not declare exchanges (see LeastPrivilege):
+		// the exchange must exist, declared by the servers.
+		if ch, err = conn.Channel(); err != nil {
+			return fmt.Errorf("amqp: open channel: %w", err)
+		}
+		defer ch.Close()
+		if err := ch.ExchangeDeclarePassive(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("amqp: exchange %s: this account may not declare it, and it does not exist (start a server first): %w", name, err)
+		}
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("amqp: declare exchange %s: %w", name, err)
 	}
 	return nil

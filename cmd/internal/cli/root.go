@@ -90,7 +90,7 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
 	f.StringVar(&o.color, "color", "auto", "colour the states: auto (when stdout is a terminal and NO_COLOR is not set), always or never")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.setup() }
-	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newMatchCmd(o), newVersionCmd(o))
+	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newBrokerPermissionsCmd(o), newMatchCmd(o), newVersionCmd(o))
 	return execute(ctx, root, o.io.Err)
 }
 
