@@ -15,7 +15,7 @@ run: ## the demo: an in-memory fleet and the classic session
 	$(GO) run ./cmd/topicrpc demo
 
 build: ## the two binaries into ./bin
-	$(GO) build -o $(BIN)/ ./cmd/topicrpc ./cmd/topicrpcd
+	$(GO) build -ldflags "-X github.com/topicrpc/topicrpc/cmd/internal/cli.buildDate=$$(date -u +%Y-%m-%dT%H:%M:%SZ)" -o $(BIN)/ ./cmd/topicrpc ./cmd/topicrpcd
 
 test: ## every test, integration and end-to-end included, against a real RabbitMQ
 	scripts/with-broker.sh $(GO) test -count=1 $(PKGS)

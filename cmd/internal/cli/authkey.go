@@ -21,10 +21,7 @@ const maxKeyFile = 64 << 10
 // private keys. Every problem is a usage error (exit 64) naming the file,
 // never its contents.
 func (o *options) authKey() ([]byte, error) {
-	path, source := o.authKeyFile, "--auth-key-file"
-	if path == "" {
-		path, source = o.io.Getenv("TOPICRPC_AUTH_KEY_FILE"), "TOPICRPC_AUTH_KEY_FILE"
-	}
+	path, source := o.authKeyFile, o.env.source("auth-key-file")
 	if path == "" {
 		return nil, nil
 	}

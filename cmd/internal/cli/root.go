@@ -53,6 +53,8 @@ type options struct {
 	log           *slog.Logger
 	logOut        *stderr         // where log goes: o.io.Err, minding the live line
 	transport     ports.Transport // the client's, once withClient started it
+	// env knows each flag's environment variable.
+	env *envFlags
 }
 
 // Run runs the topicrpc client program with args (without the program name)
@@ -74,7 +76,9 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 69 transport unreachable, 70 internal error, 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetArgs(args)
 	root.SetIn(o.io.In)
 	root.SetOut(o.io.Out)
@@ -89,8 +93,8 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
 	f.StringVar(&o.color, "color", "auto", "colour the states: auto (when stdout is a terminal and NO_COLOR is not set), always or never")
-	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.setup() }
 	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newBrokerPermissionsCmd(o), newMatchCmd(o), newVersionCmd(o))
+	o.bindEnv(root)
 	return execute(ctx, root, o.io.Err)
 }
 
@@ -145,13 +149,7 @@ func (o *options) setup() error {
 		return usageError("--log-format %q: want text or json", o.logFormat)
 	}
 	if o.url == "" {
-		o.url = o.io.Getenv("TOPICRPC_URL")
-	}
-	if o.url == "" {
 		o.url = DefaultURL
-	}
-	if o.managementURL == "" {
-		o.managementURL = o.io.Getenv("TOPICRPC_MANAGEMENT_URL")
 	}
 	switch o.discovery {
 	case "auto", "routes", "presence", "none", "":
@@ -166,16 +164,28 @@ func (o *options) setup() error {
 
 // connectionFlags are the flags both programs take to reach a broker.
 func (o *options) connectionFlags(f *pflag.FlagSet) {
-	f.StringVar(&o.url, "url", "", "broker URL (amqp://, amqps://) or memory:// for the embedded demo fleet; default $TOPICRPC_URL, else "+DefaultURL)
-	f.StringVar(&o.managementURL, "management-url", "", "RabbitMQ management API (http://user:password@host:15672), to know who should answer; default $TOPICRPC_MANAGEMENT_URL")
+	f.StringVar(&o.url, "url", "", "broker URL (amqp://, amqps://) or memory:// for the embedded demo fleet; default "+DefaultURL)
+	f.StringVar(&o.managementURL, "management-url", "", "RabbitMQ management API (http://user:password@host:15672), to know who should answer")
 	f.StringVar(&o.namespace, "namespace", "topicrpc", "exchange name and queue name prefix, to run separate fleets on one broker")
-	f.StringVar(&o.authKeyFile, "auth-key-file", "", "sign requests (client) or require signed ones (server) with the secret key in FILE (at least 32 bytes, mode 600); default $TOPICRPC_AUTH_KEY_FILE")
+	f.StringVar(&o.authKeyFile, "auth-key-file", "", "sign requests (client) or require signed ones (server) with the secret key in FILE (at least 32 bytes, mode 600)")
 	o.tls.flags(f)
 }
 
 // discoveryFlag is the client's way to know who should answer.
 func (o *options) discoveryFlag(f *pflag.FlagSet) {
 	f.StringVar(&o.discovery, "discovery", "auto", "how to know who should answer: auto (the fleet register, else the management API's routes), routes, presence, or none (acks and an idle gap)")
+}
+
+// bindEnv gives every flag of root's commands its environment variable,
+// applied before setup checks the values.
+func (o *options) bindEnv(root *cobra.Command) {
+	o.env = bindEnv(root)
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := o.env.apply(cmd, o.io.Getenv); err != nil {
+			return err
+		}
+		return o.setup()
+	}
 }
 
 // signalContext is ctx, also cancelled by SIGINT or SIGTERM.
@@ -188,6 +198,6 @@ func newVersionCmd(o *options) *cobra.Command {
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		Run:   func(*cobra.Command, []string) { fmt.Fprintln(o.io.Out, "topicrpc", versionString()) },
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(o.io.Out, cmd.Root().Name(), versionString()) },
 	}
 }

@@ -58,8 +58,10 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 		RunE:          func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context()) },
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetArgs(args)
 	root.SetIn(o.io.In)
 	root.SetOut(o.io.Out)
@@ -83,7 +85,7 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
-	root.PersistentPreRunE = func(*cobra.Command, []string) error { return o.setup() }
+	o.bindEnv(root)
 	return execute(ctx, root, o.io.Err)
 }
 
