@@ -171,3 +171,59 @@ func TestShellKeepsGoingAfterBadLines(t *testing.T) {
 		t.Error("the shell went on after exit")
 	}
 }
+
+// TestShellLongLines: a line with args at the limit is sent; longer args
+// are refused and a line far over it (2 MiB) is skipped, and the shell
+// goes on either way.
+func TestShellLongLines(t *testing.T) {
+	t.Parallel()
+	atLimit := strings.Repeat("a", 1<<20)
+	in := strings.Join([]string{
+		"q1 echo|" + atLimit,
+		"q1 echo|" + atLimit + "b",
+		"q1 echo|" + strings.Repeat("c", 2<<20),
+		"q2 echo|still here",
+	}, "\n")
+	r := run(t, in, "shell", "--url=memory://", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	var results []string
+	for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+		var obj struct{ Type, Server, Result string }
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("not JSON: %.80s", line)
+		}
+		if obj.Type == "reply" {
+			results = append(results, obj.Server+" "+obj.Result)
+		}
+	}
+	if len(results) != 2 || results[0] != "q1 "+atLimit || results[1] != "q2 still here" {
+		t.Errorf("replies: %.100q", results)
+	}
+	for _, want := range []string{"at most 1048576 allowed", "line over"} {
+		if !strings.Contains(r.err, want) {
+			t.Errorf("stderr lacks %q: %s", want, r.err)
+		}
+	}
+}
+
+// TestShellServers: servers [TARGET] lists the register in the shell.
+func TestShellServers(t *testing.T) {
+	t.Parallel()
+	r := run(t, "servers\nservers group1\nservers group9\nq1 echo|after\n", "shell", "--url=memory://")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	lists := strings.Split(r.out, "== ")
+	if len(lists) < 3 || !strings.Contains(lists[0], "q1 ") || !strings.Contains(lists[0], "q2 ") ||
+		!strings.Contains(lists[1], "q1 ") || strings.Contains(lists[1], "q2 ") {
+		t.Errorf("servers, then servers group1:\n%s", r.out)
+	}
+	if !strings.Contains(r.err, "no server matched group9") || strings.Contains(r.err, "want TARGET COMMAND") {
+		t.Errorf("stderr: %s", r.err)
+	}
+	if !strings.Contains(r.out, "after") {
+		t.Errorf("the shell stopped:\n%s", r.out)
+	}
+}

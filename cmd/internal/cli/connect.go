@@ -31,6 +31,9 @@ const (
 	// noneIdleGap ends a call with no discovery this long after the last
 	// reply, once no server that acknowledged is still working.
 	noneIdleGap = 500 * time.Millisecond
+	// memoryStopWait is how long the in-memory demo fleet's handlers may
+	// finish when the program ends.
+	memoryStopWait = 200 * time.Millisecond
 )
 
 // wantRoster reports whether calls learn who should answer from presence:
@@ -159,11 +162,18 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		return o.transportError("", rawURL, err)
 	}
 	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		wait := stopTimeout
+		if isMemory(rawURL) {
+			// The demo fleet lives and ends with this process: handlers still
+			// running (a call cancelled with Ctrl+C) are cancelled, not awaited.
+			wait = memoryStopWait
+		}
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
 		defer cancel()
-		if err := a.Stop(stopCtx); err != nil {
+		if err := a.Stop(stopCtx); err != nil && !isMemory(rawURL) {
 			o.log.Warn("stop", "err", err)
 		}
 	}()
+	o.fleet, _ = o.transport.(ports.Register) // nil when the transport keeps none
 	return fn(ctx, client)
 }

@@ -55,6 +55,9 @@ type options struct {
 	transport     ports.Transport // the client's, once withClient started it
 	// env knows each flag's environment variable.
 	env *envFlags
+	// transport is the fleet register of the client withClient started:
+	// the shell lists it, and "did you mean" reads it.
+	fleet ports.Register
 }
 
 // Run runs the topicrpc client program with args (without the program name)

@@ -48,24 +48,7 @@ the servers that answer right now instead.`,
 				return o.listLive(ctx, args)
 			}
 			return o.withRegister(ctx, true, func(ctx context.Context, reg ports.Register, roster *app.Roster) error {
-				key, err := o.authKey()
-				if err != nil {
-					return err
-				}
-				servers, err := app.Census(ctx, reg, key)
-				if err != nil {
-					return o.transportError("read the fleet register", o.url, err)
-				}
-				unresponsive(servers, roster)
-				servers = slices.DeleteFunc(servers, func(r app.Registered) bool {
-					return down && r.Standing == app.StandingUp ||
-						len(args) == 1 && !reaches(r.Bindings, args[0])
-				})
-				printServers(o, servers, printRegistered, registeredJSON)
-				if len(args) == 1 && len(servers) == 0 && !down {
-					return &exitError{code: ExitNoMatch}
-				}
-				return nil
+				return o.printCensus(ctx, reg, roster, down, args)
 			})
 		},
 	}
@@ -84,6 +67,33 @@ func printServers[T any](o *options, list []T, table func(*options, []T), toJSON
 	for _, x := range list {
 		_ = enc.Encode(toJSON(x))
 	}
+}
+
+// printCensus prints the fleet register's servers, or with a target
+// (args[0]) those it reaches: exit 3 when none does. With a roster, up
+// servers that did not answer it are unresponsive; with down, only the
+// servers that would not answer are listed.
+func (o *options) printCensus(ctx context.Context, reg ports.Register, roster *app.Roster, down bool, args []string) error {
+	key, err := o.authKey()
+	if err != nil {
+		return err
+	}
+	servers, err := app.Census(ctx, reg, key)
+	if err != nil {
+		return o.transportError("read the fleet register", o.url, err)
+	}
+	if roster != nil {
+		unresponsive(servers, roster)
+	}
+	servers = slices.DeleteFunc(servers, func(r app.Registered) bool {
+		return down && r.Standing == app.StandingUp ||
+			len(args) == 1 && !reaches(r.Bindings, args[0])
+	})
+	printServers(o, servers, printRegistered, registeredJSON)
+	if len(args) == 1 && len(servers) == 0 && !down {
+		return &exitError{code: ExitNoMatch}
+	}
+	return nil
 }
 
 // listLive prints the presence announcements, with TARGET the servers it reaches.
