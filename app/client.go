@@ -187,6 +187,13 @@ func applyOptions(opts []CallOption) callOptions {
 	return *o
 }
 
+// Register returns the fleet register of the client's transport, and false
+// when it keeps none.
+func (c *Client) Register() (ports.Register, bool) {
+	r, ok := c.t.(ports.Register)
+	return r, ok
+}
+
 // Resolve tells who a call to target should reach right now: the servers
 // expected to answer and true when the register, the transport or the
 // roster knows, else nil and false. Servers the register knows to be down

@@ -27,13 +27,16 @@ func callLine(ctx context.Context, c *app.Client, r renderer, target string, cmd
 func callAt(ctx context.Context, c *app.Client, r renderer, info callInfo, opts ...app.CallOption) (domain.Summary, []domain.Outcome, int) {
 	call, err := c.Call(ctx, info.target, info.command, opts...)
 	if err != nil {
+		err = hintTarget(ctx, c, info.target, err)
 		code := codeOf(err)
 		r.failure(info, err, code)
 		return domain.Summary{}, nil, code
 	}
 	info.id = call.ID()
 	r.begin(info, call)
+	hints := commandHinter{ctx: ctx, c: c}
 	for reply := range call.Replies() {
+		reply = hints.hint(reply, info.command.Name)
 		r.reply(info, reply, time.Since(info.start))
 	}
 	s := call.Summary()

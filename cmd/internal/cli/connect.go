@@ -174,6 +174,5 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 			o.log.Warn("stop", "err", err)
 		}
 	}()
-	o.fleet, _ = o.transport.(ports.Register) // nil when the transport keeps none
 	return fn(ctx, client)
 }

@@ -55,9 +55,6 @@ type options struct {
 	transport     ports.Transport // the client's, once withClient started it
 	// env knows each flag's environment variable.
 	env *envFlags
-	// transport is the fleet register of the client withClient started:
-	// the shell lists it, and "did you mean" reads it.
-	fleet ports.Register
 }
 
 // Run runs the topicrpc client program with args (without the program name)
@@ -97,6 +94,7 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
 	f.StringVar(&o.color, "color", "auto", "colour the states: auto (when stdout is a terminal and NO_COLOR is not set), always or never")
 	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newBrokerPermissionsCmd(o), newMatchCmd(o), newVersionCmd(o))
+	o.completions(root)
 	o.bindEnv(root)
 	return execute(ctx, root, o.io.Err)
 }

@@ -130,7 +130,7 @@ func (o *options) shell(ctx context.Context, c *app.Client, history string) erro
 			fmt.Fprintln(o.io.Out, shellHelp)
 			continue
 		case words[0] == "servers" && len(words) <= 2:
-			o.shellServers(ctx, words[1:])
+			o.shellServers(ctx, c, words[1:])
 			continue
 		}
 		target, rest, _ := strings.Cut(line, " ")
@@ -189,18 +189,19 @@ func watchSignals(sigs <-chan os.Signal, cancel context.CancelFunc) func() os.Si
 }
 
 // shellServers lists the fleet register's servers, or those target reaches.
-func (o *options) shellServers(ctx context.Context, args []string) {
+func (o *options) shellServers(ctx context.Context, c *app.Client, args []string) {
 	if len(args) == 1 {
 		if err := domain.ValidateTarget(args[0]); err != nil {
 			fmt.Fprintf(o.io.Err, "error: target: %v\n", err)
 			return
 		}
 	}
-	if o.fleet == nil {
-		fmt.Fprintln(o.io.Err, "error: servers: not connected")
+	reg, ok := c.Register()
+	if !ok {
+		fmt.Fprintln(o.io.Err, "error: servers: this transport keeps no fleet register")
 		return
 	}
-	if err := o.printCensus(ctx, o.fleet, nil, false, args); err != nil {
+	if err := o.printCensus(ctx, reg, nil, false, args); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) && ee.err == nil {
 			fmt.Fprintf(o.io.Err, "error: no server matched %s\n", args[0])
