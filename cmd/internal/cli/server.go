@@ -19,6 +19,10 @@ import (
 	"github.com/topicrpc/topicrpc/domain"
 )
 
+// reservedTarget is the target every server binds (all.#): no server may
+// take it as its name.
+const reservedTarget = "all"
+
 type serverOptions struct {
 	*options
 	name        string
@@ -119,6 +123,9 @@ func (o *serverOptions) run(ctx context.Context) error {
 	}
 	if err := domain.ValidateServerName(cfg.Name); err != nil {
 		return usageError("--name: %v", err)
+	}
+	if cfg.Name == reservedTarget {
+		return usageError("--name %s: reserved, the target that reaches every server; choose another name", reservedTarget)
 	}
 	for _, b := range cfg.AllBindings() {
 		if err := domain.ValidateBinding(b); err != nil {

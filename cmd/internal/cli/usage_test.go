@@ -84,6 +84,8 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{"server name with a dot", "topicrpcd", []string{mem, "--name=a.b"}, "--name"},
 		{"server name with a wildcard", "topicrpcd", []string{mem, "--name=a*"}, "--name"},
 		{"server name over 255 bytes", "topicrpcd", []string{mem, "--name=" + long}, "--name"},
+		{"server named all", "topicrpcd", []string{mem, "--name=all"}, "--name all: reserved"},
+		{"server named all with bindings", "topicrpcd", []string{mem, "--name=all", "--bind=x.#"}, "reserved"},
 		{"binding over 255 bytes", "topicrpcd", []string{mem, "--name=q1", "--bind=" + long}, "--bind"},
 		{"zero concurrency", "topicrpcd", []string{mem, "--name=q1", "--concurrency=0"}, "--concurrency"},
 		{"negative concurrency", "topicrpcd", []string{mem, "--name=q1", "--concurrency=-4"}, "--concurrency"},
