@@ -109,9 +109,9 @@ Who should answer comes from the transport (memory://, or RabbitMQ with
 --management-url), else from the servers' presence announcements; a server that
 acknowledged but has no result at the deadline is reported as timed out, one
 never heard from as not received.`,
-		Example: `  topicrpc call group1 'echo|hello group1 !'
-  topicrpc call all 'fib|30' --timeout 5s --output json
-  topicrpc call --any group1 'fib|30'                 # exactly one server of group1
+		Example: `  topicrpc call group1 echo hello group1
+  topicrpc call all fib 30 --timeout 5s --output json
+  topicrpc call --any group1 fib 30                   # exactly one server of group1
   topicrpc call --batch 10 --batch-wait 2s all ping    # ten servers at a time
   topicrpc call --save-failed bad.txt all 'echo|x' ; topicrpc call --retry-from bad.txt all 'echo|x'`,
 		Args: cobra.ArbitraryArgs,
