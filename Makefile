@@ -11,8 +11,9 @@ BENCHCOUNT    ?= 5
 
 .PHONY: run build test test-short test-race test-faults bench lint fmt fuzz broker broker-stop clean
 
-run: ## the demo: an in-memory fleet and the classic session
-	$(GO) run ./cmd/topicrpc demo
+run: ## the demo: an in-memory fleet and the classic session (built, not go run: go run exits 1 after a Ctrl+C the shell took)
+	@$(GO) build -o $(BIN)/ ./cmd/topicrpc
+	$(BIN)/topicrpc demo
 
 build: ## the two binaries into ./bin
 	$(GO) build -ldflags "-X github.com/topicrpc/topicrpc/cmd/internal/cli.buildDate=$$(date -u +%Y-%m-%dT%H:%M:%SZ)" -o $(BIN)/ ./cmd/topicrpc ./cmd/topicrpcd
