@@ -84,7 +84,7 @@ func (o *options) shell(ctx context.Context, c *app.Client, history string) erro
 	}
 	var lr lineReader
 	if o.io.Interactive {
-		lr = newTerminalReader(history)
+		lr = newTerminalReader(history, shellCompleter(ctx, c))
 		fmt.Fprintln(o.io.Out, "topicrpc shell: type help for help, exit to leave.")
 	} else {
 		lr = newPlainReader(o.io.In)
@@ -211,6 +211,43 @@ func (o *options) shellServers(ctx context.Context, c *app.Client, args []string
 	}
 }
 
+// shellCompleter completes, on TAB, the target (the first word) and the
+// command name (the second) from the fleet register, read each time for at
+// most fleetReadTimeout; nothing when it cannot be read.
+func shellCompleter(ctx context.Context, c *app.Client) liner.Completer {
+	return func(line string) []string {
+		words := strings.Fields(line)
+		if strings.HasSuffix(line, " ") || line == "" {
+			words = append(words, "")
+		}
+		if len(words) > 2 {
+			return nil
+		}
+		reg, ok := c.Register()
+		if !ok {
+			return nil
+		}
+		regs, err := readRegister(ctx, reg)
+		if err != nil {
+			return nil
+		}
+		var names []name
+		var before string
+		if len(words) == 1 {
+			names = append(targetNames(regs), name{word: "servers"}, name{word: "help"}, name{word: "exit"})
+		} else {
+			names, before = commandNames(regs, words[0]), words[0]+" "
+		}
+		var out []string
+		for _, n := range names {
+			if strings.HasPrefix(n.word, words[len(words)-1]) {
+				out = append(out, before+n.word+" ")
+			}
+		}
+		return out
+	}
+}
+
 // plainReader reads lines from a pipe or file, up to maxLine bytes each.
 type plainReader struct {
 	r   *bufio.Reader
@@ -261,9 +298,10 @@ type terminalReader struct {
 	history string
 }
 
-func newTerminalReader(history string) *terminalReader {
+func newTerminalReader(history string, complete liner.Completer) *terminalReader {
 	t := &terminalReader{l: liner.NewLiner()}
 	t.l.SetCtrlCAborts(true)
+	t.l.SetCompleter(complete)
 	if home, err := os.UserHomeDir(); err == nil {
 		t.history = filepath.Join(home, history)
 		if f, err := os.Open(t.history); err == nil {

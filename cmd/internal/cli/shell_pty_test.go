@@ -191,7 +191,8 @@ func TestDemoShellCtrlC(t *testing.T) {
 }
 
 // TestShellHistoryIsItsOwn: the shell keeps its lines in ~/.topicrpc_history
-// and reads them back; Ctrl+C at the prompt clears the line.
+// and reads them back; Ctrl+C at the prompt clears the line; TAB completes
+// targets and commands from the fleet register.
 func TestShellHistoryIsItsOwn(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
@@ -211,13 +212,25 @@ func TestShellHistoryIsItsOwn(t *testing.T) {
 	tm.write("q1 echo new\r")
 	tm.waitFor("new")
 	tm.waitFor(">>: ")
+	tm.write("q2 ec\t") // TAB: the command names of q2 that start so
+	tm.waitFor("q2 echo ")
+	tm.write("tabbed\r")
+	tm.waitFor("tabbed")
+	tm.waitFor(">>: ")
+	tm.write("grou\t")
+	tm.waitFor("group1 ")
+	tm.write("\t") // the next one
+	tm.waitFor("group2 ")
+	tm.write("ping\r")
+	tm.waitFor("pong name=q2")
+	tm.waitFor(">>: ")
 	tm.write("\x04")
 	code, out := tm.exit()
 	if code != 0 || strings.Contains(out, "demo only") || strings.Contains(out, "never sent\r\n") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	history, err := os.ReadFile(filepath.Join(home, ".topicrpc_history"))
-	if err != nil || string(history) != "q2 echo from before\nq1 echo new\n" {
+	if err != nil || string(history) != "q2 echo from before\nq1 echo new\nq2 echo tabbed\ngroup2 ping\n" {
 		t.Errorf("shell history %q, %v", history, err)
 	}
 }
