@@ -194,6 +194,20 @@ func (c *Client) Register() (ports.Register, bool) {
 	return r, ok
 }
 
+// ErrNoRegister: the transport keeps no fleet register.
+var ErrNoRegister = errors.New("the transport keeps no fleet register")
+
+// Census is Census on the client's transport, leaving out the entries not
+// signed with the client's key when it has one; ErrNoRegister when the
+// transport keeps no register.
+func (c *Client) Census(ctx context.Context) ([]Registered, error) {
+	reg, ok := c.t.(ports.Register)
+	if !ok {
+		return nil, ErrNoRegister
+	}
+	return Census(ctx, reg, c.cfg.AuthKey)
+}
+
 // Resolve tells who a call to target should reach right now: the servers
 // expected to answer and true when the register, the transport or the
 // roster knows, else nil and false. Servers the register knows to be down

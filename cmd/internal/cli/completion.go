@@ -25,6 +25,7 @@ func (o *options) completions(root *cobra.Command) {
 		"discovery":  {"auto", "routes", "presence", "none"},
 		"log-level":  {"debug", "info", "warn", "error"},
 		"log-format": {"text", "json"},
+		"color":      {"auto", "always", "never"},
 	}
 	for flag, values := range fixed {
 		_ = root.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
@@ -88,6 +89,10 @@ func (o *options) readFleet(cmd *cobra.Command) ([]domain.Registration, bool) {
 	if o.env.apply(cmd, o.io.Getenv) != nil || o.setup() != nil {
 		return nil, false
 	}
+	key, err := o.authKey()
+	if err != nil {
+		return nil, false
+	}
 	o.log = slog.New(slog.DiscardHandler) // completion scripts show nothing of stderr anyway
 	ctx := cmd.Context()
 	if ctx == nil {
@@ -103,7 +108,9 @@ func (o *options) readFleet(cmd *cobra.Command) ([]domain.Registration, bool) {
 	go func() { // stopping a transport that never connected may take longer: not waited for
 		var r result
 		r.err = o.withRegister(ctx, false, func(ctx context.Context, reg ports.Register, _ *app.Roster) error {
-			r.regs, r.err = readRegister(ctx, reg)
+			r.regs, r.err = readFleet(ctx, func(ctx context.Context) ([]app.Registered, error) {
+				return app.Census(ctx, reg, key)
+			})
 			return r.err
 		})
 		got <- r

@@ -28,9 +28,17 @@ func runEnv(t *testing.T, env map[string]string, args ...string) result {
 func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	t.Parallel()
 	flagLine := regexp.MustCompile(`^\s+(?:-\w, )?--([a-z-]+)`)
-	helps := map[string]string{"topicrpcd": runDaemon(t, "--help").out}
-	for _, c := range []string{"call", "shell", "servers", "forget", "demo", "match", "version", "completion"} {
-		helps["topicrpc "+c] = run(t, "", c, "--help").out
+	root := run(t, "", "--help").out
+	helps := map[string]string{"topicrpcd": runDaemon(t, "--help").out, "topicrpc": root}
+	_, list, _ := strings.Cut(root, "Available Commands:\n")
+	list, _, _ = strings.Cut(list, "\n\n")
+	for _, line := range strings.Split(list, "\n") {
+		if c := strings.Fields(line)[0]; c != "help" {
+			helps["topicrpc "+c] = run(t, "", c, "--help").out
+		}
+	}
+	if len(helps) < 10 {
+		t.Fatalf("found %d programs and commands in topicrpc --help:\n%s", len(helps), root)
 	}
 	for prog, help := range helps {
 		flags := 0

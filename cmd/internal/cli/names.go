@@ -17,16 +17,21 @@ import (
 // suggestions: TAB must never hang, and a mistake is reported at once.
 const fleetReadTimeout = time.Second
 
-// readRegister returns the fleet register's entries, or an error when it
-// cannot be read within fleetReadTimeout.
-func readRegister(ctx context.Context, reg ports.Register) ([]domain.Registration, error) {
+// readFleet returns the entries census gives (the fleet register's, with
+// the key's rule), or an error when they cannot be read within
+// fleetReadTimeout.
+func readFleet(ctx context.Context, census func(context.Context) ([]app.Registered, error)) ([]domain.Registration, error) {
 	ctx, cancel := context.WithTimeout(ctx, fleetReadTimeout)
 	defer cancel()
-	g, err := reg.ReadRegister(ctx)
+	rs, err := census(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return g.All(), nil
+	regs := make([]domain.Registration, len(rs))
+	for i, r := range rs {
+		regs[i] = r.Registration
+	}
+	return regs, nil
 }
 
 // name is a name one can type, with what it stands for.
@@ -175,11 +180,7 @@ func hintTarget(ctx context.Context, c *app.Client, target string, err error) er
 	if !errors.Is(err, ports.ErrNoRoute) {
 		return err
 	}
-	reg, ok := c.Register()
-	if !ok {
-		return err
-	}
-	regs, rerr := readRegister(ctx, reg)
+	regs, rerr := readFleet(ctx, c.Census)
 	if rerr != nil {
 		return err
 	}
@@ -214,9 +215,7 @@ func (h *commandHinter) hint(r domain.Reply, command string) domain.Reply {
 	}
 	if !h.read {
 		h.read = true
-		if reg, ok := h.c.Register(); ok {
-			h.regs, _ = readRegister(h.ctx, reg)
-		}
+		h.regs, _ = readFleet(h.ctx, h.c.Census)
 	}
 	for _, reg := range h.regs {
 		if reg.Server == r.Server {

@@ -223,11 +223,7 @@ func shellCompleter(ctx context.Context, c *app.Client) liner.Completer {
 		if len(words) > 2 {
 			return nil
 		}
-		reg, ok := c.Register()
-		if !ok {
-			return nil
-		}
-		regs, err := readRegister(ctx, reg)
+		regs, err := readFleet(ctx, c.Census)
 		if err != nil {
 			return nil
 		}
