@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/fx"
@@ -68,6 +70,26 @@ func (o *options) withDemoFleet(tm fx.Option, rawURL string, key []byte) fx.Opti
 		fleet[i].AuthKey = key
 	}
 	return fx.Options(tm, app.ServerModule(fleet...))
+}
+
+// mutableHandler is a log handler that can be silenced.
+type mutableHandler struct {
+	slog.Handler
+	mute *atomic.Bool
+}
+
+func (h *mutableHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return !h.muted() && h.Handler.Enabled(ctx, l)
+}
+
+func (h *mutableHandler) muted() bool { return h.mute != nil && h.mute.Load() }
+
+func (h *mutableHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &mutableHandler{Handler: h.Handler.WithAttrs(attrs), mute: h.mute}
+}
+
+func (h *mutableHandler) WithGroup(name string) slog.Handler {
+	return &mutableHandler{Handler: h.Handler.WithGroup(name), mute: h.mute}
 }
 
 // isMemory reports whether rawURL names the embedded in-memory transport.
@@ -145,8 +167,9 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		cfg.NoRegister = true
 	}
 	var client *app.Client
+	log := &mutableHandler{Handler: o.log.Handler(), mute: new(atomic.Bool)}
 	a := fx.New(
-		app.Logger(o.log, o.fxLog),
+		app.Logger(slog.New(log), o.fxLog),
 		tm,
 		roster,
 		app.ClientModule(cfg),
@@ -165,8 +188,11 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		wait := stopTimeout
 		if isMemory(rawURL) {
 			// The demo fleet lives and ends with this process: handlers still
-			// running (a call cancelled with Ctrl+C) are cancelled, not awaited.
+			// running (a call cancelled with Ctrl+C) are cancelled, not
+			// awaited, and its goodbyes, to a register that ends with it,
+			// are not worth a warning.
 			wait = memoryStopWait
+			log.mute.Store(true)
 		}
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
 		defer cancel()
