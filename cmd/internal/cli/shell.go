@@ -76,7 +76,7 @@ var errLineTooLong = fmt.Errorf("line over %d bytes: skipped", maxLine)
 // At a terminal, Ctrl+C (SIGINT) cancels the call in progress and the
 // prompt comes back; at the prompt it clears the line. Reading from
 // anything else, an interrupted call ends the shell with exit 130, like a
-// script. SIGTERM ends it either way.
+// script. SIGTERM ends the program either way.
 func (o *options) shell(ctx context.Context, c *app.Client, history string) error {
 	r, err := o.renderer()
 	if err != nil {
@@ -93,16 +93,15 @@ func (o *options) shell(ctx context.Context, c *app.Client, history string) erro
 	var sigs chan os.Signal
 	if o.io.Interactive {
 		sigs = make(chan os.Signal, 1)
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		signal.Notify(sigs, os.Interrupt)
 		defer signal.Stop(sigs)
+		stop := exitOnTerm(lr)
+		defer stop()
 	}
 	for {
 		if o.io.Interactive {
 			select {
-			case s := <-sigs: // between calls: only SIGTERM counts
-				if s == syscall.SIGTERM {
-					return &exitError{code: ExitCancelled}
-				}
+			case <-sigs: // an interrupt while no call ran: nothing to cancel
 			default:
 			}
 		}
@@ -161,9 +160,30 @@ func (o *options) shell(ctx context.Context, c *app.Client, history string) erro
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case sig == syscall.SIGTERM, sig != nil && !o.io.Interactive:
+		case sig != nil && !o.io.Interactive:
 			return &exitError{code: ExitCancelled}
 		}
+	}
+}
+
+// exitOnTerm ends the program at SIGTERM, at the prompt or during a call,
+// after giving the terminal back as it was (and saving the history). The
+// function it returns stops watching.
+func exitOnTerm(lr lineReader) func() {
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-term:
+			lr.close()
+			os.Exit(ExitCancelled)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(term)
+		close(done)
 	}
 }
 

@@ -116,7 +116,12 @@ func (tm *terminal) write(s string) {
 
 // waitSignals waits until the terminal turns Ctrl+C into SIGINT again: the
 // line editor gave the line back and is no longer reading keys.
-func (tm *terminal) waitSignals() {
+func (tm *terminal) waitSignals() { tm.t.Helper(); tm.waitISIG(true) }
+
+// waitPrompt waits until the line editor reads keys itself, Ctrl+C included.
+func (tm *terminal) waitPrompt() { tm.t.Helper(); tm.waitISIG(false) }
+
+func (tm *terminal) waitISIG(on bool) {
 	tm.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -124,11 +129,11 @@ func (tm *terminal) waitSignals() {
 		if err != nil {
 			tm.t.Fatal(err)
 		}
-		if tios.Lflag&unix.ISIG != 0 {
+		if (tios.Lflag&unix.ISIG != 0) == on {
 			return
 		}
 		if time.Now().After(deadline) {
-			tm.t.Fatal("the terminal never left the prompt's mode")
+			tm.t.Fatalf("the terminal's ISIG never became %v", on)
 		}
 		time.Sleep(time.Millisecond) // polling the terminal's mode, the condition itself
 	}
@@ -204,6 +209,7 @@ func TestShellHistoryIsItsOwn(t *testing.T) {
 	}
 	tm := startTerminal(t, home, "shell", "--url=memory://")
 	tm.waitFor(">>: ")
+	tm.waitPrompt()
 	tm.write("q1 never sent\x03") // Ctrl+C at the prompt: the line is dropped
 	tm.waitFor(">>: ")
 	tm.write("\x1b[A\r") // up: the last line of history, the shell's own
@@ -232,5 +238,36 @@ func TestShellHistoryIsItsOwn(t *testing.T) {
 	history, err := os.ReadFile(filepath.Join(home, ".topicrpc_history"))
 	if err != nil || string(history) != "q2 echo from before\nq1 echo new\nq2 echo tabbed\ngroup2 ping\n" {
 		t.Errorf("shell history %q, %v", history, err)
+	}
+}
+
+// TestShellSIGTERM: SIGTERM at the prompt ends the shell (exit 130) with the
+// terminal given back as it was (echo and line mode on) and the history
+// saved.
+func TestShellSIGTERM(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	tm := startTerminal(t, home, "shell", "--url=memory://")
+	tm.waitFor(">>: ")
+	tm.write("q1 echo kept\r")
+	tm.waitFor("kept")
+	tm.waitFor(">>: ")
+	if err := tm.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = tm.cmd.Wait()
+	if code := tm.cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit %d, want 130", code)
+	}
+	tios, err := unix.IoctlGetTermios(int(tm.tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tios.Lflag&unix.ECHO == 0 || tios.Lflag&unix.ICANON == 0 || tios.Lflag&unix.ISIG == 0 {
+		t.Errorf("terminal mode %#x: echo, line mode or signals left off", tios.Lflag)
+	}
+	history, err := os.ReadFile(filepath.Join(home, ".topicrpc_history"))
+	if err != nil || string(history) != "q1 echo kept\n" {
+		t.Errorf("history %q, %v", history, err)
 	}
 }
