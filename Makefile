@@ -9,14 +9,18 @@ PKGS          ?= ./...
 BENCHTIME     ?= 1s
 BENCHCOUNT    ?= 5
 
+# What topicrpc --version says of the build besides the VCS stamp.
+VERSION_FLAGS ?= -X github.com/topicrpc/topicrpc/cmd/internal/cli.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) \
+	-X github.com/topicrpc/topicrpc/cmd/internal/cli.buildCommit=$(shell git rev-parse HEAD 2>/dev/null)
+
 .PHONY: run build test test-short test-race test-faults bench lint fmt fuzz broker broker-stop clean
 
 run: ## the demo: an in-memory fleet and the classic session (built, not go run: go run exits 1 after a Ctrl+C the shell took)
-	@$(GO) build -o $(BIN)/ ./cmd/topicrpc
+	@$(GO) build -ldflags "$(VERSION_FLAGS)" -o $(BIN)/ ./cmd/topicrpc
 	$(BIN)/topicrpc demo
 
 build: ## the two binaries into ./bin
-	$(GO) build -ldflags "-X github.com/topicrpc/topicrpc/cmd/internal/cli.buildDate=$$(date -u +%Y-%m-%dT%H:%M:%SZ)" -o $(BIN)/ ./cmd/topicrpc ./cmd/topicrpcd
+	$(GO) build -ldflags "$(VERSION_FLAGS)" -o $(BIN)/ ./cmd/topicrpc ./cmd/topicrpcd
 
 test: ## every test, integration and end-to-end included, against a real RabbitMQ
 	scripts/with-broker.sh $(GO) test -count=1 $(PKGS)

@@ -8,10 +8,15 @@ import (
 	"github.com/topicrpc/topicrpc/app"
 )
 
-// buildDate is when the binary was built, when the build says so:
-// go build -ldflags "-X github.com/topicrpc/topicrpc/cmd/internal/cli.buildDate=$(date -u +%FT%TZ)"
-// (make build does).
-var buildDate string
+// buildDate is when the binary was built, and buildCommit the commit it
+// was built from, when the build says so (make build does):
+//
+//	go build -ldflags "-X github.com/topicrpc/topicrpc/cmd/internal/cli.buildDate=$(date -u +%FT%TZ)
+//	  -X github.com/topicrpc/topicrpc/cmd/internal/cli.buildCommit=$(git rev-parse HEAD)"
+//
+// The build's VCS stamp, when there is one, tells the commit too (go build
+// leaves it out with -buildvcs=false, and in some git worktrees).
+var buildDate, buildCommit string
 
 // versionString is what --version and the version command print after the
 // program's name: app.Version, then the commit the binary was built from,
@@ -19,12 +24,12 @@ var buildDate string
 // absent with go run, go test, or -buildvcs=false), and the Go version.
 func versionString() string {
 	bi, _ := debug.ReadBuildInfo()
-	return describeBuild(app.Version, bi, buildDate, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
+	return describeBuild(app.Version, bi, buildCommit, buildDate, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
 }
 
 // describeBuild formats a version line from build information, which may be nil.
-func describeBuild(version string, bi *debug.BuildInfo, built, goVersion, platform string) string {
-	var revision, date string
+func describeBuild(version string, bi *debug.BuildInfo, commit, built, goVersion, platform string) string {
+	revision, date := commit, ""
 	var modified bool
 	if bi != nil {
 		for _, s := range bi.Settings {

@@ -14,19 +14,22 @@ func TestDescribeBuild(t *testing.T) {
 		{Key: "vcs.modified", Value: "true"},
 	}}
 	tests := []struct {
-		name  string
-		bi    *debug.BuildInfo
-		built string
-		want  string
+		name   string
+		bi     *debug.BuildInfo
+		commit string
+		built  string
+		want   string
 	}{
-		{"stamped", stamped, "2026-11-30T08:00:00Z",
+		{"stamped", stamped, "", "2026-11-30T08:00:00Z",
 			"0.2.0 (commit 3f585c0a1b2c, modified, committed 2026-11-29T18:00:00Z, built 2026-11-30T08:00:00Z; go1.26.8 linux/amd64)"},
-		{"no build date", stamped, "", "0.2.0 (commit 3f585c0a1b2c, modified, committed 2026-11-29T18:00:00Z; go1.26.8 linux/amd64)"},
-		{"go run", &debug.BuildInfo{}, "", "0.2.0 (commit unknown; go1.26.8 linux/amd64)"},
-		{"no build info", nil, "", "0.2.0 (commit unknown; go1.26.8 linux/amd64)"},
+		{"stamp over -ldflags", stamped, "0123456789abcdef", "", "0.2.0 (commit 3f585c0a1b2c, modified, committed 2026-11-29T18:00:00Z; go1.26.8 linux/amd64)"},
+		{"commit from -ldflags", &debug.BuildInfo{}, "0123456789abcdef", "2026-11-30T08:00:00Z",
+			"0.2.0 (commit 0123456789ab, built 2026-11-30T08:00:00Z; go1.26.8 linux/amd64)"},
+		{"go run", &debug.BuildInfo{}, "", "", "0.2.0 (commit unknown; go1.26.8 linux/amd64)"},
+		{"no build info", nil, "", "", "0.2.0 (commit unknown; go1.26.8 linux/amd64)"},
 	}
 	for _, tc := range tests {
-		if got := describeBuild("0.2.0", tc.bi, tc.built, "go1.26.8", "linux/amd64"); got != tc.want {
+		if got := describeBuild("0.2.0", tc.bi, tc.commit, tc.built, "go1.26.8", "linux/amd64"); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
 	}
