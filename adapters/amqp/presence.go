@@ -102,7 +102,8 @@ func (t *Transport) declarePresence(l *link) error {
 	return nil
 }
 
-// Announce publishes p on the publishing channel and waits for the broker's
+// Announce publishes p on the publishing channel, as Send does a request
+// but not mandatory (publisher.publish), and waits for the broker's
 // confirm, at most until ctx ends: a query to the query exchange, which the
 // servers' watchers (ports.WatchQueries) are bound to, any other kind to
 // the presence exchange, which the rosters' watchers
@@ -130,7 +131,7 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := l.pub.broken(l.lost, l.failure); err != nil {
+	if err := l.pub.broken(); err != nil {
 		return fail(err)
 	}
 	if !l.presence.declared.Load() {
@@ -138,32 +139,16 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 			return fail(err)
 		}
 	}
-	if err := l.gate.wait(ctx, l.lost, l.failure); err != nil {
-		return fail(err)
-	}
 	exchange := t.presenceExchange()
 	if p.Kind == domain.PresenceQuery {
 		exchange = t.queryExchange()
 	}
-	dc, err := l.pub.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, "", false, false, msg)
-	if err != nil {
-		if berr := l.pub.broken(l.lost, l.failure); berr != nil {
-			return fail(berr)
+	// Not mandatory: a message no watcher gets is not an error.
+	if _, err := l.pub.publish(ctx, exchange, "", &msg, false); err != nil {
+		if errors.Is(err, errNacked) {
+			err = errors.New("broker refused the presence message (basic.nack)")
 		}
 		return fail(err)
-	}
-	select {
-	case <-dc.Done():
-	case <-ctx.Done():
-		return fail(ctx.Err())
-	case <-l.lost:
-		return fail(l.failure())
-	}
-	if !dc.Acked() {
-		if err := l.pub.broken(l.lost, l.failure); err != nil {
-			return fail(err)
-		}
-		return fail(errors.New("broker refused the presence message (basic.nack)"))
 	}
 	return nil
 }

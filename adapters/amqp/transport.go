@@ -138,7 +138,7 @@ func (t *Transport) setup(l *link) error {
 		l.rq, replyTo = rq, rq.name
 		t.goRoute(replies)
 	}
-	pub, replies, err := openPublisher(l.conn, t.cfg.Exchange, replyTo, t.cfg.ReplyMode == ReplyDirect)
+	pub, replies, err := openPublisher(l, t.cfg.Exchange, replyTo, t.cfg.ReplyMode == ReplyDirect)
 	if err != nil {
 		return err
 	}
@@ -252,12 +252,6 @@ func (t *Transport) sendOn(ctx context.Context, l *link, req *domain.Request) (r
 	if err != nil {
 		return false, err
 	}
-	if err := l.gate.wait(ctx, l.lost, l.failure); err != nil {
-		if l.down() {
-			err = fmt.Errorf("%w: %w", errUnsent, err)
-		}
-		return false, err
-	}
 	exchange := t.cfg.Exchange
 	if req.Balanced {
 		if exchange, err = t.balance(ctx, l, &msg); err != nil {
@@ -267,7 +261,7 @@ func (t *Transport) sendOn(ctx context.Context, l *link, req *domain.Request) (r
 			return false, err
 		}
 	}
-	return l.pub.publish(ctx, exchange, req.Target, &msg, l.lost, l.failure)
+	return l.pub.publish(ctx, exchange, req.Target, &msg, true)
 }
 
 // sendError wraps a failed publish.

@@ -79,13 +79,19 @@ type workExchangeDecl struct {
 
 // balance prepares msg for the work queue of its group: persistent, to the
 // work exchange, which it declares on first use on l's connection (a broker
-// that restarted may have lost it). It returns the exchange.
+// that restarted may have lost it), once the broker lets it publish. It
+// returns the exchange.
 func (t *Transport) balance(ctx context.Context, l *link, msg *amqp.Publishing) (string, error) {
 	name := t.cfg.workExchange()
 	if len(name) > maxShortString {
 		return "", fmt.Errorf("amqp: work exchange name %s is %d bytes, at most %d allowed", name, len(name), maxShortString)
 	}
 	if !l.workDecl.done.Load() {
+		// A connection the broker blocks answers no method either: wait
+		// it out first, not holding the lock.
+		if err := l.gate.wait(ctx, l.lost, l.failure); err != nil {
+			return "", err
+		}
 		l.workDecl.mu.Lock()
 		defer l.workDecl.mu.Unlock()
 		if !l.workDecl.done.Load() {
