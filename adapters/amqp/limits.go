@@ -20,8 +20,8 @@ func checkBody(n, max int) error {
 // Config.MaxBody, so an oversized delivery is refused before its body is
 // copied, and its reply-to address (see replyable), so no handler runs for
 // a request whose replies could not be sent.
-func (s *subscription) decode(d *amqp.Delivery) (*domain.Request, error) {
-	if err := checkBody(len(d.Body), s.t.cfg.MaxBody); err != nil {
+func (q *servedQueue) decode(d *amqp.Delivery) (*domain.Request, error) {
+	if err := checkBody(len(d.Body), q.t.cfg.MaxBody); err != nil {
 		return nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	if d.ReplyTo != "" && !replyable(d.ReplyTo) {

@@ -286,7 +286,7 @@ func (t *Transport) redo(quit context.Context, log *slog.Logger, setup func(*lin
 	}
 }
 
-// errStopped is returned by a setup passed to redo when the subscription
+// errStopped is returned by a setup passed to redo when the consumer
 // stopped while it ran.
 var errStopped = errors.New("stopped")
 

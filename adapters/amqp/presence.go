@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -175,8 +173,16 @@ func (t *Transport) Announce(ctx context.Context, p domain.Presence) error {
 // ctx bounds the setup only (it waits for the connection while the
 // Transport reconnects). Transport.Close ends the watch too, and waits until
 // a call to fn in progress returns. When the connection breaks, the watch
-// goes on, after the reconnection, on a new queue: the messages announced
-// in between are not seen, and the announcers' next heartbeats fill the gap.
+// goes on, after the reconnection, on a new queue, and likewise when the
+// broker closes the channel or deletes the queue (see consumer): the
+// messages announced in between are not seen, and the announcers' next
+// heartbeats fill the gap.
+//
+// The subscription's Close cancels the consumer, which deletes the queue,
+// all bounded by its ctx; fn is not called again once it returns. The
+// channel goes on for the Transport's other watchers; the last of them
+// closes it. Close waits, until its ctx ends, for a call to fn in progress,
+// so calling Close from fn returns only when ctx ends. It is idempotent.
 func (t *Transport) WatchPresence(ctx context.Context, want ports.PresenceInterest, fn func(domain.Presence)) (ports.Subscription, error) {
 	if fn == nil {
 		return nil, errors.New("amqp: watch presence: fn is nil")
@@ -191,224 +197,96 @@ func (t *Transport) WatchPresence(ctx context.Context, want ports.PresenceIntere
 	if err != nil {
 		return nil, fmt.Errorf("amqp: watch presence: %w", err)
 	}
-	w := &presenceWatcher{
-		t:        t,
-		fn:       fn,
-		exchange: t.exchangeFor(want),
-		log:      t.log.With("presence", want.String()),
-		done:     make(chan struct{}),
+	w := &presenceWatcher{t: t, fn: fn, exchange: t.exchangeFor(want)}
+	c := newConsumer(ctx, t, w, consumerSpec{
+		what: "watch presence", noun: "presence watcher", busy: "fn", log: t.log.With("presence", want.String()),
+		workers: 1, prefetch: PresencePrefetch, exclusive: true, tagPrefix: "topicrpc-presence-", serial: true,
+	})
+	if err := t.startConsumers(ctx, l, []*consumer{c}); err != nil {
+		return nil, err
 	}
-	w.quitCtx, w.quit = context.WithCancel(t.ctx)
-	var g *watchGen
-	setup := func() (err error) {
-		g, err = w.setup(l)
-		return err
-	}
-	if err := runCtx(ctx, setup, func() { g.release() }); err != nil {
-		w.quit()
-		return nil, fmt.Errorf("amqp: watch presence: %w", err)
-	}
-	w.gen = g
-	// Run the watcher as one of the transport's goroutines, so that Close
-	// waits for it, unless Close has begun (t.subs is nil from then on).
-	t.mu.Lock()
-	if t.subs == nil {
-		t.mu.Unlock()
-		w.quit()
-		g.release()
-		return nil, fmt.Errorf("amqp: watch presence: %w", ports.ErrClosed)
-	}
-	t.wg.Add(1)
-	t.mu.Unlock()
-	go func() {
-		defer t.wg.Done()
-		w.run(g)
-	}()
-	w.log.Debug("amqp: watching presence", "presence_queue", g.queue)
-	return w, nil
+	c.log.Debug("amqp: watching presence", "presence_queue", c.queue())
+	return c, nil
 }
 
-// presenceWatcher is one WatchPresence: a consumer that outlives
-// connections, with a new queue on each (watchGen).
+// presenceWatcher is what the consumer of a WatchPresence does
+// (consumerKind): consume a new exclusive queue on each connection, on the
+// channel the connection's watchers share, and hand each message to fn,
+// one at a time (one worker, and serial: a generation's worker starts once
+// the last one's has returned).
 type presenceWatcher struct {
 	t        *Transport
 	fn       func(domain.Presence)
 	exchange string // the queue is bound to it
-	log      *slog.Logger
-
-	quitCtx  context.Context // ends when Close, or the Transport's, begins: ends a resumption in progress
-	quit     context.CancelFunc
-	stopping atomic.Bool   // set by Close (under mu): fn is not called again
-	done     chan struct{} // closed when run returns
-
-	mu  sync.Mutex
-	gen *watchGen // the current queue and consumer
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
-// watchGen is a watcher's queue and consumer on one connection, on the
-// channel the connection's watchers share.
-type watchGen struct {
-	link        *link
-	sc          *sharedChan
-	queue       string
-	tag         string
-	deliveries  <-chan amqp.Delivery
-	releaseOnce sync.Once
-}
-
-// setup declares a queue on l, binds it and starts consuming it on the
-// channel l's watchers share.
-func (w *presenceWatcher) setup(l *link) (g *watchGen, err error) {
+// channel implements consumerKind: it declares the presence exchanges on
+// l, if not yet done, and returns the channel l's watchers share.
+func (w *presenceWatcher) channel(l *link) (*chanHolder, error) {
 	if err := w.t.declarePresence(l); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("amqp: watch presence: %w", err)
 	}
-	sc, err := l.watchers.acquire(l, w.t.log)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			sc.release()
-			// Declare the exchanges again next time: one may have been
-			// deleted under this connection.
-			l.presence.declared.Store(false)
-		}
-	}()
+	return &l.watchers, nil
+}
+
+// declare implements consumerKind: a new exclusive, auto-delete queue,
+// bounded, dropping its oldest messages, bound to the watcher's exchange.
+func (w *presenceWatcher) declare(l *link, ch *amqp.Channel) (string, error) {
 	name := w.t.cfg.QueuePrefix + "presence." + rand.Text()
 	if len(name) > maxShortString {
 		name = "" // the broker names it
 	}
 	args := amqp.Table{"x-max-length": int32(PresenceQueueLength), "x-overflow": "drop-head",
 		"x-max-length-bytes": int64(PresenceQueueBytes)}
-	var q amqp.Queue
-	err = sc.rpc(func(ch *amqp.Channel) (err error) {
-		if q, err = ch.QueueDeclare(name, false, true, true, false, args); err != nil {
-			return fmt.Errorf("declare queue %s: %w", name, err)
-		}
-		if err := ch.QueueBind(q.Name, "", w.exchange, false, nil); err != nil {
-			return fmt.Errorf("bind queue %s to exchange %s: %w", q.Name, w.exchange, err)
-		}
-		return nil
-	})
+	q, err := ch.QueueDeclare(name, false, true, true, false, args)
 	if err != nil {
-		return nil, err
+		err = fmt.Errorf("declare queue %s: %w", name, err)
+	} else if err = ch.QueueBind(q.Name, "", w.exchange, false, nil); err != nil {
+		err = fmt.Errorf("bind queue %s to exchange %s: %w", q.Name, w.exchange, err)
 	}
-	tag := "topicrpc-presence-" + rand.Text()
-	deliveries, err := sc.consume(q.Name, tag, PresencePrefetch, true)
 	if err != nil {
-		return nil, err
+		// Declare the exchanges again next time: one may have been
+		// deleted under this connection.
+		l.presence.declared.Store(false)
+		return "", fmt.Errorf("amqp: watch presence: %w", err)
 	}
-	return &watchGen{link: l, sc: sc, queue: q.Name, tag: tag, deliveries: deliveries}, nil
+	return q.Name, nil
 }
 
-// run calls fn for each delivery until the watcher stops. When a queue's
-// deliveries end otherwise (the connection broke, the broker closed the
-// channel or deleted the queue), it watches on a new queue, set up on the
-// live connection once there is one; after a channel error, it first waits
-// a backoff that starts afresh once a queue has lasted reconnectMax.
-func (w *presenceWatcher) run(g *watchGen) {
-	defer close(w.done)
-	b := newBackoff()
-	since := time.Now()
-	for {
-		w.consume(g)
-		if w.stopping.Load() || w.t.closed.Load() {
-			g.release()
-			return
-		}
-		w.log.Debug("amqp: presence watch paused: consumer cancelled, channel closed or connection lost", "presence_queue", g.queue)
-		g.release()
-		if !g.link.down() { // the supervisor paces reconnections
-			if time.Since(since) >= reconnectMax {
-				b = newBackoff()
-			}
-			if !sleepCtx(w.quitCtx, b.next()) {
-				return
-			}
-		}
-		ok := w.t.redo(w.quitCtx, w.log, func(l *link) error {
-			n, err := w.setup(l)
-			if err != nil {
-				return err
-			}
-			w.mu.Lock()
-			if w.stopping.Load() {
-				w.mu.Unlock()
-				n.release()
-				return errStopped
-			}
-			w.gen, g = n, n
-			w.mu.Unlock()
-			return nil
-		})
-		if !ok {
-			return
-		}
-		w.log.Debug("amqp: watching presence again", "presence_queue", g.queue)
-		since = time.Now()
-	}
-}
-
-// consume calls fn for each of g's deliveries until they end, and
-// acknowledges each, also once the watcher is stopping (without calling fn):
-// the channel is shared, and goes on after this consumer.
-func (w *presenceWatcher) consume(g *watchGen) {
+// work implements consumerKind: it calls fn for each of g's deliveries
+// until they end, and acknowledges each, also once the watcher is stopping
+// (without calling fn): the channel is shared, and goes on after this
+// consumer.
+func (w *presenceWatcher) work(g *generation) {
 	for d := range g.deliveries {
-		if !w.stopping.Load() {
+		if !g.stopping() {
 			p, err := decodePresence(d.Body)
 			if err != nil {
-				w.log.Debug("amqp: skipped a malformed presence message", "reason", err,
+				g.c.log.Debug("amqp: skipped a malformed presence message", "reason", err,
 					"content_type", truncate(d.ContentType, 64), "bytes", len(d.Body))
 			} else {
 				w.fn(p)
 			}
 		}
-		g.sc.send(func() {
-			if err := d.Ack(false); err != nil && !w.stopping.Load() {
-				w.log.Debug("amqp: could not acknowledge a presence message", "error", err)
-			}
-		})
+		if err := g.settle(&d, settleAck); err != nil && !g.stopping() {
+			g.c.log.Debug("amqp: could not acknowledge a presence message", "error", err)
+		}
 	}
 }
 
-// Close cancels the consumer, which deletes the queue, all bounded by ctx;
-// fn is not called again once it returns. The channel goes on for the
-// Transport's other watchers; the last of them closes it. Close waits, until
-// ctx ends, for a call to fn in progress, so calling Close from fn returns
-// only when ctx ends. It is idempotent.
-func (w *presenceWatcher) Close(ctx context.Context) error {
-	w.closeOnce.Do(func() { w.closeErr = w.close(ctx) })
-	return w.closeErr
+// paused implements consumerKind.
+func (w *presenceWatcher) paused(g *generation, _ genEnd, _ *amqp.Error) {
+	g.c.log.Debug("amqp: presence watch paused: consumer cancelled, channel closed or connection lost", "presence_queue", g.queue)
 }
 
-func (w *presenceWatcher) close(ctx context.Context) error {
-	w.mu.Lock()
-	w.stopping.Store(true)
-	g := w.gen
-	w.mu.Unlock()
-	w.quit()
-	err := runCtx(ctx, func() error { return g.sc.cancel(g.tag) }, func() {})
-	if err != nil && !errors.Is(err, amqp.ErrClosed) && ctx.Err() == nil {
-		w.log.Debug("amqp: could not cancel the presence consumer", "error", err)
-	}
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		// Let the channel go, if it was the last watcher's: that ends the
-		// deliveries if the broker has not answered the cancel.
-		go g.release()
-		return fmt.Errorf("amqp: close presence watcher %s: fn still running: %w", g.queue, ctx.Err())
-	}
+// resumed implements consumerKind.
+func (w *presenceWatcher) resumed(g *generation) {
+	g.c.log.Debug("amqp: watching presence again", "presence_queue", g.queue)
 }
 
-// release gives g's channel back, once; the last watcher's release closes it.
-func (g *watchGen) release() {
-	if g == nil {
-		return
+// stopped implements consumerKind.
+func (w *presenceWatcher) stopped(g *generation, cancelErr error) {
+	if cancelErr != nil {
+		g.c.log.Debug("amqp: could not cancel the presence consumer", "error", cancelErr)
 	}
-	g.releaseOnce.Do(g.sc.release)
 }

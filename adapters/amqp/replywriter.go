@@ -12,7 +12,8 @@ import (
 // delivered it, whose client-side mutex serializes them with other workers'
 // replies and acks.
 type replyWriter struct {
-	g        *subGen // the generation whose channel delivered the request
+	q        *servedQueue
+	g        *generation // the generation whose channel delivered the request
 	callID   string
 	replyTo  string
 	finished atomic.Bool
@@ -30,7 +31,7 @@ func (w *replyWriter) Reply(ctx context.Context, r domain.Reply) error {
 	}
 	r.CallID = w.callID
 	if r.Server == "" {
-		r.Server = w.g.s.ep.Name
+		r.Server = w.q.ep.Name
 	}
 	msg, err := encodeReply(&r)
 	if err != nil {

@@ -228,18 +228,6 @@ func (c *sharedChan) cancel(tag string) error {
 	return c.rpc(func(ch *amqp.Channel) error { return ch.Cancel(tag, false) })
 }
 
-// send runs fn, which sends a frame on the channel (an ack, a reply),
-// unless the channel is closing; it reports whether fn ran.
-func (c *sharedChan) send(fn func()) bool {
-	c.chMu.RLock()
-	defer c.chMu.RUnlock()
-	if c.chClosing {
-		return false
-	}
-	fn()
-	return true
-}
-
 // closeChannel closes the channel once the frames being sent on it are out;
 // none goes out after.
 func (c *sharedChan) closeChannel() {

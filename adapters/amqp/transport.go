@@ -77,9 +77,9 @@ type Transport struct {
 	closeErr  error
 
 	mu      sync.Mutex
-	link    *link                      // the connection in use; the supervisor replaces it once lost
-	changed chan struct{}              // closed when link is replaced
-	subs    map[*subscription]struct{} // nil once closed
+	link    *link                  // the connection in use; the supervisor replaces it once lost
+	changed chan struct{}          // closed when link is replaced
+	subs    map[*consumer]struct{} // the running Serves' and WatchPresences' consumers; nil once closed
 
 	wg sync.WaitGroup // the transport's own goroutines: all end once Close has closed the connection
 
@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		router:   newReplyRouter(cfg.Logger),
 		routes:   routes,
 		changed:  make(chan struct{}),
-		subs:     make(map[*subscription]struct{}),
+		subs:     make(map[*consumer]struct{}),
 		regWrite: make(chan struct{}, 1),
 	}
 	t.ctx, t.stop = context.WithCancel(context.Background())
@@ -299,8 +299,8 @@ func (t *Transport) Close() error {
 		t.mu.Unlock()
 		t.stop() // first: the supervisor must not take the link's loss for a failure
 		l.markLost(ports.ErrClosed)
-		for s := range subs {
-			s.abort()
+		for c := range subs {
+			c.abort()
 		}
 		// Bounded: an unresponsive broker never answers connection.close.
 		if err := l.conn.CloseDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
@@ -310,28 +310,6 @@ func (t *Transport) Close() error {
 		t.log.Info("amqp: closed", "dropped_replies", t.router.dropped.Load())
 	})
 	return t.closeErr
-}
-
-// startSubs records subs and starts each on its first generation, all
-// under t.mu: Close, which waits for their runners, either sees them all or
-// none. It fails once the transport is closed.
-func (t *Transport) startSubs(subs []*subscription, gens []*subGen) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.subs == nil {
-		return false
-	}
-	for i, s := range subs {
-		t.subs[s] = struct{}{}
-		s.start(gens[i])
-	}
-	return true
-}
-
-func (t *Transport) removeSub(s *subscription) {
-	t.mu.Lock()
-	delete(t.subs, s)
-	t.mu.Unlock()
 }
 
 // runCtx runs fn, which may block on the broker, and waits for it or for ctx.

@@ -2,7 +2,6 @@ package amqp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -113,42 +112,8 @@ func (t *Transport) balance(ctx context.Context, l *link, msg *amqp.Publishing) 
 	return name, nil
 }
 
-// newWorkSub returns the subscription consuming group's work queue for ep:
-// one worker, prefetch 1, on the Serve's channel (shared).
-func (t *Transport) newWorkSub(ctx context.Context, ep ports.Endpoint, shared *chanHolder, group string, h ports.Handler) *subscription {
-	return newSubscription(ctx, t, ep, h, shared, t.cfg.workQueue(group), t.cfg.workExchange(), []string{group}, group, 1)
-}
-
-// setupAll sets up subs in order on l, on the channel they share, and
-// returns their first generations; on failure it gives back the channel of
-// those already set up.
-func setupAll(l *link, subs []*subscription) ([]*subGen, error) {
-	gens := make([]*subGen, 0, len(subs))
-	for _, s := range subs {
-		g, err := s.setup(l, false)
-		if err != nil {
-			for _, ok := range gens {
-				ok.release()
-			}
-			return nil, err
-		}
-		gens = append(gens, g)
-	}
-	return gens, nil
-}
-
-// subscriptions is a Serve with work groups: the server's own subscription
-// and one per work group, closed together.
-type subscriptions []*subscription
-
-// Close implements ports.Subscription: it closes every subscription at once,
-// each as subscription.Close does, all bounded by ctx.
-func (ss subscriptions) Close(ctx context.Context) error {
-	errs := make([]error, len(ss))
-	var wg sync.WaitGroup
-	for i, s := range ss {
-		wg.Go(func() { errs[i] = s.Close(ctx) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+// newWorkQueue returns the consumer of group's work queue for ep: one
+// worker, prefetch 1, on the Serve's channel (shared).
+func (t *Transport) newWorkQueue(ctx context.Context, ep ports.Endpoint, shared *chanHolder, group string, h ports.Handler) *consumer {
+	return t.newServedQueue(ctx, ep, h, shared, t.cfg.workQueue(group), t.cfg.workExchange(), []string{group}, group, 1)
 }
