@@ -37,10 +37,13 @@ func LeastPrivilege(ns string) (servers, callers Permissions) {
 		Write:     "^(" + q + `|` + q + `\..*|amq\.gen-.*|amq\.default)$`,
 		Read:      "^(" + q + `|` + q + `\..*|amq\.gen-.*)$`,
 	}
+	// A presence watcher's own queue: QueuePrefix + "presence." + a random
+	// base32 word (upper case, so never the "presence.query" exchange).
+	watcher := q + `\.presence\.[A-Z2-7]+`
 	callers = Permissions{
-		Configure: `^amq\.gen-.*$`,
-		Write:     "^(" + strings.Join([]string{q, q + `\.work`, q + `\.presence`, q + `\.presence\.query`, `amq\.gen-.*`}, "|") + ")$",
-		Read:      "^(" + strings.Join([]string{q + `\.presence`, q + `\.fleet\.register`, `amq\.gen-.*`, `amq\.rabbitmq\.reply-to`}, "|") + ")$",
+		Configure: "^(" + watcher + `|amq\.gen-.*)$`,
+		Write:     "^(" + strings.Join([]string{q, q + `\.work`, q + `\.presence`, q + `\.presence\.query`, watcher, `amq\.gen-.*`}, "|") + ")$",
+		Read:      "^(" + strings.Join([]string{q + `\.presence`, q + `\.fleet\.register`, watcher, `amq\.gen-.*`, `amq\.rabbitmq\.reply-to`}, "|") + ")$",
 	}
 	return servers, callers
 }

@@ -83,16 +83,24 @@ func (t *Transport) declarePresence(l *link) error {
 		return fmt.Errorf("amqp: presence exchange name %s is %d bytes, at most %d allowed: shorten the exchange name",
 			query, len(query), maxShortString)
 	}
+	found := false
+	for _, name := range []string{presence, query} {
+		f, err := declareOrFind(l.conn, name, amqp.ExchangeFanout)
+		if err != nil {
+			return err
+		}
+		found = found || f
+	}
+	if found {
+		// Declared by a server (this account may not): so is the binding.
+		l.presence.declared.Store(true)
+		return nil
+	}
 	ch, err := l.conn.Channel()
 	if err != nil {
 		return fmt.Errorf("amqp: open channel: %w", err)
 	}
 	defer ch.Close()
-	for _, name := range []string{presence, query} {
-		if err := ch.ExchangeDeclare(name, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("amqp: declare exchange %s: %w", name, err)
-		}
-	}
 	if err := ch.ExchangeBind(presence, "", query, false, nil); err != nil {
 		return fmt.Errorf("amqp: bind exchange %s to exchange %s: %w", presence, query, err)
 	}

@@ -159,12 +159,15 @@ func (t *Transport) withRegister(ctx context.Context, create bool, fn func(*amqp
 	if err != nil {
 		return err
 	}
-	var ch *amqp.Channel
+	// work closes its channel on every path — which gives back a register
+	// message still held — also when ctx ended meanwhile and runCtx
+	// returned without waiting for it.
 	work := func() error {
-		var err error
-		if ch, err = l.conn.Channel(); err != nil {
+		ch, err := l.conn.Channel()
+		if err != nil {
 			return fmt.Errorf("open channel: %w", err)
 		}
+		defer func() { _ = ch.Close() }() // the latest one: a 404 closed those before it
 		q := t.registerQueue()
 		fresh := false // this writer made the queue: empty means never written
 		for {
@@ -238,16 +241,7 @@ func (t *Transport) withRegister(ctx context.Context, create bool, fn func(*amqp
 			}
 		}
 	}
-	closeCh := func() {
-		if ch != nil {
-			_ = ch.Close()
-		}
-	}
-	err = runCtx(ctx, work, closeCh)
-	if err == nil || !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		closeCh()
-	}
-	return err
+	return runCtx(ctx, work, func() {})
 }
 
 // registerArgs bound the register's queue to its latest message.
@@ -335,36 +329,30 @@ func (t *Transport) DeleteQueue(ctx context.Context, queue string) (int, error) 
 		return 0, fmt.Errorf("amqp: delete queue %s: %w", queue, err)
 	}
 	var held int
-	var ch *amqp.Channel
+	// work closes the channels it opens, also when ctx ended meanwhile and
+	// runCtx returned without waiting for it.
 	work := func() error {
-		var err error
-		if ch, err = l.conn.Channel(); err != nil {
+		ch, err := l.conn.Channel()
+		if err != nil {
 			return fmt.Errorf("open channel: %w", err)
 		}
+		defer ch.Close()
 		q := t.cfg.QueuePrefix + queue
 		if _, err := ch.QueueDeclarePassive(q, true, false, false, false, nil); err != nil {
-			ch = nil
 			if isNotFound(err) {
 				return ports.ErrNoQueue
 			}
 			return err
 		}
-		held, err = ch.QueueDelete(q, true, false, false)
+		n, err := ch.QueueDelete(q, true, false, false)
 		var e *amqp.Error
 		if errors.As(err, &e) && e.Code == amqp.PreconditionFailed {
-			ch = nil
 			return fmt.Errorf("%w: %s", ports.ErrQueueInUse, e.Reason)
 		}
+		held = n
 		return err
 	}
-	closeCh := func() {
-		if ch != nil {
-			_ = ch.Close()
-		}
-	}
-	err = runCtx(ctx, work, closeCh)
-	closeCh()
-	if err != nil {
+	if err := runCtx(ctx, work, func() {}); err != nil {
 		return 0, fmt.Errorf("amqp: delete queue %s: %w", queue, err)
 	}
 	return held, nil

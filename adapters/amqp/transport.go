@@ -162,29 +162,35 @@ func (t *Transport) goRoute(deliveries <-chan amqp.Delivery) {
 // declareExchange declares the durable topic exchange requests go to, on a
 // short-lived channel: a failed declaration closes its channel.
 func declareExchange(conn *amqp.Connection, name string) error {
+	_, err := declareOrFind(conn, name, amqp.ExchangeTopic)
+	return err
+}
+
+// declareOrFind declares the durable exchange name of kind on a channel of
+// its own, or, when the account may not (ACCESS_REFUSED: a caller account,
+// see LeastPrivilege), checks that it exists, declared by the servers. It
+// reports whether it only found it.
+func declareOrFind(conn *amqp.Connection, name, kind string) (found bool, err error) {
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("amqp: open channel: %w", err)
+		return false, fmt.Errorf("amqp: open channel: %w", err)
 	}
-	defer ch.Close()
-	err = ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil)
+	defer func() { _ = ch.Close() }()
+	err = ch.ExchangeDeclare(name, kind, true, false, false, false, nil)
 	var e *amqp.Error
-	if errors.As(err, &e) && e.Code == amqp.AccessRefused {
-		// A caller account may not declare exchanges (see LeastPrivilege):
-		// the exchange must exist, declared by the servers.
-		if ch, err = conn.Channel(); err != nil {
-			return fmt.Errorf("amqp: open channel: %w", err)
+	if !errors.As(err, &e) || e.Code != amqp.AccessRefused {
+		if err != nil {
+			return false, fmt.Errorf("amqp: declare exchange %s: %w", name, err)
 		}
-		defer ch.Close()
-		if err := ch.ExchangeDeclarePassive(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("amqp: exchange %s: this account may not declare it, and it does not exist (start a server first): %w", name, err)
-		}
-		return nil
+		return false, nil
 	}
-	if err != nil {
-		return fmt.Errorf("amqp: declare exchange %s: %w", name, err)
+	if ch, err = conn.Channel(); err != nil { // the refusal closed the last one
+		return false, fmt.Errorf("amqp: open channel: %w", err)
 	}
-	return nil
+	if err := ch.ExchangeDeclarePassive(name, kind, true, false, false, false, nil); err != nil {
+		return false, fmt.Errorf("amqp: exchange %s: this account may not declare it, and it does not exist (start a server first): %w", name, err)
+	}
+	return true, nil
 }
 
 // Send publishes req to the exchange with routing key req.Target and the

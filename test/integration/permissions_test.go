@@ -83,6 +83,12 @@ func TestLeastPrivilegeBroker(t *testing.T) {
 		t.Fatalf("call as the caller account: exit %d, summary %+v\n%s", r.Code, s, r.Err)
 	}
 
+	// Presence too: the caller account watches on a queue of its own.
+	live := bins.Run(t, "", "topicrpc", "servers", "--live", "--url", callerURL, "--namespace", f.ns)
+	if live.Code != 0 || !strings.Contains(live.Out, "p1 ") {
+		t.Errorf("servers --live as the caller account: exit %d\n%s%s", live.Code, live.Out, live.Err)
+	}
+
 	conn, err := amqp091.Dial(callerURL)
 	if err != nil {
 		t.Fatal(err)

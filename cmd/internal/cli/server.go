@@ -181,6 +181,9 @@ func (o *serverOptions) run(ctx context.Context) error {
 	o.log.Info("serving", "name", cfg.Name, "bindings", cfg.AllBindings(), "work_groups", cfg.AllWorkGroups(),
 		"url", redact(o.url), "concurrency", o.concurrency)
 
+	// Signals are this function's alone: fx's a.Done() would register a
+	// handler of its own, so that one SIGTERM reached both, and the copy
+	// left here was taken for a second signal (exit at once, no goodbye).
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
@@ -188,7 +191,6 @@ func (o *serverOptions) run(ctx context.Context) error {
 	case s := <-sig:
 		o.log.Info("stopping: finishing requests in flight", "signal", s.String(), "grace", o.grace)
 	case <-ctx.Done():
-	case <-a.Done():
 	}
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), o.grace+stopTimeout)
 	defer cancelStop()
