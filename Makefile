@@ -34,7 +34,7 @@ test-race: ## every test under the race detector
 test-faults: ## the fault tests (broker restarts)
 	$(GO) test -count=1 -v -run . ./test/faults/
 
-bench: ## topicrpc against hand-written baselines on one private broker, BENCHCOUNT rounds: bench.out, docs/BENCHMARKS.md
+bench: ## topicrpc against hand-written baselines on one private broker, BENCHCOUNT rounds: bench.out (kept as docs/bench.txt), docs/BENCHMARKS.md
 	BENCHCOUNT=$(BENCHCOUNT) BENCHTIME=$(BENCHTIME) GO=$(GO) scripts/with-broker.sh bench/run.sh
 
 fuzz: ## each fuzz target for 30s

@@ -8,7 +8,7 @@
 #
 # Settings (environment): BENCHCOUNT rounds (5), BENCHTIME per benchmark
 # (1s), BENCH the benchmarks of package bench to run (.), BENCHOUT the output
-# file (bench.out), GO the go command (go).
+# file (bench.out, copied to docs/bench.txt at the end), GO the go command (go).
 set -euo pipefail
 
 count="${BENCHCOUNT:-5}"
@@ -31,3 +31,6 @@ done
 	./domain/ | tee -a "$out"
 "$go" test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./domain/ ./app/ ./adapters/... | tee -a "$out"
 "$go" run ./bench/cmd/report -in "$out"
+# The output the tables were made from, kept beside them (bench.out itself is
+# not tracked): go run ./bench/cmd/report -in docs/bench.txt -out '' prints them again.
+cp "$out" docs/bench.txt
