@@ -124,10 +124,7 @@ func (s *Server) meantForMe(req *domain.Request, bindings, groups []string) erro
 	} else if !slices.ContainsFunc(bindings, func(b string) bool { return domain.Match(b, req.Target) }) {
 		return fmt.Errorf("%w: %q", errNotForMe, req.Target)
 	}
-	s.mu.Lock()
-	started := s.started
-	s.mu.Unlock()
-	if req.Sent.Before(started.Truncate(time.Millisecond)) {
+	if req.Sent.UnixMilli() < s.startMs.Load() {
 		return errBeforeStart
 	}
 	return nil

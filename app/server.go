@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
@@ -145,9 +146,13 @@ type Server struct {
 	auth     *authenticator // nil without AuthKey
 	pipeline Step           // the request pipeline, built once: see chain
 
-	mu        sync.Mutex
-	sub       ports.Subscription
-	started   time.Time
+	mu      sync.Mutex
+	sub     ports.Subscription
+	started time.Time
+	// startMs is started in unix milliseconds, readable without mu: the
+	// verify step checks every signed request against it, and Start holds
+	// mu while the first requests may already arrive.
+	startMs   atomic.Int64
 	presence  *announcer
 	registrar *registrar // nil when the transport keeps no register
 }
@@ -231,6 +236,7 @@ func (s *Server) Start(ctx context.Context) error {
 	// Before Serve: the requests waiting in the queue are judged by it
 	// (a signed one sent before this start may be a replay).
 	s.started = time.Now()
+	s.startMs.Store(s.started.UnixMilli())
 	sub, err := s.t.Serve(ctx, ep, s.serve)
 	if err != nil {
 		return fmt.Errorf("start server %s: %w", s.cfg.Name, err)
