@@ -47,14 +47,32 @@ func (m ReplyMode) String() string {
 	return fmt.Sprintf("ReplyMode(%d)", int(m))
 }
 
-// Config configures a Transport. Only URL is required; New fills in the
-// defaults above for zero fields.
+// Config configures a Transport. Only URL (or URLs) is required; New fills
+// in the defaults above for zero fields.
 type Config struct {
 	// URL is the broker's AMQP URI: amqp://user:password@host:5672/vhost, or
 	// amqps://... for TLS. A user name or password holding reserved characters
 	// (@ : / ? #) must be percent-encoded. The password never appears in errors
-	// or logs (see RedactURL).
+	// or logs (see RedactURL). For a cluster, URL may list the nodes' URIs
+	// separated by commas (see SplitURLs), as URLs does.
 	URL string
+
+	// URLs are more brokers: the nodes of a RabbitMQ cluster, all with the
+	// same exchanges, queues and accounts. The Transport connects to one of
+	// URL's and URLs' brokers at a time and, when that connection breaks,
+	// fails over to the next one that answers (see OrderedURLs for which
+	// first). TLS, Heartbeat and DialTimeout apply to each; DialTimeout
+	// bounds each attempt, not the whole round.
+	URLs []string
+
+	// OrderedURLs tries the brokers in the order given, from the first, on
+	// every connect and reconnect: a preferred node with standbys. By
+	// default (false) the Transport shuffles them once, when created, and
+	// goes round that order, starting after the node it lost: a fleet given
+	// the same list spreads over the nodes, and the connections of a node
+	// that goes down spread over the others instead of all moving to the
+	// next one in the list.
+	OrderedURLs bool
 
 	// Exchange is the durable topic exchange requests are published to.
 	Exchange string
@@ -146,7 +164,7 @@ func (c Config) withDefaults() Config {
 // validate reports the first field of c (after withDefaults) that cannot work.
 func (c Config) validate() error {
 	switch {
-	case c.URL == "":
+	case len(c.brokers()) == 0:
 		return fmt.Errorf("amqp: no broker URL given (want amqp://user:password@host:5672/)")
 	case len(c.Exchange) > maxShortString:
 		return fmt.Errorf("amqp: exchange name is %d bytes, at most %d allowed", len(c.Exchange), maxShortString)

@@ -11,15 +11,24 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// dial connects to cfg.URL. Everything (TCP connect, TLS and AMQP handshakes)
-// is bounded by cfg.DialTimeout and by ctx, so a refused connection, a wrong
-// password, a silent peer or an unreachable host all end in one error that
-// names the redacted URL.
-func dial(ctx context.Context, cfg Config) (*amqp.Connection, error) {
-	where := RedactURL(cfg.URL)
-	if _, err := amqp.ParseURI(cfg.URL); err != nil {
-		return nil, fmt.Errorf("amqp: bad broker URL %s: %w (percent-encode reserved characters such as @ : / ? # in the user name or password)",
-			where, scrub(urlError(err), cfg.URL))
+// checkURL reports why rawURL is not an AMQP URI, in one line that hides
+// its password.
+func checkURL(rawURL string) error {
+	if _, err := amqp.ParseURI(rawURL); err != nil {
+		return fmt.Errorf("amqp: bad broker URL %s: %w (percent-encode reserved characters such as @ : / ? # in the user name or password)",
+			RedactURL(rawURL), scrub(urlError(err), rawURL))
+	}
+	return nil
+}
+
+// dialOne connects to the broker at rawURL with cfg's settings. Everything
+// (TCP connect, TLS and AMQP handshakes) is bounded by cfg.DialTimeout and
+// by ctx, so a refused connection, a wrong password, a silent peer or an
+// unreachable host all end in one error that names the redacted URL.
+func dialOne(ctx context.Context, cfg Config, rawURL string) (*amqp.Connection, error) {
+	where := RedactURL(rawURL)
+	if err := checkURL(rawURL); err != nil {
+		return nil, err
 	}
 	deadline := time.Now().Add(cfg.DialTimeout)
 	ctxFirst := false // ctx's deadline bounds the handshake, not DialTimeout
@@ -62,7 +71,7 @@ func dial(ctx context.Context, cfg Config) (*amqp.Connection, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		c, err := amqp.DialConfig(cfg.URL, ac)
+		c, err := amqp.DialConfig(rawURL, ac)
 		if err != nil && netConn != nil {
 			netConn.Close() // amqp091 does not always close it on a failed handshake
 		}
@@ -82,16 +91,16 @@ func dial(ctx context.Context, cfg Config) (*amqp.Connection, error) {
 	}
 	if r.err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("amqp: connect to %s: %w (%v)", where, ctx.Err(), scrub(r.err, cfg.URL))
+			return nil, fmt.Errorf("amqp: connect to %s: %w (%v)", where, ctx.Err(), scrub(r.err, rawURL))
 		}
 		if !time.Now().Before(deadline) && ctxFirst { // the socket timed out a hair before ctx did
-			return nil, fmt.Errorf("amqp: connect to %s: %w (%v)", where, context.DeadlineExceeded, scrub(r.err, cfg.URL))
+			return nil, fmt.Errorf("amqp: connect to %s: %w (%v)", where, context.DeadlineExceeded, scrub(r.err, rawURL))
 		}
 		if !time.Now().Before(deadline) {
 			return nil, fmt.Errorf("amqp: connect to %s: no answer within %v; check the host and port (is it a RabbitMQ AMQP port?) and firewalls: %w",
-				where, cfg.DialTimeout, scrub(r.err, cfg.URL))
+				where, cfg.DialTimeout, scrub(r.err, rawURL))
 		}
-		return nil, fmt.Errorf("amqp: connect to %s: %w", where, dialError(scrub(r.err, cfg.URL)))
+		return nil, fmt.Errorf("amqp: connect to %s: %w", where, dialError(scrub(r.err, rawURL)))
 	}
 	return r.conn, nil
 }

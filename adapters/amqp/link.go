@@ -46,6 +46,7 @@ func (connectionLost) Is(target error) bool { return target == ports.ErrUnavaila
 // up again on it.
 type link struct {
 	conn *amqp.Connection
+	node string // the broker's URL, redacted
 	pub  *publisher
 	rq   *replyQueue // ReplyQueue mode only
 	gate flowGate    // the broker's connection.blocked, for this connection
@@ -59,8 +60,8 @@ type link struct {
 	watchers chanHolder       // the channel the presence watchers share on this connection (shared.go)
 }
 
-func newLink(conn *amqp.Connection) *link {
-	return &link{conn: conn, lost: make(chan struct{})}
+func newLink(conn *amqp.Connection, node string) *link {
+	return &link{conn: conn, node: node, lost: make(chan struct{})}
 }
 
 // markLost records why the link is unusable, once, and wakes everything
@@ -139,18 +140,18 @@ func (t *Transport) awaitLinkBy(ctx context.Context, deadline time.Time) (*link,
 	return t.awaitLink(ctx)
 }
 
-// connect dials the broker and sets up the client side on the new
-// connection, all bounded by ctx.
+// connect dials a broker (t.dialer: the next that answers) and sets up the
+// client side on the new connection, all bounded by ctx.
 func (t *Transport) connect(ctx context.Context) (*link, error) {
-	conn, err := dial(ctx, t.cfg)
+	conn, node, err := t.dialer.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	l := newLink(conn)
+	l := newLink(conn, node)
 	t.watchLink(l)
 	if err := runCtx(ctx, func() error { return t.setup(l) }, func() {}); err != nil {
 		conn.Close() // ends setup, if still running, and every goroutine it started
-		return nil, fmt.Errorf("amqp: set up on %s: %w", RedactURL(t.cfg.URL), err)
+		return nil, fmt.Errorf("amqp: set up on %s: %w", node, err)
 	}
 	return l, nil
 }
@@ -208,7 +209,7 @@ func (t *Transport) supervise(l *link) {
 		if t.ctx.Err() != nil || errors.Is(l.failure(), ports.ErrClosed) {
 			return
 		}
-		t.log.Warn("amqp: connection lost", "error", l.failure(), "up_for", time.Since(upSince).Round(time.Millisecond).String())
+		t.log.Warn("amqp: connection lost", "url", l.node, "error", l.failure(), "up_for", time.Since(upSince).Round(time.Millisecond).String())
 		lostAt := time.Now()
 		if lostAt.Sub(upSince) >= reconnectMax {
 			b = newBackoff()
@@ -220,11 +221,12 @@ func (t *Transport) supervise(l *link) {
 			attempt++
 			wait := b.next()
 			t.log.Info("amqp: reconnecting", "attempt", attempt, "backoff", wait.Round(time.Millisecond).String(),
-				"url", RedactURL(t.cfg.URL), "last_error", last)
+				"urls", t.dialer.String(), "last_error", last)
 			if !sleepCtx(t.ctx, wait) {
 				return
 			}
-			ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
+			// Each broker within DialTimeout, and setup within one more.
+			ctx, cancel := context.WithTimeout(t.ctx, t.dialer.budget()+t.cfg.DialTimeout)
 			var err error
 			next, err = t.connect(ctx)
 			cancel()
@@ -237,7 +239,7 @@ func (t *Transport) supervise(l *link) {
 			return
 		}
 		upSince = time.Now()
-		t.log.Info("amqp: reconnected", "downtime", upSince.Sub(lostAt).Round(time.Millisecond).String(),
+		t.log.Info("amqp: reconnected", "url", next.node, "downtime", upSince.Sub(lostAt).Round(time.Millisecond).String(),
 			"attempts", attempt)
 		l = next
 	}

@@ -14,7 +14,19 @@ const redacted = "xxxxx"
 // "amqp://guest:xxxxx@host:5672/". It works on URLs that do not parse too
 // (an unescaped '@' or '/' in the password), erring on the side of hiding: all
 // text between the first ':' after the scheme and the last '@' is replaced.
+// A list of URLs (SplitURLs) is redacted URL by URL, commas kept.
 func RedactURL(rawURL string) string {
+	if urls := SplitURLs(rawURL); len(urls) > 1 {
+		for i, u := range urls {
+			urls[i] = redactOne(u)
+		}
+		return strings.Join(urls, ",")
+	}
+	return redactOne(rawURL)
+}
+
+// redactOne is RedactURL for one URL.
+func redactOne(rawURL string) string {
 	at, colon := userinfo(rawURL)
 	if at < 0 || colon < 0 {
 		return rawURL // no password

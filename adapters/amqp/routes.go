@@ -48,7 +48,7 @@ func newRouteView(cfg Config) (*routeView, error) {
 		return nil, fmt.Errorf("amqp: management URL %s: want http://user:password@host:15672", RedactURL(cfg.ManagementURL))
 	}
 	vhost := "/"
-	if u, err := url.Parse(cfg.URL); err == nil && len(u.Path) > 1 {
+	if u, err := url.Parse(cfg.brokers()[0]); err == nil && len(u.Path) > 1 {
 		vhost = strings.TrimPrefix(u.Path, "/")
 		if v, err := url.PathUnescape(vhost); err == nil {
 			vhost = v

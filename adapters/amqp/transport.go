@@ -65,6 +65,7 @@ var _ ports.Transport = (*Transport)(nil)
 // attempts), and per subscription "amqp: serving again" (info).
 type Transport struct {
 	cfg    Config
+	dialer *dialer // every connection of the Transport is dialled through it
 	log    *slog.Logger
 	router *replyRouter // shared by every connection: sinks outlive a reconnection
 	routes *routeView   // nil without a management URL
@@ -86,12 +87,18 @@ type Transport struct {
 	regWrite chan struct{} // a token: one register write of this Transport at a time (register.go)
 }
 
-// New connects to the broker at cfg.URL, declares the exchange and starts
-// consuming replies. Connecting is bounded by cfg.DialTimeout and ctx; ctx
-// only bounds New, not the Transport's life. Close the Transport when done.
+// New connects to a broker of cfg.URL and cfg.URLs (the first that
+// answers, see Config.OrderedURLs), declares the exchange and starts
+// consuming replies. Connecting is bounded by cfg.DialTimeout per broker and
+// by ctx; ctx only bounds New, not the Transport's life. Close the Transport
+// when done.
 func New(ctx context.Context, cfg Config) (*Transport, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	d, err := newDialer(cfg, nil)
+	if err != nil {
 		return nil, err
 	}
 	routes, err := newRouteView(cfg)
@@ -100,6 +107,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	}
 	t := &Transport{
 		cfg:      cfg,
+		dialer:   d,
 		log:      cfg.Logger,
 		router:   newReplyRouter(cfg.Logger),
 		routes:   routes,
@@ -115,9 +123,17 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	}
 	t.link = l
 	t.wg.Go(func() { t.supervise(l) })
-	t.log.Info("amqp: connected", "url", RedactURL(cfg.URL), "exchange", cfg.Exchange,
+	t.log.Info("amqp: connected", "url", l.node, "exchange", cfg.Exchange,
 		"reply_mode", cfg.ReplyMode.String())
 	return t, nil
+}
+
+// Node returns the URL (redacted) of the broker the Transport is connected
+// to, or was last connected to while it reconnects: with several brokers
+// (Config.URLs), the cluster node in use.
+func (t *Transport) Node() string {
+	l, _ := t.current()
+	return l.node
 }
 
 // setup declares the exchange and opens the publisher and reply consumer on

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/adapters/fxtransport"
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
@@ -43,19 +44,29 @@ const (
 // management API, when given).
 func (o *options) wantRoster(string) bool { return o.discovery == "presence" }
 
-// transportModule returns the fx option providing the transport rawURL names.
+// transportModule returns the fx option providing the transport rawURL
+// names: memory://, or one or more broker URLs (a cluster's nodes,
+// comma-separated, see amqp.SplitURLs).
 func (o *options) transportModule(rawURL string) (fx.Option, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, usageError("--url: cannot parse %q", redact(rawURL))
+	urls := amqp.SplitURLs(rawURL)
+	if len(urls) == 0 {
+		return nil, usageError("--url is empty: want amqp://, amqps:// or memory://")
 	}
-	switch u.Scheme {
-	case "memory":
-		return fxtransport.Memory(memory.Config{}), nil
-	case "amqp", "amqps":
-		return amqpModule(o, rawURL)
+	for _, one := range urls {
+		u, err := url.Parse(one)
+		if err != nil {
+			return nil, usageError("--url: cannot parse %q", redact(one))
+		}
+		switch {
+		case u.Scheme == "memory" && len(urls) > 1:
+			return nil, usageError("--url %s: memory:// stands alone, not in a list of brokers", redact(rawURL))
+		case u.Scheme == "memory":
+			return fxtransport.Memory(memory.Config{}), nil
+		case u.Scheme != "amqp" && u.Scheme != "amqps":
+			return nil, usageError("--url %q: want amqp://, amqps:// or memory://", redact(one))
+		}
 	}
-	return nil, usageError("--url %q: want amqp://, amqps:// or memory://", redact(rawURL))
+	return amqpModule(o, rawURL)
 }
 
 // withDemoFleet adds the demo fleet to tm when rawURL is the in-memory

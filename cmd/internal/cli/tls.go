@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"io"
 	"net"
 	"net/url"
@@ -79,10 +80,15 @@ func (t *tlsOptions) config(rawURL, managementURL string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// usesTLS reports whether rawURL has the given scheme.
+// usesTLS reports whether rawURL, or one URL of a list of them (a
+// cluster's nodes, see amqp.SplitURLs), has the given scheme.
 func usesTLS(rawURL, scheme string) bool {
-	u, err := url.Parse(rawURL)
-	return err == nil && u.Scheme == scheme
+	for _, one := range amqp.SplitURLs(rawURL) {
+		if u, err := url.Parse(one); err == nil && u.Scheme == scheme {
+			return true
+		}
+	}
+	return false
 }
 
 // tlsHint says what to do about the TLS failures a broker connection
