@@ -14,6 +14,7 @@
 #   scripts/broker.sh url             print the AMQP URL of the running node
 #   scripts/broker.sh management-url  print the management HTTP URL
 #   scripts/broker.sh installed       exit 0 if rabbitmq-server is installed, 1 if not
+#   scripts/broker.sh ctl ARG...      run rabbitmqctl ARG... against the node (60 s at most)
 #
 # Settings (environment):
 #   TOPICRPC_BROKER_NAME             node name; default topicrpc-<user> (@localhost is implied)
@@ -30,6 +31,9 @@
 #   TOPICRPC_BROKER_TIMEOUT          seconds `start` may take; default 60
 #   TOPICRPC_BROKER_OWNER_PID        stop the node once this process has exited
 #   TOPICRPC_BROKER_KEEP=1           `stop` keeps the state directory (logs)
+#   TOPICRPC_BROKER_KEEP_DATA=1      `start` boots on the node's earlier data (a restart)
+#   TOPICRPC_BROKER_COOKIE           the Erlang cookie; default a random one per start
+#                                    (nodes of one cluster share theirs: scripts/cluster.sh)
 #   TOPICRPC_RABBITMQ_SBIN           directory holding rabbitmq-server and rabbitmqctl
 #                                    (default: found in /usr/lib/rabbitmq/bin, Homebrew, PATH)
 #
@@ -293,7 +297,11 @@ cmd_start() {
 			rm -rf "${dir:?}/mnesia" "${dir:?}/log" "${dir:?}/home" "$dir/url" "$dir/management-url" "$dir/amqps-url" "$console_log"
 		fi
 		mkdir -p "$dir/mnesia" "$dir/log" "$dir/home"
-		od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$dir/home/.erlang.cookie"
+		if [ -n "${TOPICRPC_BROKER_COOKIE:-}" ]; then
+			printf '%s' "$TOPICRPC_BROKER_COOKIE" >"$dir/home/.erlang.cookie"
+		else
+			od -An -N20 -tx1 /dev/urandom | tr -d ' \n' >"$dir/home/.erlang.cookie"
+		fi
 		chmod 400 "$dir/home/.erlang.cookie"
 		: >"$dir/rabbitmq-env.conf"
 		echo '[rabbitmq_management].' >"$dir/enabled_plugins"
@@ -412,8 +420,13 @@ status) cmd_status ;;
 url) cmd_url url ;;
 management-url) cmd_url management-url ;;
 installed) find_sbin >/dev/null ;;
+ctl)
+	shift
+	sbin="$(find_sbin)" || die "rabbitmq-server is not installed"
+	ctl 60 "$@"
+	;;
 *)
-	echo "usage: $prog start|stop|kill|status|url|management-url|installed" >&2
+	echo "usage: $prog start|stop|kill|status|url|management-url|installed|ctl" >&2
 	exit 2
 	;;
 esac
