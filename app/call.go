@@ -31,7 +31,9 @@ type Call struct {
 	claims  []string       // the servers forged replies claimed, at most domain.MaxForgedClaims
 
 	id [idSize]byte // the bytes of req.ID
-	w  *waker       // what Next blocks on; read by Deliver only while waiting; nil once over
+
+	recorded chan error // the call's record being stored (ClientConfig.Record); nil when not
+	w        *waker     // what Next blocks on; read by Deliver only while waiting; nil once over
 
 	// Next's own, without mu.
 	mayWait bool           // take left waiting set: finish must clear it
@@ -224,6 +226,7 @@ func (c *Call) finish(now time.Time) {
 	c.agg.End(now)
 	c.aggMu.Unlock()
 	c.client.t.Forget(c.req.ID)
+	c.awaitRecord()
 	w := c.w
 	if c.mayWait {
 		c.mu.Lock()

@@ -42,6 +42,13 @@ type ClientConfig struct {
 	// MaxArgs is the largest Command.Args sent, in bytes; DefaultMaxArgs if
 	// < 1. Call refuses longer args before sending anything.
 	MaxArgs int
+	// Record keeps every call as a job in the transport's results store
+	// (ports.JobStore), when it has one: the call's record (who was
+	// expected), and each server's acks and result, stored by the servers,
+	// so that a reply coming after the call ended can be looked up
+	// (Jobs.Lookup). Submit records its calls whatever this says. It costs
+	// a write to the store per call and per reply (see docs/BENCHMARKS.md).
+	Record bool
 	// AuthKey, when set, signs every request (a fresh random nonce and an
 	// HMAC-SHA256 signature, see domain.Sign) for servers holding the same
 	// key; at least domain.MinKeySize random bytes. Never logged.
@@ -164,12 +171,18 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 		armed:   deadline,
 		batchAt: start,
 	}
-	call.req.ID = c.nextID(&call.id) // the id's bytes are the call's
+	call.req.ID = c.nextID(&call.id, start) // the id's bytes are the call's
 	call.agg.Reset(exp, start, deadline)
 	call.pending = call.inline[:0]
+	store, record := c.t.(ports.JobStore)
+	record = record && c.cfg.Record
+	call.req.Record = record
 	if err := c.send(ctx, call, o.servers); err != nil {
 		c.putWaker(call.w)
 		return nil, fmt.Errorf("call %s: %w", target, err)
+	}
+	if record {
+		call.recordAsync(ctx, store, c.callRecord(&call.req, &exp, false))
 	}
 	return call, nil
 }
@@ -315,16 +328,19 @@ func (c *Client) send(ctx context.Context, call *Call, servers []string) error {
 	return nil
 }
 
-// idSize is the longest correlation id: a 13-byte prefix and a sequence
+// idSize is the longest correlation id: the call's time
+// (domain.JobIDTimeDigits hex digits), a 13-byte prefix and a sequence
 // number of at most 13 base-36 digits.
-const idSize = 2*6 + 1 + 13
+const idSize = domain.JobIDTimeDigits + 2*6 + 1 + 13
 
-// nextID returns a correlation id unique to this client: its random prefix
-// and a sequence number, written in buf, which becomes the string's memory:
-// buf must not change afterwards. The Call holding buf holds the id's bytes,
-// so that the id costs no allocation of its own.
-func (c *Client) nextID(buf *[idSize]byte) string {
-	b := strconv.AppendUint(append(buf[:0], c.prefix...), c.seq.Add(1), 36)
+// nextID returns a correlation id unique to this client: the unix second of
+// at in hex (so that a job is found by reading the results store from about
+// then: domain.JobTime), its random prefix and a sequence number, written
+// in buf, which becomes the string's memory: buf must not change
+// afterwards. The Call holding buf holds the id's bytes, so that the id
+// costs no allocation of its own.
+func (c *Client) nextID(buf *[idSize]byte, at time.Time) string {
+	b := strconv.AppendUint(append(domain.AppendJobIDTime(buf[:0], at), c.prefix...), c.seq.Add(1), 36)
 	if &b[0] != &buf[0] { // cannot happen with idSize right; stay correct anyway
 		return string(b)
 	}

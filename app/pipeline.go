@@ -82,6 +82,9 @@ func (s *Server) chain(mw []Middleware) Step {
 // serve is the server's ports.Handler, the pipeline's entry: it runs the
 // request through the chain and sends the result.
 func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+	if req.Record && s.jobs != nil {
+		rw = &storingWriter{rw: rw, store: s.jobs, s: s, req: req} // inside signing: stores the signed reply
+	}
 	if s.auth != nil {
 		rw = &signingWriter{rw: rw, key: s.auth.key, callID: req.ID, server: s.cfg.Name}
 	}

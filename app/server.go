@@ -35,6 +35,10 @@ const AckAtOnce time.Duration = -1
 type ServerConfig struct {
 	// Name is the server's name, unique in the fleet; "q1".
 	Name string
+	// NoStore keeps the server from storing its replies in the transport's
+	// results store (ports.JobStore) even for requests that ask for it
+	// (domain.Request.Record): their jobs then show it not received.
+	NoStore bool
 	// Bindings are extra topic patterns; "group1.#".
 	Bindings []string
 	// NoDefaultBindings drops the bindings every server has by default:
@@ -155,6 +159,9 @@ type Server struct {
 	startMs   atomic.Int64
 	presence  *announcer
 	registrar *registrar // nil when the transport keeps no register
+	// jobs is the transport's results store, where the replies to requests
+	// asking for it (domain.Request.Record) go too; nil without one.
+	jobs ports.JobStore
 }
 
 // NewServer returns a server with the built-in commands echo, fib, ping and
@@ -181,6 +188,9 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 	}
 	s := &Server{cfg: cfg, t: t, log: log.With("server", cfg.Name), handlers: NewRegistry(),
 		auth: newAuthenticator(cfg.AuthKey)}
+	if store, ok := t.(ports.JobStore); ok && !cfg.NoStore {
+		s.jobs = store
+	}
 	s.flights.init(cfg.Name, cfg.ProgressInterval, s.log)
 	s.pipeline = s.chain(cfg.Middleware)
 	for name, h := range map[string]HandlerFunc{"echo": Echo, "fib": Fib, "sleep": Sleep, "ping": s.ping} {

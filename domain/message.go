@@ -21,6 +21,11 @@ type Request struct {
 	// Target instead of every matching server: exactly one server of the
 	// group handles it.
 	Balanced bool
+	// Record asks every server to store its acks and result in the results
+	// store (ports.JobStore) as well as send them, so that they outlive the
+	// caller: a job. It is not signed (it changes where a copy of the
+	// replies goes, not what they say, and the stored replies are signed).
+	Record bool
 	// Nonce is a value the client never reuses, set on signed requests (see
 	// Sign): servers with a key remember it and refuse a second request
 	// carrying it (ReplayGuard). Empty on unsigned requests.

@@ -30,6 +30,9 @@ type Config struct {
 	QueueLength int
 	// Logger receives warnings (full queues, dropped replies); slog.Default() if nil.
 	Logger *slog.Logger
+	// Jobs bounds the results store (jobs.go); zero fields take
+	// ports.JobStoreLimits' defaults.
+	Jobs ports.JobStoreLimits
 }
 
 // Transport is an in-process topic exchange. It is safe for concurrent use.
@@ -51,6 +54,8 @@ type Transport struct {
 
 	presence presenceHub // watchers of presence messages (presence.go)
 
+	jobs jobLog // the results store (jobs.go)
+
 	regMu    sync.Mutex      // serialises register reads and updates (register.go)
 	register domain.Register // the fleet register
 }
@@ -60,6 +65,7 @@ func New(cfg Config) *Transport {
 	if cfg.QueueLength < 1 {
 		cfg.QueueLength = DefaultQueueLength
 	}
+	cfg.Jobs = cfg.Jobs.WithDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -280,5 +286,11 @@ func (t *Transport) Close() error {
 		s.cancel()
 	}
 	t.presence.close()
+	t.jobs.mu.Lock()
+	if t.jobs.changed != nil { // followers see the transport closed
+		close(t.jobs.changed)
+		t.jobs.changed = nil
+	}
+	t.jobs.mu.Unlock()
 	return nil
 }

@@ -17,6 +17,8 @@ type Features struct {
 	StrictRoundRobin bool
 	// Register: the transport keeps the fleet register (ports.Register).
 	Register bool
+	// Jobs: the transport keeps a results store (ports.JobStore).
+	Jobs bool
 }
 
 // Factory returns a new transport isolated from every other transport the
@@ -55,6 +57,18 @@ func Run(t *testing.T, f Factory, feat Features) {
 		{"PipelineEndsHandlersAtDeadline", testPipelineDeadline},
 		{"RegisterStates", testRegisterStates},
 		{"RegisterRefusesDuplicateNames", testDuplicateName},
+	}
+	if feat.Jobs {
+		tests = append(tests, []struct {
+			name string
+			fn   func(*testing.T, Factory, Features)
+		}{
+			{"JobsAsync", testJobsAsync},
+			{"JobsLateReplies", testJobsLateReplies},
+			{"JobsList", testJobsList},
+			{"JobsUnknown", testJobsUnknown},
+			{"JobsSigned", testJobsSigned},
+		}...)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

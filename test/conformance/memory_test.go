@@ -12,5 +12,5 @@ func TestMemoryTransport(t *testing.T) {
 	t.Parallel()
 	conformance.Run(t, func(t *testing.T) ports.Transport {
 		return testkit.MemoryTransport(t)
-	}, conformance.Features{Routes: true, StrictRoundRobin: true, Register: true})
+	}, conformance.Features{Routes: true, StrictRoundRobin: true, Register: true, Jobs: true})
 }

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// ErrNoJobStore: the transport keeps no results store, so there are no jobs.
+var ErrNoJobStore = errors.New("the transport keeps no results store (no jobs)")
+
+// recordTimeout bounds the write of a call's record to the results store.
+const recordTimeout = 5 * time.Second
+
+// Submit sends cmd to every server target reaches as a job and returns its
+// id at once, without waiting for any reply: the servers store their acks
+// and results in the transport's results store, where Jobs reads them. It
+// first stores the job's own record (who is expected to answer, found as
+// Call finds it), and returns once the store has it and the request is
+// published. The request's deadline, how long servers may work on it, is
+// ctx's, or now plus ClientConfig.Timeout. It fails as Call does, and with
+// ErrNoJobStore when the transport keeps no results store.
+func (c *Client) Submit(ctx context.Context, target string, cmd domain.Command, opts ...CallOption) (string, error) {
+	store, ok := c.t.(ports.JobStore)
+	if !ok {
+		return "", fmt.Errorf("call %s: %w", target, ErrNoJobStore)
+	}
+	if err := validateTarget(target); err != nil {
+		return "", fmt.Errorf("call %s: %w", target, err)
+	}
+	if err := cmd.Validate(); err != nil {
+		return "", fmt.Errorf("call %s: %w", target, err)
+	}
+	if err := checkArgs(cmd.Args, c.cfg.MaxArgs); err != nil {
+		return "", fmt.Errorf("call %s: %w", target, err)
+	}
+	o := applyOptions(opts)
+	start := c.now()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(c.cfg.Timeout)
+	}
+	exp := domain.Expectation{Count: o.count}
+	if err := c.expect(ctx, target, &o, &exp, start); err != nil {
+		return "", fmt.Errorf("call %s: %w", target, err)
+	}
+	call := &Call{client: c, req: domain.Request{Target: target, Command: cmd, Sent: start, Deadline: deadline,
+		Balanced: o.balanced, Record: true}}
+	call.req.ID = c.nextID(&call.id, start)
+	// The record first: a job whose request went out is never without it.
+	if err := store.StoreJob(ctx, c.callRecord(&call.req, &exp, true)); err != nil {
+		return "", fmt.Errorf("call %s: record the job: %w", target, err)
+	}
+	defer c.t.Forget(call.req.ID) // nobody waits for the replies here
+	if err := c.send(ctx, call, o.servers); err != nil {
+		return "", fmt.Errorf("call %s: %w", target, err)
+	}
+	return call.req.ID, nil
+}
+
+// callRecord is the job record of req, made by its caller.
+func (c *Client) callRecord(req *domain.Request, exp *domain.Expectation, async bool) domain.JobRecord {
+	return domain.JobRecord{Kind: domain.RecordCall, CallID: req.ID, At: req.Sent, Sent: req.Sent,
+		Deadline: req.Deadline, Caller: domain.CallerOf(req), Target: req.Target, Command: req.Command,
+		Balanced: req.Balanced, Expected: exp.Servers, Absent: exp.Absent, Known: exp.Known, Async: async}
+}
+
+// recordAsync stores the call's record while the call runs: a recorded call
+// costs no round trip more. finish waits for it, so that a caller that
+// exits after the call leaves the record stored.
+func (c *Call) recordAsync(ctx context.Context, store ports.JobStore, rec domain.JobRecord) {
+	done := make(chan error, 1)
+	c.recorded = done
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		done <- store.StoreJob(ctx, rec)
+	}()
+}
+
+// awaitRecord waits for the call's record to be stored, if it is being.
+func (c *Call) awaitRecord() {
+	if c.recorded == nil {
+		return
+	}
+	if err := <-c.recorded; err != nil {
+		c.client.log.Warn("call not recorded in the results store", "call", c.req.ID, "err", err)
+	}
+	c.recorded = nil
+}
