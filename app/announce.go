@@ -14,7 +14,7 @@ import (
 // query, a heartbeat every interval, goodbye on stop.
 type announcer struct {
 	t        ports.Transport
-	key      []byte // the fleet key: every message is signed; nil without one
+	signer   domain.Signer // every message is signed; zero: unsigned
 	hello    domain.Presence
 	interval time.Duration
 	log      *slog.Logger
@@ -26,8 +26,8 @@ type announcer struct {
 	once  sync.Once
 }
 
-func newAnnouncer(t ports.Transport, key []byte, hello domain.Presence, interval time.Duration, log *slog.Logger) *announcer {
-	return &announcer{t: t, key: key, hello: hello, interval: interval, log: log,
+func newAnnouncer(t ports.Transport, signer domain.Signer, hello domain.Presence, interval time.Duration, log *slog.Logger) *announcer {
+	return &announcer{t: t, signer: signer, hello: hello, interval: interval, log: log,
 		quit: make(chan struct{}), query: make(chan struct{}, 1)}
 }
 
@@ -59,8 +59,8 @@ func (a *announcer) start(ctx context.Context) error {
 func (a *announcer) say(ctx context.Context, kind domain.PresenceKind) error {
 	p := a.hello
 	p.Kind, p.Sent = kind, time.Now()
-	if a.key != nil {
-		domain.SignPresence(a.key, &p)
+	if !a.signer.IsZero() {
+		a.signer.SignPresence(&p)
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.interval)
 	defer cancel()

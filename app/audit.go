@@ -45,25 +45,32 @@ const maxAuditArgs = 4 << 10
 // AuditRecord is one line of the audit log: a request a server took, and
 // what became of it. Never the key, never a signature.
 type AuditRecord struct {
-	Time       time.Time `json:"time"` // when the server took the request
-	Server     string    `json:"server"`
-	Call       string    `json:"call"`
-	Caller     string    `json:"caller"` // who vouched for it: "fleet-key" (signed and verified), "unverified", "anonymous"
-	Target     string    `json:"target"`
-	Balanced   bool      `json:"balanced,omitempty"`
-	Command    string    `json:"command"`
-	Args       *string   `json:"args,omitempty"`
-	ArgsSHA256 string    `json:"args_sha256,omitempty"`
-	Outcome    string    `json:"outcome"` // "ok", or the error code
-	Reason     string    `json:"reason,omitempty"`
-	MS         float64   `json:"ms"`
+	Time   time.Time `json:"time"` // when the server took the request
+	Server string    `json:"server"`
+	Call   string    `json:"call"`
+	// Caller is the name the request carries (omitted when none); Auth
+	// says whether it is proven: "key" (signed with that caller's own
+	// key, trusted by the server), "fleet-key" (signed with the fleet key:
+	// some holder of it claims the name), "unverified" (refused: unsigned,
+	// forged, replayed, or an untrusted key) or "none" (the server checks
+	// nothing: the name is claimed by anyone who may publish).
+	Caller     string  `json:"caller,omitempty"`
+	Auth       string  `json:"auth"`
+	Target     string  `json:"target"`
+	Balanced   bool    `json:"balanced,omitempty"`
+	Command    string  `json:"command"`
+	Args       *string `json:"args,omitempty"`
+	ArgsSHA256 string  `json:"args_sha256,omitempty"`
+	Outcome    string  `json:"outcome"` // "ok", or the error code
+	Reason     string  `json:"reason,omitempty"`
+	MS         float64 `json:"ms"`
 	// Lost counts the records before this one that could not be written.
 	Lost int `json:"lost,omitempty"`
 }
 
 // Audit returns a middleware writing one AuditRecord per request, as a JSON
 // line, to w: every request the server takes — refusals included — with
-// the caller's standing, the target, the command, the arguments as args
+// the caller's name and how it is proven, the target, the command, the arguments as args
 // says, the outcome code and the duration. Writes are serialised, one Write
 // per line (open w with O_APPEND to share a file between processes); a
 // failed write is counted in the record of the next one that succeeds
@@ -94,13 +101,9 @@ func (a *auditor) write(in Inbound, r domain.Reply) {
 	rec := AuditRecord{Time: in.Taken.UTC(), Server: in.Server, Call: req.ID, Target: req.Target,
 		Balanced: req.Balanced, Command: req.Command.Name, Outcome: "ok",
 		MS: float64(time.Since(in.Taken).Microseconds()) / 1000}
-	switch {
-	case len(req.Signature) == 0:
-		rec.Caller = "anonymous"
-	case r.Code == domain.CodeUnauthorized:
-		rec.Caller = "unverified"
-	default:
-		rec.Caller = "fleet-key"
+	rec.Caller, rec.Auth = clipText(in.Caller.Name, 256), in.Caller.Proof.String()
+	if r.Code == domain.CodeUnauthorized {
+		rec.Auth = "unverified"
 	}
 	if r.Code != "" {
 		rec.Outcome, rec.Reason = r.Code, clipText(r.Error, 512)

@@ -55,15 +55,15 @@ func TestAuditWritesOneLinePerRequest(t *testing.T) {
 			}
 			recs = append(recs, r)
 		}
-		want := []struct{ caller, command, outcome string }{
-			{"fleet-key", "echo", "ok"}, {"fleet-key", "nope", domain.CodeUnknownCommand}, {"anonymous", "echo", domain.CodeUnauthorized},
+		want := []struct{ auth, command, outcome string }{
+			{"fleet-key", "echo", "ok"}, {"fleet-key", "nope", domain.CodeUnknownCommand}, {"unverified", "echo", domain.CodeUnauthorized},
 		}
 		if len(recs) != len(want) {
 			t.Fatalf("%d records, want %d:\n%s", len(recs), len(want), log.String())
 		}
 		for i, w := range want {
 			r := recs[i]
-			if r.Caller != w.caller || r.Command != w.command || r.Outcome != w.outcome || r.Server != "a1" ||
+			if r.Auth != w.auth || r.Caller != "" || r.Command != w.command || r.Outcome != w.outcome || r.Server != "a1" ||
 				r.Target != "a1" || r.Call == "" || r.Time.IsZero() || !tc.wantArgs(r) {
 				t.Errorf("args %d, record %d: %+v, want %+v", tc.args, i, r, w)
 			}

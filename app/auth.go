@@ -14,62 +14,75 @@ import (
 	"github.com/topicrpc/topicrpc/ports"
 )
 
-// Signed requests (ClientConfig.AuthKey, ServerConfig.AuthKey): the client
-// gives every request a fresh random nonce and an HMAC-SHA256 signature
-// (domain.Sign); a server with a key verifies it before acknowledging or
-// running anything, and refuses unsigned, forged and replayed requests (a
-// nonce seen before, or sent outside domain.DefaultReplayWindow of the
-// server's clock) with a domain.CodeUnauthorized error reply and one warning
-// in its log. A server without a key accepts every request, signed or not.
+// Signed requests (ClientConfig.AuthKey or Identity, ServerConfig.AuthKey
+// or CallerKeys): the client gives every request a fresh random nonce and a
+// signature — HMAC-SHA256 with the fleet key, or Ed25519 with its own
+// private key, which names it (domain.Signer); a server with keys verifies
+// it before acknowledging or running anything, and refuses unsigned, forged
+// and replayed requests (a nonce seen before, or sent outside
+// domain.DefaultReplayWindow of the server's clock), and those of callers
+// whose key it does not trust, with a domain.CodeUnauthorized error reply
+// and one warning in its log. A server without keys accepts every request,
+// signed or not.
 //
 // Neither the key nor a signature is ever logged or sent back.
 
 // nonceSize is the number of random bytes in a nonce (hex encoded on the wire).
 const nonceSize = 16
 
-// sign gives req a fresh nonce and signs it when the client has a key; it
-// leaves req unsigned otherwise.
+// sign names the caller in req and, when the client has a key, gives it a
+// fresh nonce and signs it; it leaves req unsigned otherwise.
 func (c *Client) sign(req *domain.Request) {
-	if len(c.cfg.AuthKey) == 0 {
+	req.Caller = c.cfg.Caller
+	if c.signer.IsZero() {
 		return
 	}
 	var n [nonceSize]byte
 	_, _ = rand.Read(n[:]) // never fails (crypto/rand documents it)
 	req.Nonce = hex.EncodeToString(n[:])
-	domain.Sign(c.cfg.AuthKey, req)
+	c.signer.SignRequest(req)
 }
 
 // authenticator checks the requests of a server with a key. It is safe for
 // concurrent use: handlers run in parallel.
 type authenticator struct {
-	key []byte
-	mu  sync.Mutex
+	trust domain.Trust
+	mu    sync.Mutex
 	// guard remembers the nonces of this server only: a request routed to
 	// several servers carries one nonce and each of them accepts it once.
 	guard *domain.ReplayGuard
 }
 
-// newAuthenticator returns nil when key is empty: no checks.
-func newAuthenticator(key []byte) *authenticator {
-	if len(key) == 0 {
+// newAuthenticator returns nil when trust holds no key: no checks.
+func newAuthenticator(trust domain.Trust) *authenticator {
+	if trust.IsZero() {
 		return nil
 	}
-	return &authenticator{key: bytes.Clone(key), guard: domain.NewReplayGuard(0, 0)}
+	trust.FleetKey = bytes.Clone(trust.FleetKey)
+	return &authenticator{trust: trust, guard: domain.NewReplayGuard(0, 0)}
 }
 
-// check returns nil for a request signed with the key, fresh and never seen,
-// else an error matching domain.ErrUnauthorized. The nonce is remembered only
-// once the signature holds, so forged requests cannot fill the guard.
-func (a *authenticator) check(req *domain.Request, now time.Time) error {
-	switch {
-	case len(req.Signature) == 0:
-		return domain.ErrUnsigned
-	case !domain.Verify(a.key, req):
-		return domain.ErrBadSignature
-	}
+// fresh returns nil for a request never seen and inside the replay window,
+// else an error matching domain.ErrUnauthorized. Call it only once the
+// signature holds, so forged requests cannot fill the guard.
+func (a *authenticator) fresh(req *domain.Request, now time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.guard.Check(req.Nonce, req.Sent, now)
+}
+
+// identify returns who sent req as far as s can tell, and, on a server
+// with keys, why its signature does not hold (nil when it does). It runs
+// once per request, before the pipeline (Server.serve), so that every step
+// and middleware sees the same Inbound.Caller.
+func (s *Server) identify(req *domain.Request) (Caller, error) {
+	c := Caller{Name: req.Caller}
+	if s.auth == nil {
+		return c, nil
+	}
+	var err error
+	c.Proof, err = s.auth.trust.VerifyRequest(req)
+	return c, err
 }
 
 // verify is the pipeline step of a server with a key: a request that fails
@@ -90,15 +103,18 @@ func (s *Server) verify(next Step) Step {
 	bindings, groups := s.cfg.AllBindings(), s.cfg.AllWorkGroups()
 	return func(ctx context.Context, in Inbound) domain.Reply {
 		req := in.Request
-		err := s.auth.check(req, s.now())
+		err := in.sigErr
+		if err == nil {
+			err = s.auth.fresh(req, s.now())
+		}
 		if err == nil {
 			err = s.meantForMe(req, bindings, groups)
 		}
 		if err == nil {
 			return next(ctx, in)
 		}
-		s.log.Warn("refused an unauthorized request", "call", clip(req.ID), "target", clip(req.Target),
-			"command", clip(req.Command.Name), "reason", err.Error())
+		s.log.Warn("refused an unauthorized request", "call", clip(req.ID), "caller", clip(req.Caller),
+			"target", clip(req.Target), "command", clip(req.Command.Name), "reason", err.Error())
 		return domain.Reply{Code: domain.CodeUnauthorized, Error: fmt.Sprintf("%s: %v", domain.ErrUnauthorized, err)}
 	}
 }
@@ -130,11 +146,11 @@ func (s *Server) meantForMe(req *domain.Request, bindings, groups []string) erro
 	return nil
 }
 
-// signingWriter signs every reply of a server with a key (domain.SignReply):
-// acks, progress and the result.
+// signingWriter signs every reply of a server with a key (domain.Signer:
+// its own private key, else the fleet key): acks, progress and the result.
 type signingWriter struct {
 	rw     ports.ReplyWriter
-	key    []byte
+	signer domain.Signer
 	callID string
 	server string
 }
@@ -145,6 +161,6 @@ func (w *signingWriter) Reply(ctx context.Context, r domain.Reply) error {
 	if r.Server == "" {
 		r.Server = w.server
 	}
-	domain.SignReply(w.key, &r)
+	w.signer.SignReply(&r)
 	return w.rw.Reply(ctx, r)
 }

@@ -81,10 +81,11 @@ func (w *waker) set(d time.Duration) {
 }
 
 // Deliver implements ports.ReplySink. It never blocks. A client with a key
-// refuses a reply that does not verify (domain.VerifyReply): it is counted
-// in the summary (Forged), never taken as its server's answer.
+// (the fleet key, or servers' public keys) refuses a reply that does not
+// verify (domain.Trust.VerifyReply): it is counted in the summary (Forged),
+// never taken as its server's answer. Each reply is verified once, here.
 func (c *Call) Deliver(r domain.Reply) {
-	if key := c.client.cfg.AuthKey; key != nil && !domain.VerifyReply(key, &r) {
+	if t := &c.client.trust; !t.IsZero() && !t.VerifyReply(&r) {
 		c.refuse(r)
 		return
 	}

@@ -30,11 +30,18 @@ type Registered struct {
 // not said goodbye counts as up while the queue has a consumer. With the
 // fleet key (may be nil), entries not signed with it are left out.
 func Census(ctx context.Context, reg ports.Register, key []byte) ([]Registered, error) {
+	return CensusTrusting(ctx, reg, domain.Trust{FleetKey: key})
+}
+
+// CensusTrusting is Census keeping only the entries signed with a key of
+// trust (the fleet key, or their own server's public key); all of them when
+// trust is zero.
+func CensusTrusting(ctx context.Context, reg ports.Register, trust domain.Trust) ([]Registered, error) {
 	g, err := reg.ReadRegister(ctx)
 	if err != nil {
 		return nil, err
 	}
-	g = signedOnly(g, key)
+	g = signedOnly(g, trust)
 	all := g.All()
 	queues := make([]string, len(all))
 	for i, r := range all {

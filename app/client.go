@@ -53,6 +53,18 @@ type ClientConfig struct {
 	// HMAC-SHA256 signature, see domain.Sign) for servers holding the same
 	// key; at least domain.MinKeySize random bytes. Never logged.
 	AuthKey []byte
+	// Identity, when set, signs every request with the caller's own key
+	// pair instead (Ed25519, domain.Signer), naming the caller by the
+	// key's name: servers trusting its public key know who calls.
+	Identity *domain.PrivateKey
+	// Caller is the name requests carry when Identity is not set: claimed,
+	// not proven (with AuthKey, claimed by a holder of the fleet key).
+	Caller string
+	// ServerKeys, when it holds keys, are the servers' public keys: a reply,
+	// presence message or register entry signed by the server it names is
+	// believed, and, with AuthKey too, one signed with the fleet key. Every
+	// other one is refused like a forgery (Summary.Forged).
+	ServerKeys *domain.Keyring
 }
 
 // Defaults for ClientConfig.
@@ -75,6 +87,8 @@ type Client struct {
 	seq    atomic.Uint64
 	wakers sync.Pool     // of *waker, borrowed by calls
 	view   *registerView // nil when the transport keeps no register
+	signer domain.Signer // signs requests: Identity, else AuthKey; zero: unsigned
+	trust  domain.Trust  // replies, presence and register entries believed; zero: all
 
 	registerWarned, routesWarned atomic.Bool // each warning is logged once
 }
@@ -98,9 +112,11 @@ func NewClient(t ports.Transport, cfg ClientConfig, log *slog.Logger) *Client {
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand documents it)
-	c := &Client{t: t, cfg: cfg, log: log, now: time.Now, prefix: hex.EncodeToString(id[:]) + "-"}
+	c := &Client{t: t, cfg: cfg, log: log, now: time.Now, prefix: hex.EncodeToString(id[:]) + "-",
+		signer: domain.Signer{FleetKey: cfg.AuthKey, Key: cfg.Identity},
+		trust:  domain.Trust{FleetKey: cfg.AuthKey, Keys: cfg.ServerKeys}}
 	if reg, ok := t.(ports.Register); ok && !cfg.NoRegister {
-		c.view = newRegisterView(reg, cfg.RegisterTTL, cfg.AuthKey)
+		c.view = newRegisterView(reg, cfg.RegisterTTL, c.trust)
 	}
 	return c
 }
@@ -218,7 +234,7 @@ func (c *Client) Census(ctx context.Context) ([]Registered, error) {
 	if !ok {
 		return nil, ErrNoRegister
 	}
-	return Census(ctx, reg, c.cfg.AuthKey)
+	return CensusTrusting(ctx, reg, c.trust)
 }
 
 // Resolve tells who a call to target should reach right now: the servers

@@ -20,9 +20,9 @@ const DefaultRegisterTTL = time.Second
 // client's RegisterTTL, so that a client making many calls reads the
 // register once per TTL, not once per call. Safe for concurrent use.
 type registerView struct {
-	reg ports.Register
-	ttl time.Duration
-	key []byte // the fleet key: entries not signed with it are left out; nil takes all
+	reg   ports.Register
+	ttl   time.Duration
+	trust domain.Trust // entries not signed with its keys are left out; the zero Trust takes all
 
 	mu      sync.Mutex
 	g       *domain.Register // nil until read, and when stale
@@ -41,8 +41,8 @@ type reach struct {
 // that random targets cannot grow a client's memory.
 const maxTargets = 4096
 
-func newRegisterView(reg ports.Register, ttl time.Duration, key []byte) *registerView {
-	return &registerView{reg: reg, ttl: ttl, key: key, targets: make(map[string]*reach)}
+func newRegisterView(reg ports.Register, ttl time.Duration, trust domain.Trust) *registerView {
+	return &registerView{reg: reg, ttl: ttl, trust: trust, targets: make(map[string]*reach)}
 }
 
 // lookup returns what the register says target reaches at now; an empty
@@ -58,7 +58,7 @@ func (v *registerView) lookup(ctx context.Context, target string, now time.Time)
 		if err != nil {
 			return nil, fmt.Errorf("read the fleet register: %w", err)
 		}
-		v.g, v.readAt = signedOnly(g, v.key), now
+		v.g, v.readAt = signedOnly(g, v.trust), now
 		clear(v.targets)
 	}
 	regs := v.g.Reach(target)
@@ -100,16 +100,16 @@ func (v *registerView) lookup(ctx context.Context, target string, now time.Time)
 	return r, nil
 }
 
-// signedOnly returns g without the entries not signed with key (all of g
-// when key is nil): without the key, nobody can make a client expect a
-// server that does not exist, or believe one gone.
-func signedOnly(g *domain.Register, key []byte) *domain.Register {
-	if key == nil {
+// signedOnly returns g without the entries not signed with a key of trust
+// (all of g when trust is zero): without a key, nobody can make a client
+// expect a server that does not exist, or believe one gone.
+func signedOnly(g *domain.Register, trust domain.Trust) *domain.Register {
+	if trust.IsZero() {
 		return g
 	}
 	var kept []domain.Registration
 	for _, r := range g.All() {
-		if domain.VerifyRegistration(key, &r) {
+		if trust.VerifyRegistration(&r) {
 			kept = append(kept, r)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -60,8 +61,14 @@ type clientParams struct {
 // stopped coming for quiet (at most the start timeout). With the fleet key
 // (may be nil) it takes only signed presence messages.
 func RosterModule(quiet time.Duration, key []byte) fx.Option {
+	return RosterModuleTrusting(quiet, domain.Trust{FleetKey: key})
+}
+
+// RosterModuleTrusting is RosterModule taking only presence messages signed
+// with a key of trust.
+func RosterModuleTrusting(quiet time.Duration, trust domain.Trust) fx.Option {
 	return fx.Module("roster",
-		fx.Provide(func(t ports.Transport, log *slog.Logger) *Roster { return NewRoster(t, key, log) }),
+		fx.Provide(func(t ports.Transport, log *slog.Logger) *Roster { return NewRosterTrusting(t, trust, log) }),
 		fx.Invoke(func(lc fx.Lifecycle, r *Roster) {
 			lc.Append(fx.Hook{
 				OnStart: func(ctx context.Context) error {

@@ -28,6 +28,9 @@ type JobsConfig struct {
 	// (domain.VerifyReply), as a Client with the key does: the others are
 	// counted as forged.
 	AuthKey []byte
+	// ServerKeys, when it holds keys, accepts stored replies signed by the
+	// server they name (its public key), as ClientConfig.ServerKeys does.
+	ServerKeys *domain.Keyring
 }
 
 // Jobs reads jobs back from a results store: one job by id (Lookup,
@@ -55,7 +58,7 @@ func (c *Client) Jobs() (*Jobs, error) {
 	if !ok {
 		return nil, ErrNoJobStore
 	}
-	return NewJobs(store, JobsConfig{AuthKey: c.cfg.AuthKey}, c.log), nil
+	return NewJobs(store, JobsConfig{AuthKey: c.cfg.AuthKey, ServerKeys: c.cfg.ServerKeys}, c.log), nil
 }
 
 // from is where reading for job id starts.
@@ -125,8 +128,8 @@ func (j *Jobs) Follow(ctx context.Context, id string, fn func(*domain.Job) bool)
 // it open until then (domain.Job.View).
 func (j *Jobs) View(job *domain.Job, until time.Time) domain.JobView {
 	var verify func(*domain.Reply) bool
-	if key := j.cfg.AuthKey; key != nil {
-		verify = func(r *domain.Reply) bool { return domain.VerifyReply(key, r) }
+	if t := (domain.Trust{FleetKey: j.cfg.AuthKey, Keys: j.cfg.ServerKeys}); !t.IsZero() {
+		verify = t.VerifyReply
 	}
 	return job.View(j.now(), until, verify)
 }

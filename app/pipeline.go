@@ -15,6 +15,7 @@ import (
 //
 //	ServerConfig.Middleware   the library user's, in the order given
 //	verify                    signature, freshness, replay (auth.go)
+//	ServerConfig.Authorize    who may run what: a policy (policy.go)
 //	admit                     malformed command, args over MaxArgs, past deadline (limits.go)
 //	withDeadline              the handler's context ends at the deadline (handlerctx.go)
 //	acknowledge               ack if still running after AckDelay, then progress (flights.go)
@@ -43,6 +44,26 @@ type Inbound struct {
 	Taken time.Time
 	// Server is the name of the server running the pipeline.
 	Server string
+	// Caller is who sent the request, as far as the server can tell.
+	Caller Caller
+
+	sigErr error // why the signature does not hold (keyed server), for verify
+}
+
+// Caller is who sent a request.
+type Caller struct {
+	// Name is the name the request carries (domain.Request.Caller): proven
+	// when Proof is domain.ProofKey, claimed otherwise. Empty when the
+	// caller gave none.
+	Name string
+	// Proof says how the name is established: domain.ProofKey (signed by
+	// that caller's private key, whose public key the server trusts),
+	// domain.ProofFleetKey (signed with the fleet key: some holder of it),
+	// or domain.ProofNone (unsigned, a signature that does not hold —
+	// the verify step refuses those on a server with keys — or a server
+	// without keys, which checks nothing). A Proof does not say the
+	// request is fresh: verify refuses replays after it is set.
+	Proof domain.Proof
 }
 
 // Step runs a request and returns its result: Reply.Code is the outcome
@@ -71,7 +92,11 @@ type Middleware func(next Step) Step
 func (s *Server) chain(mw []Middleware) Step {
 	steps := make([]Middleware, 0, len(mw)+5)
 	steps = append(steps, mw...)
-	steps = append(steps, s.verify, s.admit, withDeadline, s.acknowledge, s.recoverPanics)
+	steps = append(steps, s.verify)
+	if s.cfg.Authorize != nil {
+		steps = append(steps, s.cfg.Authorize)
+	}
+	steps = append(steps, s.admit, withDeadline, s.acknowledge, s.recoverPanics)
 	h := Step(s.runHandler)
 	for i := len(steps) - 1; i >= 0; i-- {
 		h = steps[i](h)
@@ -85,10 +110,11 @@ func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyW
 	if req.Record && s.jobs != nil {
 		rw = &storingWriter{rw: rw, store: s.jobs, s: s, req: req} // inside signing: stores the signed reply
 	}
-	if s.auth != nil {
-		rw = &signingWriter{rw: rw, key: s.auth.key, callID: req.ID, server: s.cfg.Name}
+	if !s.signer.IsZero() {
+		rw = &signingWriter{rw: rw, signer: s.signer, callID: req.ID, server: s.cfg.Name}
 	}
 	in := Inbound{Request: req, Replies: rw, Taken: time.Now(), Server: s.cfg.Name}
+	in.Caller, in.sigErr = s.identify(req)
 	reply := s.run(ctx, in)
 	reply.Server = s.cfg.Name
 	reply.Kind = domain.KindResult

@@ -27,7 +27,7 @@ var ErrDuplicateServer = errors.New("a server of that name is running already")
 // warned about, and the server serves on.
 type registrar struct {
 	reg     ports.Register
-	key     []byte // the fleet key: the entry is signed at every write; nil without one
+	signer  domain.Signer // the entry is signed at every write; zero: unsigned
 	rec     domain.Registration
 	refresh time.Duration
 	log     *slog.Logger
@@ -59,8 +59,8 @@ func checkUnique(ctx context.Context, reg ports.Register, name, queue string, lo
 }
 
 // startRegistrar records rec in reg and keeps it fresh until stop.
-func startRegistrar(ctx context.Context, reg ports.Register, key []byte, rec domain.Registration, refresh time.Duration, log *slog.Logger) *registrar {
-	r := &registrar{reg: reg, key: key, rec: rec, refresh: refresh, log: log, quit: make(chan struct{})}
+func startRegistrar(ctx context.Context, reg ports.Register, signer domain.Signer, rec domain.Registration, refresh time.Duration, log *slog.Logger) *registrar {
+	r := &registrar{reg: reg, signer: signer, rec: rec, refresh: refresh, log: log, quit: make(chan struct{})}
 	if err := reg.UpdateRegister(ctx, func(g *domain.Register) error { return r.sign(g, g.Join(rec)) }); err != nil {
 		log.Warn("not recorded in the fleet register: clients will not name this server if it goes down", "err", err)
 	}
@@ -100,8 +100,8 @@ func (r *registrar) loop() {
 // sign signs the server's entry in g with the fleet key, if any, after a
 // change that returned err (nil: it changed).
 func (r *registrar) sign(g *domain.Register, err error) error {
-	if err == nil && r.key != nil {
-		g.Update(r.rec.Server, func(e *domain.Registration) { domain.SignRegistration(r.key, e) })
+	if err == nil && !r.signer.IsZero() {
+		g.Update(r.rec.Server, func(e *domain.Registration) { r.signer.SignRegistration(e) })
 	}
 	return err
 }

@@ -19,7 +19,7 @@ import (
 type Roster struct {
 	t     ports.Transport
 	log   *slog.Logger
-	key   []byte // the fleet key: unsigned and forged messages are ignored; nil takes all
+	trust domain.Trust // unsigned and forged messages are ignored; the zero Trust takes all
 	watch ports.Subscription
 	// refused counts the messages ignored for want of a valid signature;
 	// the first is logged.
@@ -35,10 +35,16 @@ type Roster struct {
 // With the fleet key (may be nil), it takes only presence messages signed
 // with it (domain.VerifyPresence).
 func NewRoster(t ports.Transport, key []byte, log *slog.Logger) *Roster {
+	return NewRosterTrusting(t, domain.Trust{FleetKey: key}, log)
+}
+
+// NewRosterTrusting is NewRoster taking only presence messages signed with
+// a key of trust: the fleet key, or the announcing server's own public key.
+func NewRosterTrusting(t ports.Transport, trust domain.Trust, log *slog.Logger) *Roster {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Roster{t: t, key: key, log: log, r: domain.NewRoster(), changed: time.Now(), signal: make(chan struct{}, 1)}
+	return &Roster{t: t, trust: trust, log: log, r: domain.NewRoster(), changed: time.Now(), signal: make(chan struct{}, 1)}
 }
 
 // Start watches the servers' announcements on the transport and asks every
@@ -60,7 +66,7 @@ func (r *Roster) Start(ctx context.Context) error {
 }
 
 func (r *Roster) observe(p domain.Presence) {
-	if r.key != nil && p.Kind != domain.PresenceQuery && !domain.VerifyPresence(r.key, &p) {
+	if !r.trust.IsZero() && p.Kind != domain.PresenceQuery && !r.trust.VerifyPresence(&p) {
 		r.mu.Lock()
 		if r.refused++; r.refused == 1 {
 			r.log.Warn("ignored a presence message not signed with the fleet key (further ones are counted, not logged)",

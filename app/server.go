@@ -89,6 +89,22 @@ type ServerConfig struct {
 	// without acknowledging or running it (see app/auth.go). A server
 	// without a key accepts every request, signed or not. Never logged.
 	AuthKey []byte
+	// CallerKeys, when it holds keys, makes the server accept requests
+	// signed by a caller's own private key (domain.PrivateKey) whose
+	// public key it holds, under the name the key has; with AuthKey too,
+	// requests signed with either are accepted. Like AuthKey, it makes the
+	// server refuse unsigned, forged and replayed requests.
+	CallerKeys *domain.Keyring
+	// Identity, when set, is the server's own key pair: it signs the
+	// server's replies, presence messages and register entry (instead of
+	// AuthKey), so that clients given its public key can tell them from
+	// anyone else's. Its name should be the server's Name.
+	Identity *domain.PrivateKey
+	// Authorize, when set, runs right after the verify step: only requests
+	// whose signature, freshness and target held reach it, with
+	// Inbound.Caller saying who sent them. NewPolicyGate's Middleware
+	// enforces a policy file there.
+	Authorize Middleware
 	// Middleware wrap the server's request pipeline, the first outermost,
 	// outside the built-in steps: each sees every request the server takes
 	// and its result (see Middleware and pipeline.go). Metrics, audit and
@@ -147,7 +163,8 @@ type Server struct {
 	log      *slog.Logger
 	handlers *Registry
 	flights  flights
-	auth     *authenticator // nil without AuthKey
+	auth     *authenticator // nil without AuthKey or CallerKeys
+	signer   domain.Signer  // Identity, else AuthKey: signs replies, presence, the register entry
 	pipeline Step           // the request pipeline, built once: see chain
 
 	mu      sync.Mutex
@@ -187,7 +204,8 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 		cfg.MaxArgs = DefaultMaxArgs
 	}
 	s := &Server{cfg: cfg, t: t, log: log.With("server", cfg.Name), handlers: NewRegistry(),
-		auth: newAuthenticator(cfg.AuthKey)}
+		auth:   newAuthenticator(domain.Trust{FleetKey: cfg.AuthKey, Keys: cfg.CallerKeys}),
+		signer: domain.Signer{FleetKey: cfg.AuthKey, Key: cfg.Identity}}
 	if store, ok := t.(ports.JobStore); ok && !cfg.NoStore {
 		s.jobs = store
 	}
@@ -197,14 +215,6 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 		_ = s.handlers.Handle(name, h) // names are valid
 	}
 	return s
-}
-
-// fleetKey returns the fleet key, or nil without one.
-func (s *Server) fleetKey() []byte {
-	if s.auth == nil {
-		return nil
-	}
-	return s.auth.key
 }
 
 // now reads the server's clock (ServerConfig.Clock).
@@ -253,9 +263,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.sub = sub
 	if reg != nil {
-		s.registrar = startRegistrar(ctx, reg, s.fleetKey(), s.registration(ep), s.cfg.RegisterRefresh, s.log)
+		s.registrar = startRegistrar(ctx, reg, s.signer, s.registration(ep), s.cfg.RegisterRefresh, s.log)
 	}
-	s.presence = newAnnouncer(s.t, s.fleetKey(), s.hello(ep), s.cfg.HeartbeatInterval, s.log)
+	s.presence = newAnnouncer(s.t, s.signer, s.hello(ep), s.cfg.HeartbeatInterval, s.log)
 	if err := s.presence.start(ctx); err != nil {
 		// Serving matters more than being seen: clients fall back to acks.
 		s.log.Warn("presence unavailable: clients will not see this server in their roster", "err", err)

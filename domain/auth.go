@@ -26,7 +26,11 @@ import (
 //	field(Nonce)
 //	byte(Balanced)              1 or 0
 //
-// where field(s) is uint32(len(s)) followed by the bytes of s. Every variable
+// where field(s) is uint32(len(s)) followed by the bytes of s. A request
+// naming its Caller is signed over version 2, which is version 1 with the
+// tag "topicrpc-v2" and field(Caller) right after it: the name cannot be
+// changed without the key, and a version 1 payload can never be read as a
+// version 2 one. Every variable
 // field carries its length and the fixed ones have fixed widths, so two
 // different requests never share a payload ("a|b" + "c" differs from "a" +
 // "b|c"). Times are whole milliseconds because that is what travels on the
@@ -36,8 +40,12 @@ import (
 // answers go, not what runs or where; a replayed request under a new ID is
 // still caught by its nonce.
 
-// SignatureVersion is the version tag that starts every signing payload.
-const SignatureVersion = "topicrpc-v1"
+// SignatureVersion is the version tag that starts the signing payload of a
+// request without a Caller; CallerSignatureVersion that of one with.
+const (
+	SignatureVersion       = "topicrpc-v1"
+	CallerSignatureVersion = "topicrpc-v2"
+)
 
 // MinKeySize is the shortest secret key accepted by the programs, in bytes:
 // the HMAC-SHA256 block of security.
@@ -69,10 +77,15 @@ func (e authError) Is(target error) bool { return target == ErrUnauthorized }
 // SigningPayload returns the bytes Sign authenticates for r: see the layout
 // above. It ignores r.ID and r.Signature.
 func SigningPayload(r *Request) []byte {
-	n := 4*5 + len(SignatureVersion) + len(r.Target) + len(r.Command.Name) + len(r.Command.Args) +
-		len(r.Nonce) + 8*2 + 1
+	n := 4*6 + len(CallerSignatureVersion) + len(r.Caller) + len(r.Target) + len(r.Command.Name) +
+		len(r.Command.Args) + len(r.Nonce) + 8*2 + 1
 	b := make([]byte, 0, n)
-	b = appendField(b, SignatureVersion)
+	if r.Caller == "" {
+		b = appendField(b, SignatureVersion)
+	} else {
+		b = appendField(b, CallerSignatureVersion)
+		b = appendField(b, r.Caller)
+	}
 	b = appendField(b, r.Target)
 	b = appendField(b, r.Command.Name)
 	b = appendField(b, r.Command.Args)

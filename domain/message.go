@@ -26,12 +26,17 @@ type Request struct {
 	// caller: a job. It is not signed (it changes where a copy of the
 	// replies goes, not what they say, and the stored replies are signed).
 	Record bool
+	// Caller names who sends the request: proven when it is signed with the
+	// caller's own key (SignWithKey), only claimed otherwise (with the fleet
+	// key: by some holder of it). Empty when the caller gave no name.
+	Caller string
 	// Nonce is a value the client never reuses, set on signed requests (see
 	// Sign): servers with a key remember it and refuse a second request
 	// carrying it (ReplayGuard). Empty on unsigned requests.
 	Nonce string
-	// Signature is HMAC-SHA256 over SigningPayload, set by Sign; nil on
-	// unsigned requests. It is secret-derived: never log it.
+	// Signature is HMAC-SHA256 over SigningPayload (32 bytes), set by Sign,
+	// or the caller's Ed25519 signature of it (64 bytes), set by
+	// SignWithKey; nil on unsigned requests. Never log it.
 	Signature []byte
 }
 

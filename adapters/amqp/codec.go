@@ -37,8 +37,9 @@ const (
 // Signed requests (domain.Sign) carry two more headers; the signature covers
 // topicrpc-sent's milliseconds, never the whole-second timestamp property.
 const (
-	hdrNonce = "topicrpc-nonce"     // request: Request.Nonce (string); signed requests only
-	hdrSig   = "topicrpc-signature" // request or reply: its Signature, base64 std (string; raw bytes accepted); signed ones only
+	hdrNonce  = "topicrpc-nonce"     // request: Request.Nonce (string); signed requests only
+	hdrSig    = "topicrpc-signature" // request or reply: its Signature, base64 std (string; raw bytes accepted); signed ones only
+	hdrCaller = "topicrpc-caller"    // request: Request.Caller (string); absent when empty
 )
 
 // errMalformed is wrapped by every decoding error.
@@ -80,6 +81,12 @@ func encodeRequest(req *domain.Request, replyTo string, now time.Time) (amqp.Pub
 	}
 	if req.Nonce != "" {
 		h[hdrNonce] = req.Nonce
+	}
+	if req.Caller != "" {
+		if len(req.Caller) > maxShortString {
+			return amqp.Publishing{}, fmt.Errorf("caller name is %d bytes, at most %d allowed", len(req.Caller), maxShortString)
+		}
+		h[hdrCaller] = req.Caller
 	}
 	if len(req.Signature) > 0 {
 		h[hdrSig] = base64.StdEncoding.EncodeToString(req.Signature)
@@ -143,6 +150,13 @@ func decodeRequest(d *amqp.Delivery) (*domain.Request, error) {
 			return nil, fmt.Errorf("%w: header %s is a %T, not a string", errMalformed, hdrNonce, v)
 		}
 		req.Nonce = s
+	}
+	if v, ok := d.Headers[hdrCaller]; ok {
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: header %s is a %T, not a string", errMalformed, hdrCaller, v)
+		}
+		req.Caller = s
 	}
 	if v, ok := d.Headers[hdrSig]; ok {
 		sig, err := signature(v)

@@ -37,6 +37,8 @@ func TestRequestRoundTrip(t *testing.T) {
 			Deadline: now.Add(-time.Second)}, "1"},
 		{"signed", signed(domain.Request{ID: "c4", Target: "group1", Command: domain.Command{Name: "echo", Args: "hi"},
 			Sent: now.Add(999_999), Deadline: now.Add(2*time.Second + 7), Balanced: true, Nonce: "0123abcd"}), "2001"},
+		{"signed with a caller", signed(domain.Request{ID: "c5", Target: "group1", Command: domain.Command{Name: "echo"},
+			Sent: now, Caller: "alice", Nonce: "0123abce"}), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +61,7 @@ func TestRequestRoundTrip(t *testing.T) {
 			want.Deadline = want.Deadline.Truncate(time.Millisecond)
 			if got.ID != want.ID || got.Target != want.Target || got.Command != want.Command ||
 				!got.Sent.Equal(want.Sent) || !got.Deadline.Equal(want.Deadline) ||
-				got.Nonce != want.Nonce || !bytes.Equal(got.Signature, want.Signature) {
+				got.Nonce != want.Nonce || got.Caller != want.Caller || !bytes.Equal(got.Signature, want.Signature) {
 				t.Errorf("decoded %+v, want %+v", *got, want)
 			}
 			// The server marks balanced requests by the queue they came from.

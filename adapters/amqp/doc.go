@@ -71,6 +71,7 @@
 //	topicrpc-deadline  header: Request.Deadline, unix ms (int64); absent without deadline
 //	topicrpc-nonce     header: Request.Nonce (string); signed requests only
 //	topicrpc-signature header: Request.Signature, standard base64 (string); signed requests only
+//	topicrpc-caller    header: Request.Caller (string); absent when empty
 //	body               Command.Args
 //
 // A reply is published to the default exchange with the request's reply-to

@@ -37,10 +37,10 @@ func TestAuditLogEndToEnd(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("audit log has %d records, want 2", len(lines))
 	}
-	if lines[0]["caller"] != "fleet-key" || lines[0]["outcome"] != "ok" || lines[0]["command"] != "echo" || lines[0]["args_sha256"] == nil {
+	if lines[0]["auth"] != "fleet-key" || lines[0]["outcome"] != "ok" || lines[0]["command"] != "echo" || lines[0]["args_sha256"] == nil {
 		t.Errorf("signed call's record: %v", lines[0])
 	}
-	if lines[1]["caller"] != "anonymous" || lines[1]["outcome"] != "unauthorized" || lines[1]["reason"] == nil {
+	if lines[1]["auth"] != "unverified" || lines[1]["outcome"] != "unauthorized" || lines[1]["reason"] == nil {
 		t.Errorf("unsigned call's record: %v", lines[1])
 	}
 	data, _ := os.ReadFile(logPath)

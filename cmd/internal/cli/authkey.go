@@ -25,6 +25,23 @@ func (o *options) authKey() ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
+	key, err := readPrivateFile(path, source)
+	if err != nil {
+		return nil, err
+	}
+	key = bytes.TrimRight(key, "\r\n")
+	if len(key) < domain.MinKeySize {
+		return nil, usageError("%s %s: the key is %d bytes, at least %d needed (e.g. head -c 32 /dev/urandom | base64 > %s)",
+			source, path, len(key), domain.MinKeySize, path)
+	}
+	return key, nil
+}
+
+// readPrivateFile reads a secret file, refusing one that is not a regular
+// file, that its group or others may read or write, or longer than
+// maxKeyFile. Errors are usage errors naming source and path, never the
+// contents.
+func readPrivateFile(path, source string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, usageError("%s: %v", source, err)
@@ -40,17 +57,12 @@ func (o *options) authKey() ([]byte, error) {
 		return nil, usageError("%s %s: readable or writable by group or others (mode %04o); run chmod 600 %s",
 			source, path, fi.Mode().Perm(), path)
 	}
-	key, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	switch {
 	case err != nil:
 		return nil, usageError("%s %s: %v", source, path, err)
-	case len(key) > maxKeyFile:
-		return nil, usageError("%s %s: longer than %d bytes; a key needs %d to 64", source, path, maxKeyFile, domain.MinKeySize)
+	case len(data) > maxKeyFile:
+		return nil, usageError("%s %s: longer than %d bytes: not a key", source, path, maxKeyFile)
 	}
-	key = bytes.TrimRight(key, "\r\n")
-	if len(key) < domain.MinKeySize {
-		return nil, usageError("%s %s: the key is %d bytes, at least %d needed (e.g. head -c 32 /dev/urandom | base64 > %s)",
-			source, path, len(key), domain.MinKeySize, path)
-	}
-	return key, nil
+	return data, nil
 }

@@ -249,11 +249,11 @@ func (o *options) checkWorkers(ctx context.Context, group string) error {
 	if !ok || o.discovery == "none" {
 		return nil
 	}
-	key, err := o.authKey()
+	k, err := o.keys(o.trustServers, "trust-servers")
 	if err != nil {
 		return err
 	}
-	servers, err := app.Census(ctx, reg, key) // with a key, unsigned entries are left out
+	servers, err := app.CensusTrusting(ctx, reg, k.trust()) // with a key, unsigned entries are left out
 	if err != nil {
 		o.log.Warn("the fleet register cannot be read; cannot tell whether group "+group+" has a live worker", "err", err)
 		return nil

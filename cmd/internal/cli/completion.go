@@ -89,7 +89,7 @@ func (o *options) readFleet(cmd *cobra.Command) ([]domain.Registration, bool) {
 	if o.env.apply(cmd, o.io.Getenv) != nil || o.setup() != nil {
 		return nil, false
 	}
-	key, err := o.authKey()
+	k, err := o.keys(o.trustServers, "trust-servers")
 	if err != nil {
 		return nil, false
 	}
@@ -109,7 +109,7 @@ func (o *options) readFleet(cmd *cobra.Command) ([]domain.Registration, bool) {
 		var r result
 		r.err = o.withRegister(ctx, false, func(ctx context.Context, reg ports.Register, _ *app.Roster) error {
 			r.regs, r.err = readFleet(ctx, func(ctx context.Context) ([]app.Registered, error) {
-				return app.Census(ctx, reg, key)
+				return app.CensusTrusting(ctx, reg, k.trust())
 			})
 			return r.err
 		})

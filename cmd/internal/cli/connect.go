@@ -14,6 +14,7 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/fxtransport"
 	"github.com/topicrpc/topicrpc/adapters/memory"
 	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -121,16 +122,16 @@ func (o *options) withRegister(ctx context.Context, live bool, fn func(context.C
 	if err != nil {
 		return err
 	}
-	key, err := o.authKey()
+	k, err := o.keys(o.trustServers, "trust-servers")
 	if err != nil {
 		return err
 	}
-	tm = o.withDemoFleet(tm, o.url, key)
+	tm = o.withDemoFleet(tm, o.url, k.fleet)
 	var t ports.Transport
 	var roster *app.Roster
 	extra := fx.Options()
 	if live {
-		extra = fx.Options(app.RosterModule(rosterQuiet, key), fx.Populate(&roster))
+		extra = fx.Options(app.RosterModuleTrusting(rosterQuiet, k.trust()), fx.Populate(&roster))
 	}
 	a := fx.New(app.Logger(o.log, o.fxLog), tm, extra, fx.Populate(&t),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout))
@@ -161,16 +162,21 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 	if err != nil {
 		return err
 	}
-	key, err := o.authKey()
+	k, err := o.keys(o.trustServers, "trust-servers")
 	if err != nil {
 		return err
 	}
-	tm = o.withDemoFleet(tm, rawURL, key)
+	tm = o.withDemoFleet(tm, rawURL, k.fleet)
 	var roster fx.Option = fx.Options()
 	if o.wantRoster(rawURL) {
-		roster = app.RosterModule(rosterQuiet, key)
+		roster = app.RosterModuleTrusting(rosterQuiet, k.trust())
 	}
-	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: key}
+	if o.caller != "" {
+		if err := domain.ValidateIdentityName(o.caller); err != nil {
+			return usageError("--caller: %v", err)
+		}
+	}
+	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: k.fleet, Identity: k.identity, ServerKeys: k.trusted, Caller: o.caller}
 	switch o.discovery {
 	case "none":
 		cfg.IdleGap, cfg.NoRegister = noneIdleGap, true

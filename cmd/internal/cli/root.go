@@ -42,6 +42,9 @@ type options struct {
 	managementURL string
 	tls           tlsOptions
 	authKeyFile   string
+	identityFile  string // --identity: this program's private key
+	trustServers  string // --trust-servers (client): servers' public keys
+	caller        string // --caller (client): the name claimed without --identity
 	namespace     string
 	discovery     string
 	timeout       time.Duration
@@ -92,8 +95,10 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
+	f.StringVar(&o.trustServers, "trust-servers", "", "believe only replies, presence and register entries signed by the server they name, whose public key is a .pub file in DIR (or with the --auth-key-file key)")
+	f.StringVar(&o.caller, "caller", "", "the caller name requests carry without --identity: claimed, not proven")
 	f.StringVar(&o.color, "color", "auto", "colour the states: auto (when stdout is a terminal and NO_COLOR is not set), always or never")
-	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newBrokerPermissionsCmd(o), newMatchCmd(o), newVersionCmd(o))
+	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newBrokerPermissionsCmd(o), newMatchCmd(o), newKeygenCmd(o), newVersionCmd(o))
 	o.completions(root)
 	o.bindEnv(root)
 	return execute(ctx, root, o.io.Err)
@@ -169,6 +174,7 @@ func (o *options) connectionFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.managementURL, "management-url", "", "RabbitMQ management API (http://user:password@host:15672), to know who should answer")
 	f.StringVar(&o.namespace, "namespace", "topicrpc", "exchange name and queue name prefix, to run separate fleets on one broker")
 	f.StringVar(&o.authKeyFile, "auth-key-file", "", "sign requests (client) or require signed ones (server) with the secret key in FILE (at least 32 bytes, mode 600)")
+	f.StringVar(&o.identityFile, "identity", "", "sign with this private key (NAME.key from topicrpc keygen, mode 600): requests name the caller, replies the server")
 	o.tls.flags(f)
 }
 

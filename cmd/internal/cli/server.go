@@ -25,19 +25,20 @@ const reservedTarget = "all"
 
 type serverOptions struct {
 	*options
-	name        string
-	bindings    []string
-	concurrency int
-	grace       time.Duration
-	noDefaults  bool
-	heartbeat   time.Duration
-	ackAfter    time.Duration
-	workGroups  []string
-	noWork      bool
-	allowExec   []string
-	execLimit   int
-	auditLog    string
-	auditArgs   string
+	name         string
+	bindings     []string
+	concurrency  int
+	grace        time.Duration
+	noDefaults   bool
+	heartbeat    time.Duration
+	ackAfter     time.Duration
+	workGroups   []string
+	noWork       bool
+	allowExec    []string
+	execLimit    int
+	auditLog     string
+	auditArgs    string
+	trustCallers string
 }
 
 // RunServer runs the topicrpcd server program with args (without the program
@@ -86,6 +87,7 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.IntVar(&o.execLimit, "exec-output-limit", app.DefaultExecOutputLimit, "with --allow-exec: bytes of output kept per exec, the rest dropped")
 	f.StringVar(&o.auditLog, "audit-log", "", "write one JSON line per request taken (who, what, outcome, duration; never the key) to this file, appended, mode 600; - for stderr")
 	f.StringVar(&o.auditArgs, "audit-args", "digest", "what the audit log keeps of arguments: digest (SHA-256), full, or none")
+	f.StringVar(&o.trustCallers, "trust-callers", "", "accept requests signed by a caller whose public key is a .pub file in DIR (topicrpc keygen); with --auth-key-file, those signed with the fleet key too")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
@@ -132,12 +134,21 @@ func (o *serverOptions) run(ctx context.Context) error {
 			return usageError("--bind %q: %v", b, err)
 		}
 	}
-	key, err := o.authKey()
+	k, err := o.keys(o.trustCallers, "trust-callers")
 	if err != nil {
 		return err
 	}
-	if cfg.AuthKey = key; key != nil {
-		o.log.Info("requests must be signed with the auth key; unsigned, forged and replayed ones are refused")
+	cfg.AuthKey, cfg.CallerKeys, cfg.Identity = k.fleet, k.trusted, k.identity
+	if k.identity != nil && k.identity.Name != cfg.Name {
+		return usageError("%s %s: the key of %q, not of this server %q (its replies would be refused)",
+			o.env.source("identity"), o.identityFile, k.identity.Name, cfg.Name)
+	}
+	if !k.trust().IsZero() {
+		o.log.Info("requests must be signed; unsigned, forged, replayed and untrusted ones are refused",
+			"fleet_key", k.fleet != nil, "caller_keys", k.trusted.Len())
+	}
+	if k.identity != nil {
+		o.log.Info("replies, presence and the register entry are signed with this server's key", "identity", k.identity.Name)
 	}
 	execModule, err := o.execModule()
 	if err != nil {

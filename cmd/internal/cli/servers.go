@@ -74,11 +74,11 @@ func printServers[T any](o *options, list []T, table func(*options, []T), toJSON
 // servers that did not answer it are unresponsive; with down, only the
 // servers that would not answer are listed.
 func (o *options) printCensus(ctx context.Context, reg ports.Register, roster *app.Roster, down bool, args []string) error {
-	key, err := o.authKey()
+	k, err := o.keys(o.trustServers, "trust-servers")
 	if err != nil {
 		return err
 	}
-	servers, err := app.Census(ctx, reg, key)
+	servers, err := app.CensusTrusting(ctx, reg, k.trust())
 	if err != nil {
 		return o.transportError("read the fleet register", o.url, err)
 	}
@@ -186,13 +186,13 @@ func (o *options) roster(ctx context.Context) ([]domain.Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := o.authKey()
+	k, err := o.keys(o.trustServers, "trust-servers")
 	if err != nil {
 		return nil, err
 	}
-	tm = o.withDemoFleet(tm, o.url, key)
+	tm = o.withDemoFleet(tm, o.url, k.fleet)
 	var r *app.Roster
-	a := fx.New(app.Logger(o.log, o.fxLog), tm, app.RosterModule(rosterQuiet, key), fx.Populate(&r),
+	a := fx.New(app.Logger(o.log, o.fxLog), tm, app.RosterModuleTrusting(rosterQuiet, k.trust()), fx.Populate(&r),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(stopTimeout))
 	if err := a.Err(); err != nil {
 		return nil, o.transportError("", o.url, err)
