@@ -18,6 +18,7 @@ type announcer struct {
 	hello    domain.Presence
 	interval time.Duration
 	log      *slog.Logger
+	obs      ServerObserver
 
 	watch ports.Subscription
 	quit  chan struct{}
@@ -26,8 +27,8 @@ type announcer struct {
 	once  sync.Once
 }
 
-func newAnnouncer(t ports.Transport, signer domain.Signer, hello domain.Presence, interval time.Duration, log *slog.Logger) *announcer {
-	return &announcer{t: t, signer: signer, hello: hello, interval: interval, log: log,
+func newAnnouncer(t ports.Transport, signer domain.Signer, hello domain.Presence, interval time.Duration, log *slog.Logger, obs ServerObserver) *announcer {
+	return &announcer{t: t, signer: signer, hello: hello, interval: interval, log: log, obs: obs,
 		quit: make(chan struct{}), query: make(chan struct{}, 1)}
 }
 
@@ -64,7 +65,9 @@ func (a *announcer) say(ctx context.Context, kind domain.PresenceKind) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.interval)
 	defer cancel()
-	return a.t.Announce(ctx, p)
+	err := a.t.Announce(ctx, p)
+	a.obs.PresenceSent(kind, err)
+	return err
 }
 
 func (a *announcer) loop() {

@@ -23,6 +23,7 @@ type flights struct {
 	server string
 	every  time.Duration // the progress interval
 	log    *slog.Logger
+	obs    ServerObserver
 	closed atomic.Bool // set by close: timers firing later send nothing
 	// pool recycles the flights whose timer was stopped before it fired,
 	// with their timer; a flight whose callback may still run is left to the
@@ -43,8 +44,8 @@ type flight struct {
 	ended bool // the result is sent, or is being sent
 }
 
-func (fs *flights) init(server string, every time.Duration, log *slog.Logger) {
-	fs.server, fs.every, fs.log = server, every, log
+func (fs *flights) init(server string, every time.Duration, log *slog.Logger, obs ServerObserver) {
+	fs.server, fs.every, fs.log, fs.obs = server, every, log, obs
 }
 
 // begin registers a request taken at start. Its timer fires after ackAfter
@@ -104,12 +105,17 @@ func (f *flight) fire() {
 	ctx, cancel := context.WithTimeout(context.Background(), fs.every)
 	if !f.acked {
 		f.acked = true
-		if err := f.rw.Reply(ctx, domain.Reply{Server: fs.server, Kind: domain.KindAck}); err != nil {
+		err := f.rw.Reply(ctx, domain.Reply{Server: fs.server, Kind: domain.KindAck})
+		fs.obs.ReplySent(domain.KindAck, err)
+		if err != nil {
 			fs.log.Warn("ack not sent", "call", f.req.ID, "command", f.req.Command.Name, "err", err)
 		}
-	} else if err := f.rw.Reply(ctx, domain.Reply{Server: fs.server, Kind: domain.KindProgress,
-		Elapsed: time.Since(f.start)}); err != nil {
-		fs.log.Debug("progress not sent", "call", f.req.ID, "err", err)
+	} else {
+		err := f.rw.Reply(ctx, domain.Reply{Server: fs.server, Kind: domain.KindProgress, Elapsed: time.Since(f.start)})
+		fs.obs.ReplySent(domain.KindProgress, err)
+		if err != nil {
+			fs.log.Debug("progress not sent", "call", f.req.ID, "err", err)
+		}
 	}
 	cancel()
 	elapsed := time.Since(f.start)
@@ -136,7 +142,9 @@ func (s *Server) acknowledge(next Step) Step {
 			ackAfter = min(ackAfter, in.Request.Deadline.Sub(in.Taken)/2)
 		}
 		if ackAfter <= 0 {
-			if err := in.Replies.Reply(ctx, domain.Reply{Server: s.cfg.Name, Kind: domain.KindAck}); err != nil {
+			err := in.Replies.Reply(ctx, domain.Reply{Server: s.cfg.Name, Kind: domain.KindAck})
+			s.cfg.Observer.ReplySent(domain.KindAck, err)
+			if err != nil {
 				s.log.Warn("ack not sent", "call", clip(in.Request.ID), "command", clip(in.Request.Command.Name), "err", err)
 			}
 			ackAfter = -1 // acknowledged

@@ -31,6 +31,7 @@ type registrar struct {
 	rec     domain.Registration
 	refresh time.Duration
 	log     *slog.Logger
+	obs     ServerObserver
 
 	quit chan struct{}
 	wg   sync.WaitGroup
@@ -59,9 +60,11 @@ func checkUnique(ctx context.Context, reg ports.Register, name, queue string, lo
 }
 
 // startRegistrar records rec in reg and keeps it fresh until stop.
-func startRegistrar(ctx context.Context, reg ports.Register, signer domain.Signer, rec domain.Registration, refresh time.Duration, log *slog.Logger) *registrar {
-	r := &registrar{reg: reg, signer: signer, rec: rec, refresh: refresh, log: log, quit: make(chan struct{})}
-	if err := reg.UpdateRegister(ctx, func(g *domain.Register) error { return r.sign(g, g.Join(rec)) }); err != nil {
+func startRegistrar(ctx context.Context, reg ports.Register, signer domain.Signer, rec domain.Registration, refresh time.Duration, log *slog.Logger, obs ServerObserver) *registrar {
+	r := &registrar{reg: reg, signer: signer, rec: rec, refresh: refresh, log: log, obs: obs, quit: make(chan struct{})}
+	err := reg.UpdateRegister(ctx, func(g *domain.Register) error { return r.sign(g, g.Join(rec)) })
+	obs.RegisterWritten(err)
+	if err != nil {
 		log.Warn("not recorded in the fleet register: clients will not name this server if it goes down", "err", err)
 	}
 	r.wg.Go(r.loop)
@@ -90,6 +93,7 @@ func (r *registrar) loop() {
 				return r.sign(g, nil)
 			})
 			cancel()
+			r.obs.RegisterWritten(err)
 			if err != nil {
 				r.log.Warn("fleet register not refreshed", "err", err)
 			}
@@ -115,6 +119,7 @@ func (r *registrar) stop(ctx context.Context) {
 			g.Leave(r.rec.Server, r.rec.Started, time.Now())
 			return r.sign(g, nil)
 		})
+		r.obs.RegisterWritten(err)
 		if err != nil {
 			r.log.Warn("goodbye not recorded in the fleet register: clients will call this server down, not stopped", "err", err)
 		}

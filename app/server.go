@@ -110,6 +110,9 @@ type ServerConfig struct {
 	// and its result (see Middleware and pipeline.go). Metrics, audit and
 	// tracing plug in here.
 	Middleware []Middleware
+	// Observer, when set, hears the acks, progress replies, presence
+	// messages and register writes the server sends (see ServerObserver).
+	Observer ServerObserver
 	// Clock is the server's wall clock for judging requests: whether one is
 	// past its deadline, and whether a signed one is inside the replay
 	// window. time.Now when nil. Durations (Elapsed, ack and progress
@@ -203,13 +206,16 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 	if cfg.MaxArgs < 1 {
 		cfg.MaxArgs = DefaultMaxArgs
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
 	s := &Server{cfg: cfg, t: t, log: log.With("server", cfg.Name), handlers: NewRegistry(),
 		auth:   newAuthenticator(domain.Trust{FleetKey: cfg.AuthKey, Keys: cfg.CallerKeys}),
 		signer: domain.Signer{FleetKey: cfg.AuthKey, Key: cfg.Identity}}
 	if store, ok := t.(ports.JobStore); ok && !cfg.NoStore {
 		s.jobs = store
 	}
-	s.flights.init(cfg.Name, cfg.ProgressInterval, s.log)
+	s.flights.init(cfg.Name, cfg.ProgressInterval, s.log, cfg.Observer)
 	s.pipeline = s.chain(cfg.Middleware)
 	for name, h := range map[string]HandlerFunc{"echo": Echo, "fib": Fib, "sleep": Sleep, "ping": s.ping} {
 		_ = s.handlers.Handle(name, h) // names are valid
@@ -263,9 +269,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.sub = sub
 	if reg != nil {
-		s.registrar = startRegistrar(ctx, reg, s.signer, s.registration(ep), s.cfg.RegisterRefresh, s.log)
+		s.registrar = startRegistrar(ctx, reg, s.signer, s.registration(ep), s.cfg.RegisterRefresh, s.log, s.cfg.Observer)
 	}
-	s.presence = newAnnouncer(s.t, s.signer, s.hello(ep), s.cfg.HeartbeatInterval, s.log)
+	s.presence = newAnnouncer(s.t, s.signer, s.hello(ep), s.cfg.HeartbeatInterval, s.log, s.cfg.Observer)
 	if err := s.presence.start(ctx); err != nil {
 		// Serving matters more than being seen: clients fall back to acks.
 		s.log.Warn("presence unavailable: clients will not see this server in their roster", "err", err)

@@ -108,6 +108,10 @@ type Config struct {
 	// Nil discards everything.
 	Logger *slog.Logger
 
+	// Observer, when set, hears each loss of the connection and each
+	// reconnection (see Observer); for metrics.
+	Observer Observer
+
 	// ConnectionName is shown by the broker's management UI and rabbitmqctl.
 	ConnectionName string
 

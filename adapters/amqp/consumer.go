@@ -56,6 +56,7 @@ type consumer struct {
 	quitCtx  context.Context // ends when Close, or the Transport's, begins: ends a resumption in progress
 	quit     context.CancelFunc
 	stopping atomic.Bool    // set by Close and abort (under mu): what is delivered from then on is settled, not handled
+	paused   atomic.Bool    // between generations: the last one ended, the next is not consuming yet (Transport.Ready)
 	running  sync.WaitGroup // the runner and the workers of every generation
 	done     chan struct{}  // closed when the runner and every worker have returned
 
@@ -379,6 +380,7 @@ func (c *consumer) run(g *generation) {
 	since := time.Now()
 	for {
 		end, e := g.wait()
+		c.paused.Store(true)
 		if c.spec.serial {
 			<-g.idle
 		}
@@ -429,6 +431,7 @@ func (c *consumer) run(g *generation) {
 		if !ok {
 			return
 		}
+		c.paused.Store(false)
 		c.kind.resumed(next)
 		g, since = next, time.Now()
 	}

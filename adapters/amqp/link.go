@@ -210,6 +210,9 @@ func (t *Transport) supervise(l *link) {
 			return
 		}
 		t.log.Warn("amqp: connection lost", "url", l.node, "error", l.failure(), "up_for", time.Since(upSince).Round(time.Millisecond).String())
+		if t.cfg.Observer != nil {
+			t.cfg.Observer.ConnectionLost(l.failure())
+		}
 		lostAt := time.Now()
 		if lostAt.Sub(upSince) >= reconnectMax {
 			b = newBackoff()
@@ -241,6 +244,9 @@ func (t *Transport) supervise(l *link) {
 		upSince = time.Now()
 		t.log.Info("amqp: reconnected", "url", next.node, "downtime", upSince.Sub(lostAt).Round(time.Millisecond).String(),
 			"attempts", attempt)
+		if t.cfg.Observer != nil {
+			t.cfg.Observer.Reconnected()
+		}
 		l = next
 	}
 }

@@ -30,6 +30,7 @@ func amqpModule(o *options, rawURL string) (fx.Option, error) {
 		QueuePrefix:    o.namespace + ".",
 		ManagementURL:  o.managementURL,
 		ConnectionName: o.program,
+		Observer:       o.amqpObserver,
 	}), nil
 }
 

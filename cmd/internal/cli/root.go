@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
 )
@@ -56,6 +57,7 @@ type options struct {
 	log           *slog.Logger
 	logOut        *stderr         // where log goes: o.io.Err, minding the live line
 	transport     ports.Transport // the client's, once withClient started it
+	amqpObserver  amqp.Observer   // hears the AMQP connection's losses (topicrpcd --metrics-addr); may be nil
 	// env knows each flag's environment variable.
 	env *envFlags
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
 )
 
 // reservedTarget is the target every server binds (all.#): no server may
@@ -39,6 +40,7 @@ type serverOptions struct {
 	auditLog     string
 	auditArgs    string
 	trustCallers string
+	metricsAddr  string
 }
 
 // RunServer runs the topicrpcd server program with args (without the program
@@ -88,6 +90,7 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.StringVar(&o.auditLog, "audit-log", "", "write one JSON line per request taken (who, what, outcome, duration; never the key) to this file, appended, mode 600; - for stderr")
 	f.StringVar(&o.auditArgs, "audit-args", "digest", "what the audit log keeps of arguments: digest (SHA-256), full, or none")
 	f.StringVar(&o.trustCallers, "trust-callers", "", "accept requests signed by a caller whose public key is a .pub file in DIR (topicrpc keygen); with --auth-key-file, those signed with the fleet key too")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (/metrics, with /healthz and /readyz); off when empty")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
@@ -162,15 +165,27 @@ func (o *serverOptions) run(ctx context.Context) error {
 	if audit != nil {
 		cfg.Middleware = append([]app.Middleware{audit}, cfg.Middleware...)
 	}
+	var metricsEP *metricsEndpoint
+	if o.metricsAddr != "" {
+		if metricsEP, err = listenMetrics(o.metricsAddr); err != nil {
+			return err
+		}
+		defer metricsEP.close()
+		metricsEP.instrument(&cfg)
+		o.amqpObserver = metricsEP.m
+		metricsEP.serve()
+	}
 	tm, err := o.transportModule(o.url)
 	if err != nil {
 		return err
 	}
+	var transport ports.Transport
 	a := fx.New(
 		app.Logger(o.log, o.fxLog),
 		tm,
 		app.ServerModule(cfg),
 		execModule,
+		fx.Populate(&transport),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(o.grace+stopTimeout),
 	)
 	if err := a.Err(); err != nil {
@@ -189,6 +204,9 @@ func (o *serverOptions) run(ctx context.Context) error {
 		}
 		return o.transportError("start "+cfg.Name, o.url, err)
 	}
+	if metricsEP != nil {
+		metricsEP.started(transport)
+	}
 	o.log.Info("serving", "name", cfg.Name, "bindings", cfg.AllBindings(), "work_groups", cfg.AllWorkGroups(),
 		"url", redact(o.url), "concurrency", o.concurrency)
 
@@ -202,6 +220,9 @@ func (o *serverOptions) run(ctx context.Context) error {
 	case s := <-sig:
 		o.log.Info("stopping: finishing requests in flight", "signal", s.String(), "grace", o.grace)
 	case <-ctx.Done():
+	}
+	if metricsEP != nil {
+		metricsEP.stopping()
 	}
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), o.grace+stopTimeout)
 	defer cancelStop()

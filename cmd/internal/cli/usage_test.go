@@ -95,6 +95,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{"zero heartbeat", "topicrpcd", []string{mem, "--name=q1", "--heartbeat=0s"}, "--heartbeat"},
 		{"malformed ack-after", "topicrpcd", []string{mem, "--name=q1", "--ack-after=soon"}, "invalid argument"},
 		{"ack-after past the progress interval", "topicrpcd", []string{mem, "--name=q1", "--ack-after=2s"}, "--ack-after"},
+		{"metrics address without a port", "topicrpcd", []string{mem, "--name=q1", "--metrics-addr=localhost"}, "--metrics-addr"},
 		{"empty work group", "topicrpcd", []string{mem, "--name=q1", "--work-group="}, "--work-group"},
 		{"server bad log level", "topicrpcd", []string{mem, "--name=q1", "--log-level=chatty"}, "--log-level"},
 		{"server bad log format", "topicrpcd", []string{mem, "--name=q1", "--log-format=yaml"}, "--log-format"},
