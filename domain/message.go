@@ -81,6 +81,7 @@ const (
 	CodeFailed         = "failed"          // the handler returned any other error
 	CodeUnavailable    = "unavailable"     // the server is shutting down
 	CodeUnauthorized   = "unauthorized"    // unsigned, forged or replayed request refused by a server with a key
+	CodeForbidden      = "forbidden"       // the server's policy does not let this caller run this command on this target
 )
 
 // Reply is one message from a server back to the caller of a request.

@@ -107,3 +107,21 @@ func TestKeyFlags(t *testing.T) {
 		t.Errorf("client with a bad --caller: exit %d %s", r.code, r.err)
 	}
 }
+
+func TestPolicyFlag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("rules:\n  - allow: [alice]\n    args: '(['\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{bad, "--policy " + bad + ": line 3: args"},
+		{filepath.Join(dir, "none.yaml"), "no such file"},
+	} {
+		r := runServer(t.Context(), nil, "--url=memory://", "--name=q1", "--policy", tc.file)
+		if r.code != 64 || !strings.Contains(r.err, tc.want) {
+			t.Errorf("--policy %s: exit %d, want 64 with %q\n%s", tc.file, r.code, tc.want, r.err)
+		}
+	}
+}

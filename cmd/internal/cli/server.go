@@ -41,6 +41,7 @@ type serverOptions struct {
 	auditArgs    string
 	trustCallers string
 	metricsAddr  string
+	policyFile   string
 }
 
 // RunServer runs the topicrpcd server program with args (without the program
@@ -91,6 +92,7 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.StringVar(&o.auditArgs, "audit-args", "digest", "what the audit log keeps of arguments: digest (SHA-256), full, or none")
 	f.StringVar(&o.trustCallers, "trust-callers", "", "accept requests signed by a caller whose public key is a .pub file in DIR (topicrpc keygen); with --auth-key-file, those signed with the fleet key too")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (/metrics, with /healthz and /readyz); off when empty")
+	f.StringVar(&o.policyFile, "policy", "", "run only what this policy file (YAML) allows: who may run which commands on which targets; reloaded on SIGHUP")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
@@ -152,6 +154,13 @@ func (o *serverOptions) run(ctx context.Context) error {
 	}
 	if k.identity != nil {
 		o.log.Info("replies, presence and the register entry are signed with this server's key", "identity", k.identity.Name)
+	}
+	gate, err := o.policyGate()
+	if err != nil {
+		return err
+	}
+	if gate != nil {
+		cfg.Authorize = gate.Middleware
 	}
 	execModule, err := o.execModule()
 	if err != nil {
@@ -216,10 +225,19 @@ func (o *serverOptions) run(ctx context.Context) error {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	select {
-	case s := <-sig:
-		o.log.Info("stopping: finishing requests in flight", "signal", s.String(), "grace", o.grace)
-	case <-ctx.Done():
+	hup := o.reloadOnHangup(gate)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-hup:
+			o.reloadPolicy(gate)
+		case s := <-sig:
+			o.log.Info("stopping: finishing requests in flight", "signal", s.String(), "grace", o.grace)
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	if metricsEP != nil {
 		metricsEP.stopping()
