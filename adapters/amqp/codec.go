@@ -23,6 +23,7 @@ const (
 	hdrElapsed  = "topicrpc-elapsed"  // reply: Reply.Elapsed in ns (int64); absent when 0
 	hdrError    = "topicrpc-error"    // reply: Reply.Error (string); present on error replies only
 	hdrCode     = "topicrpc-code"     // reply: Reply.Code (string); present on error replies only
+	hdrRecord   = "topicrpc-record"   // request: Request.Record (bool); present when true only
 
 	// maxShortString is the AMQP limit on short strings: names, ids, and the
 	// correlation-id, reply-to, type and app-id properties. A longer one would
@@ -88,6 +89,9 @@ func encodeRequest(req *domain.Request, replyTo string, now time.Time) (amqp.Pub
 		}
 		h[hdrCaller] = req.Caller
 	}
+	if req.Record {
+		h[hdrRecord] = true
+	}
 	if len(req.Signature) > 0 {
 		h[hdrSig] = base64.StdEncoding.EncodeToString(req.Signature)
 	}
@@ -143,6 +147,13 @@ func decodeRequest(d *amqp.Delivery) (*domain.Request, error) {
 			return nil, fmt.Errorf("%w: header %s is a %T, not an integer", errMalformed, hdrDeadline, v)
 		}
 		req.Deadline = time.UnixMilli(ms)
+	}
+	if v, ok := d.Headers[hdrRecord]; ok {
+		b, ok := v.(bool)
+		if !ok {
+			return nil, fmt.Errorf("%w: header %s is a %T, not a boolean", errMalformed, hdrRecord, v)
+		}
+		req.Record = b
 	}
 	if v, ok := d.Headers[hdrNonce]; ok {
 		s, ok := v.(string)

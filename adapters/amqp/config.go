@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/topicrpc/topicrpc/ports"
 )
 
 // Defaults applied by New to the zero fields of Config.
@@ -134,6 +136,16 @@ type Config struct {
 	// handler. (RabbitMQ's own max_message_size, 128 MiB by default, bounds
 	// what reaches the queue at all.)
 	MaxBody int
+
+	// Jobs bounds the results store, a stream (jobs.go): its age
+	// (x-max-age), total size (x-max-length-bytes) and the size of one
+	// record; zero fields take ports.JobStoreLimits' defaults. They apply
+	// when the stream is first declared: an existing stream keeps its own.
+	Jobs ports.JobStoreLimits
+	// JobSegmentBytes is the results stream's segment size
+	// (x-stream-max-segment-size-bytes): the stream drops whole segments,
+	// so its bounds hold to within one; DefaultJobSegmentBytes if < 1.
+	JobSegmentBytes int64
 }
 
 // withDefaults returns c with its zero fields set to the defaults.
@@ -161,6 +173,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBody < 1 {
 		c.MaxBody = DefaultMaxBody
+	}
+	c.Jobs = c.Jobs.WithDefaults()
+	if c.JobSegmentBytes < 1 {
+		c.JobSegmentBytes = DefaultJobSegmentBytes
 	}
 	return c
 }

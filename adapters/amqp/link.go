@@ -57,6 +57,7 @@ type link struct {
 
 	workDecl workExchangeDecl // the work exchange, declared on this connection (work.go)
 	presence presenceState    // the presence exchanges, likewise (presence.go)
+	jobs     jobsDecl         // the results store, likewise (jobs.go)
 	watchers chanHolder       // the channel the presence watchers share on this connection (shared.go)
 }
 

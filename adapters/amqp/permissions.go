@@ -22,7 +22,9 @@ type Permissions struct {
 //     through the default exchange: everything under the namespace;
 //   - callers publish requests (to ns and ns.work) and presence queries,
 //     read the register, watch presence on a server-named queue of their
-//     own, and take replies on direct reply-to. They may not bind a queue to
+//     own, take replies on direct reply-to, and write their call records
+//     to, and read jobs from, the results store (ns.jobs, ns.jobs.results:
+//     every caller reads every job; stored replies are signed). They may not bind a queue to
 //     the request exchange (no read on ns), consume a server's queue (no
 //     read on ns.<server>), nor publish to a queue directly (no write on
 //     the default exchange): a caller account can neither read other calls
@@ -42,8 +44,8 @@ func LeastPrivilege(ns string) (servers, callers Permissions) {
 	watcher := q + `\.presence\.[A-Z2-7]+`
 	callers = Permissions{
 		Configure: "^(" + watcher + `|amq\.gen-.*)$`,
-		Write:     "^(" + strings.Join([]string{q, q + `\.work`, q + `\.presence`, q + `\.presence\.query`, watcher, `amq\.gen-.*`}, "|") + ")$",
-		Read:      "^(" + strings.Join([]string{q + `\.presence`, q + `\.fleet\.register`, watcher, `amq\.gen-.*`, `amq\.rabbitmq\.reply-to`}, "|") + ")$",
+		Write:     "^(" + strings.Join([]string{q, q + `\.work`, q + `\.presence`, q + `\.presence\.query`, q + `\.jobs`, watcher, `amq\.gen-.*`}, "|") + ")$",
+		Read:      "^(" + strings.Join([]string{q + `\.presence`, q + `\.fleet\.register`, q + `\.jobs\.results`, watcher, `amq\.gen-.*`, `amq\.rabbitmq\.reply-to`}, "|") + ")$",
 	}
 	return servers, callers
 }

@@ -86,7 +86,7 @@ func (ns *Namespace) delete(tb testing.TB) {
 				tb.Logf("clean up: delete queue %s: %v", q, err)
 			}
 		}
-		for _, name := range []string{x, x + ".work", x + ".presence", x + ".presence.query"} {
+		for _, name := range []string{x, x + ".work", x + ".presence", x + ".presence.query", x + ".jobs"} {
 			c, err := ch()
 			if err != nil {
 				return err

@@ -19,7 +19,7 @@ func TestAMQPTransport(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) ports.Transport {
 		ns := namespace(t, b)
 		return ns.Transport(t, ns.WithManagement)
-	}, conformance.Features{Routes: true, StrictRoundRobin: true, Register: true})
+	}, conformance.Features{Routes: true, StrictRoundRobin: true, Register: true, Jobs: true})
 }
 
 // TestAMQPTransportWithoutManagement runs it without: Routes is unknown, and
@@ -29,5 +29,5 @@ func TestAMQPTransportWithoutManagement(t *testing.T) {
 	b := brokertest.Get(t)
 	conformance.Run(t, func(t *testing.T) ports.Transport {
 		return namespace(t, b).Transport(t)
-	}, conformance.Features{Routes: false, StrictRoundRobin: true, Register: true})
+	}, conformance.Features{Routes: false, StrictRoundRobin: true, Register: true, Jobs: true})
 }

@@ -1,0 +1,269 @@
+package amqp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+var _ ports.JobStore = (*Transport)(nil)
+
+// The results store on RabbitMQ: one stream, QueuePrefix+"jobs.results"
+// (x-queue-type stream: an append-only log, persistent, replicated on a
+// cluster, read from an offset without being consumed), fed through the
+// durable fanout exchange Exchange+".jobs" (so that caller accounts, which
+// may not publish to a queue directly, can write their call records: see
+// LeastPrivilege). Its bounds are the stream's own: x-max-age and
+// x-max-length-bytes (Config.Jobs), applied a segment at a time
+// (x-stream-max-segment-size-bytes, Config.JobSegmentBytes), so the store
+// holds at most MaxBytes plus one segment whoever writes to it.
+//
+// Writing: one persistent message per record (codec_jobs.go) on the
+// transport's publisher, confirmed. Reading (ScanJobs): a consumer on a
+// channel of its own, prefetch jobPrefetch, acknowledging in batches, that
+// attaches at x-stream-offset = the time to read from (the stream starts at
+// the chunk holding it; "first" for the zero time). An AMQP 0-9-1 reader
+// cannot tell it has reached a stream's end (queue.declare counts 0
+// messages for a stream), so a scan writes a marker record of its own once
+// it is attached, and has read everything stored before it began when the
+// marker comes back. Markers cost ~40 bytes each and are skipped by
+// readers.
+//
+// The exchange, the stream and its binding are declared by the first
+// writer or reader on each connection that may (servers); an account that
+// may not finds them, and fails until a server has made them. A stream
+// declared earlier with other bounds keeps them (the broker refuses to
+// change a queue's arguments): that is logged once.
+
+// jobsStreamSuffix names the stream after QueuePrefix: a server name
+// cannot contain the dot.
+const jobsStreamSuffix = "jobs.results"
+
+// DefaultJobSegmentBytes is the default Config.JobSegmentBytes.
+const DefaultJobSegmentBytes = 16 << 20
+
+// jobPrefetch is how many records a scan has in flight; jobAckEvery how
+// often it acknowledges them (all at once, multiple).
+const (
+	jobPrefetch = 2000
+	jobAckEvery = 500
+)
+
+func (c Config) jobsExchange() string { return c.Exchange + ".jobs" }
+func (c Config) jobsStream() string   { return c.QueuePrefix + jobsStreamSuffix }
+
+// jobsDecl records that the results store is declared on a connection.
+type jobsDecl struct {
+	mu   sync.Mutex
+	done atomic.Bool
+}
+
+// ensureJobs declares the results store on l once.
+func (t *Transport) ensureJobs(ctx context.Context, l *link) error {
+	if l.jobs.done.Load() {
+		return nil
+	}
+	if err := l.gate.wait(ctx, l.lost, l.failure); err != nil {
+		return err
+	}
+	l.jobs.mu.Lock()
+	defer l.jobs.mu.Unlock()
+	if l.jobs.done.Load() {
+		return nil
+	}
+	if err := runCtx(ctx, func() error { return t.declareJobs(l.conn) }, func() {}); err != nil {
+		return err
+	}
+	l.jobs.done.Store(true)
+	return nil
+}
+
+// declareJobs declares the jobs exchange, the stream and the binding, or
+// finds them when this account may not.
+func (t *Transport) declareJobs(conn *amqp.Connection) error {
+	ex, stream := t.cfg.jobsExchange(), t.cfg.jobsStream()
+	found, err := declareOrFind(conn, ex, amqp.ExchangeFanout)
+	if err != nil {
+		return err
+	}
+	lim := t.cfg.Jobs
+	args := amqp.Table{
+		"x-queue-type":                    "stream",
+		"x-max-age":                       strconv.FormatInt(max(int64(lim.MaxAge/time.Second), 1), 10) + "s",
+		"x-max-length-bytes":              lim.MaxBytes,
+		"x-stream-max-segment-size-bytes": t.cfg.JobSegmentBytes,
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("amqp: open channel: %w", err)
+	}
+	defer func() { _ = ch.Close() }()
+	_, err = ch.QueueDeclare(stream, true, false, false, false, args)
+	var e *amqp.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &e) && (e.Code == amqp.AccessRefused || e.Code == amqp.PreconditionFailed):
+		if e.Code == amqp.PreconditionFailed {
+			t.log.Warn("amqp: the results stream exists with other bounds; keeping them (delete it to change them)",
+				"stream", stream, "err", e.Reason)
+		}
+		if ch, err = conn.Channel(); err != nil { // the refusal closed the last one
+			return fmt.Errorf("amqp: open channel: %w", err)
+		}
+		defer func() { _ = ch.Close() }()
+		if _, err := ch.QueueDeclarePassive(stream, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("amqp: results stream %s: this account may not declare it, and it does not exist (start a server first): %w", stream, err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("amqp: declare results stream %s: %w", stream, err)
+	}
+	if found {
+		return nil // a caller account: binding is the servers' to do
+	}
+	if err := ch.QueueBind(stream, "", ex, false, nil); err != nil {
+		return fmt.Errorf("amqp: bind results stream %s to %s: %w", stream, ex, err)
+	}
+	return nil
+}
+
+// StoreJob implements ports.JobStore: one persistent message to the jobs
+// exchange, confirmed. While the Transport reconnects it waits, at most
+// until ctx ends.
+func (t *Transport) StoreJob(ctx context.Context, rec domain.JobRecord) error {
+	if !domain.ClipRecord(&rec, t.cfg.Jobs.MaxRecord) {
+		return fmt.Errorf("store job %s: %w (%d bytes, at most %d)", rec.CallID, ports.ErrRecordTooLarge, rec.RecordSize(), t.cfg.Jobs.MaxRecord)
+	}
+	if rec.At.IsZero() {
+		rec.At = time.Now()
+	}
+	msg := amqp.Publishing{ContentType: jobContentType, DeliveryMode: amqp.Persistent, Body: encodeJob(&rec)}
+	for {
+		if t.closed.Load() {
+			return fmt.Errorf("store job %s: %w", rec.CallID, ports.ErrClosed)
+		}
+		l, err := t.awaitLink(ctx)
+		if err != nil {
+			return fmt.Errorf("store job %s: %w", rec.CallID, err)
+		}
+		if err := t.ensureJobs(ctx, l); err != nil {
+			if l.down() && ctx.Err() == nil {
+				continue
+			}
+			return fmt.Errorf("store job %s: %w", rec.CallID, err)
+		}
+		_, err = l.pub.publish(ctx, t.cfg.jobsExchange(), "", &msg, false)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errUnsent) && l.down() && ctx.Err() == nil:
+			continue // it never left: write it on the next connection
+		}
+		return fmt.Errorf("store job %s: %w", rec.CallID, err)
+	}
+}
+
+// jobContentType labels job records in the stream.
+const jobContentType = "application/x-topicrpc-job"
+
+// ScanJobs implements ports.JobStore. A lost connection ends it with an
+// error wrapping ErrConnectionLost.
+func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, fn func(*domain.JobRecord) bool) error {
+	if t.closed.Load() {
+		return fmt.Errorf("scan jobs: %w", ports.ErrClosed)
+	}
+	l, err := t.awaitLink(ctx)
+	if err != nil {
+		return fmt.Errorf("scan jobs: %w", err)
+	}
+	if err := t.ensureJobs(ctx, l); err != nil {
+		return fmt.Errorf("scan jobs: %w", err)
+	}
+	ch, deliveries, err := t.attachJobs(ctx, l, from)
+	if err != nil {
+		return fmt.Errorf("scan jobs: %w", err)
+	}
+	defer func() { _ = ch.Close() }()
+	// The marker goes in once the consumer is attached: even a reader
+	// attached at the stream's end (a time later than its last chunk) sees it.
+	var token [12]byte
+	_, _ = rand.Read(token[:])
+	mark := domain.JobRecord{Kind: domain.RecordMark, CallID: "mark-" + hex.EncodeToString(token[:])}
+	if err := t.StoreJob(ctx, mark); err != nil {
+		return fmt.Errorf("scan jobs: %w", err)
+	}
+	n := 0
+	for {
+		var d amqp.Delivery
+		var ok bool
+		select {
+		case d, ok = <-deliveries:
+		case <-ctx.Done():
+			return fmt.Errorf("scan jobs: %w", ctx.Err())
+		case <-l.lost:
+			return fmt.Errorf("scan jobs: %w", l.failure())
+		}
+		if !ok {
+			if l.down() {
+				return fmt.Errorf("scan jobs: %w", ErrConnectionLost)
+			}
+			return fmt.Errorf("scan jobs: the broker closed the stream's channel")
+		}
+		if n++; n%jobAckEvery == 0 {
+			_ = d.Ack(true)
+		}
+		rec, err := decodeJob(d.Body)
+		switch {
+		case err != nil:
+			t.log.Warn("amqp: skipped a job record that cannot be read", "stream", t.cfg.jobsStream(),
+				"offset", d.Headers["x-stream-offset"], "err", err)
+		case rec.Kind == domain.RecordMark && rec.CallID == mark.CallID:
+			if !fn(nil) || !follow {
+				return nil
+			}
+		case rec.Kind == domain.RecordMark:
+		case !fn(&rec):
+			return nil
+		}
+	}
+}
+
+// attachJobs consumes the results stream from about from on a channel of
+// its own.
+func (t *Transport) attachJobs(ctx context.Context, l *link, from time.Time) (*amqp.Channel, <-chan amqp.Delivery, error) {
+	var offset any = "first"
+	if !from.IsZero() {
+		offset = from
+	}
+	var ch *amqp.Channel
+	var deliveries <-chan amqp.Delivery
+	err := runCtx(ctx, func() error {
+		c, err := l.conn.Channel()
+		if err != nil {
+			return fmt.Errorf("amqp: open channel: %w", err)
+		}
+		if err := c.Qos(jobPrefetch, 0, false); err != nil {
+			_ = c.Close()
+			return fmt.Errorf("amqp: prefetch on the results stream: %w", err)
+		}
+		d, err := c.Consume(t.cfg.jobsStream(), "", false, false, false, false, amqp.Table{"x-stream-offset": offset})
+		if err != nil {
+			_ = c.Close()
+			return fmt.Errorf("amqp: read results stream %s: %w", t.cfg.jobsStream(), err)
+		}
+		ch, deliveries = c, d
+		return nil
+	}, func() { _ = ch.Close() })
+	return ch, deliveries, err
+}

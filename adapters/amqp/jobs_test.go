@@ -1,0 +1,105 @@
+package amqp_test
+
+import (
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/topicrpc/topicrpc/adapters/amqp"
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
+	"github.com/topicrpc/topicrpc/internal/testkit"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// scanIDs returns the call ids of the records the store holds, in order.
+func scanIDs(t *testing.T, tr *amqp.Transport) []string {
+	t.Helper()
+	var ids []string
+	err := tr.ScanJobs(testkit.Context(t, 30*time.Second), time.Time{}, false, func(rec *domain.JobRecord) bool {
+		if rec != nil {
+			ids = append(ids, rec.CallID)
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestJobStreamSkipsMalformedRecords: a message in the results stream that
+// is no job record is skipped with one log line; the records around it
+// are read.
+func TestJobStreamSkipsMalformedRecords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var logs testkit.LockedBuffer
+	tr := e.Transport(t, func(c *amqp.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	ctx := testkit.Context(t, 30*time.Second)
+	store := func(id string) {
+		if err := tr.StoreJob(ctx, domain.JobRecord{Kind: domain.RecordCall, CallID: id, Target: "all"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store("before")
+	ch := amqptest.Channel(t, e.Broker.URL)
+	if err := ch.PublishWithContext(ctx, e.Exchange+".jobs", "", false, false, amqp091.Publishing{Body: []byte("TJ\x01\x02garbage")}); err != nil {
+		t.Fatal(err)
+	}
+	store("after")
+	if ids := scanIDs(t, tr); strings.Join(ids, ",") != "before,after" {
+		t.Errorf("read %v, want before,after", ids)
+	}
+	if n := strings.Count(logs.String(), "skipped a job record"); n != 1 {
+		t.Errorf("%d log lines about the malformed record, want 1:\n%s", n, logs.String())
+	}
+}
+
+// TestJobStreamRetention: the stream holds at most its MaxBytes (plus a
+// segment): the oldest records go first, the newest stay.
+func TestJobStreamRetention(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const maxBytes, segment, n, size = 200_000, 50_000, 1500, 1000
+	tr := e.Transport(t, func(c *amqp.Config) {
+		c.Jobs = ports.JobStoreLimits{MaxBytes: maxBytes}
+		c.JobSegmentBytes = segment
+	})
+	ctx := testkit.Context(t, 60*time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			rec := domain.JobRecord{Kind: domain.RecordReply, CallID: strconv.Itoa(i), Reply: domain.Reply{Server: "s", Result: strings.Repeat("x", size)}}
+			errs <- tr.StoreJob(ctx, rec)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.StoreJob(ctx, domain.JobRecord{Kind: domain.RecordCall, CallID: "newest"}); err != nil {
+		t.Fatal(err)
+	}
+	ids := scanIDs(t, tr)
+	if len(ids) == 0 || ids[len(ids)-1] != "newest" {
+		t.Fatalf("the newest record is not last: %d records", len(ids))
+	}
+	if kept := len(ids) * size; kept > maxBytes+2*segment {
+		t.Errorf("the stream keeps %d records of ~%d bytes (%d bytes) over a bound of %d bytes and %d-byte segments",
+			len(ids), size, kept, maxBytes, segment)
+	}
+	t.Logf("kept %d of %d records", len(ids), n+1)
+}
