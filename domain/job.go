@@ -61,12 +61,10 @@ type JobRecord struct {
 	Clipped bool
 }
 
-// CallerOf is the identity a job records for the caller of req: empty today;
-// the place where a signed request's caller identity goes.
-func CallerOf(req *Request) string {
-	_ = req
-	return ""
-}
+// CallerOf is the identity a job records for the caller of req: the
+// caller the request names (Request.Caller: proven when it is signed with
+// the caller's own key, only claimed otherwise), empty when it names none.
+func CallerOf(req *Request) string { return req.Caller }
 
 // ReplyRecord makes the record a server stores for reply r to req, written at.
 func ReplyRecord(req *Request, r Reply, at time.Time) JobRecord {
