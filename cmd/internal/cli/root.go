@@ -28,6 +28,10 @@ type IO struct {
 	Interactive bool
 	// Getenv reads the environment; os.Getenv when nil.
 	Getenv func(string) string
+	// DefaultConfig is the config file read when --config is not given,
+	// where it exists; empty: the program's own (DaemonConfigFile, or
+	// topicrpc/config.yaml under $XDG_CONFIG_HOME or ~/.config).
+	DefaultConfig string
 }
 
 // DefaultURL is the broker used when neither --url nor TOPICRPC_URL is given.
@@ -60,6 +64,8 @@ type options struct {
 	amqpObserver  amqp.Observer   // hears the AMQP connection's losses (topicrpcd --metrics-addr); may be nil
 	// env knows each flag's environment variable.
 	env *envFlags
+	// cfg is the config file (--config).
+	cfg configFile
 }
 
 // Run runs the topicrpc client program with args (without the program name)
@@ -100,6 +106,8 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 	f.StringVar(&o.trustServers, "trust-servers", "", "believe only replies, presence and register entries signed by the server they name, whose public key is a .pub file in DIR (or with the --auth-key-file key)")
 	f.StringVar(&o.caller, "caller", "", "the caller name requests carry without --identity: claimed, not proven")
 	f.StringVar(&o.color, "color", "auto", "colour the states: auto (when stdout is a terminal and NO_COLOR is not set), always or never")
+	o.cfg.flags(f, o.defaultConfig(clientConfigPath(o.io.Getenv)))
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() } // runnable, for --print-config
 	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newBrokerPermissionsCmd(o), newMatchCmd(o), newKeygenCmd(o), newVersionCmd(o))
 	o.completions(root)
 	o.bindEnv(root)
@@ -186,15 +194,39 @@ func (o *options) discoveryFlag(f *pflag.FlagSet) {
 }
 
 // bindEnv gives every flag of root's commands its environment variable,
-// applied before setup checks the values.
+// and reads the config file, both applied before setup checks the values
+// (flags > environment > file > defaults). Call it once every command and
+// flag is in place.
 func (o *options) bindEnv(root *cobra.Command) {
 	o.env = bindEnv(root)
+	o.cfg.prepare(root)
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := o.env.apply(cmd, o.io.Getenv); err != nil {
 			return err
 		}
-		return o.setup()
+		if err := o.cfg.apply(cmd, o.env); err != nil {
+			return err
+		}
+		if err := o.setup(); err != nil {
+			return err
+		}
+		if o.cfg.printConfig {
+			if err := o.cfg.print(o.io.Out, cmd, o.env); err != nil {
+				return err
+			}
+			return &exitError{code: ExitOK}
+		}
+		return nil
 	}
+}
+
+// defaultConfig is the config file read when --config is not given:
+// IO.DefaultConfig, else def.
+func (o *options) defaultConfig(def string) string {
+	if o.io.DefaultConfig != "" {
+		return o.io.DefaultConfig
+	}
+	return def
 }
 
 // signalContext is ctx, also cancelled by SIGINT or SIGTERM.

@@ -96,6 +96,7 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
+	o.cfg.flags(f, o.defaultConfig(DaemonConfigFile))
 	o.bindEnv(root)
 	return execute(ctx, root, o.io.Err)
 }
