@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
@@ -46,7 +48,8 @@ func (c *Client) sign(req *domain.Request) {
 // authenticator checks the requests of a server with a key. It is safe for
 // concurrent use: handlers run in parallel.
 type authenticator struct {
-	trust domain.Trust
+	fleet []byte
+	keys  atomic.Pointer[domain.Keyring] // the callers' keys; replaced by SetCallerKeys
 	mu    sync.Mutex
 	// guard remembers the nonces of this server only: a request routed to
 	// several servers carries one nonce and each of them accepts it once.
@@ -58,8 +61,29 @@ func newAuthenticator(trust domain.Trust) *authenticator {
 	if trust.IsZero() {
 		return nil
 	}
-	trust.FleetKey = bytes.Clone(trust.FleetKey)
-	return &authenticator{trust: trust, guard: domain.NewReplayGuard(0, 0)}
+	a := &authenticator{fleet: bytes.Clone(trust.FleetKey), guard: domain.NewReplayGuard(0, 0)}
+	a.keys.Store(trust.Keys)
+	return a
+}
+
+// trust is what the authenticator accepts now.
+func (a *authenticator) trust() domain.Trust {
+	return domain.Trust{FleetKey: a.fleet, Keys: a.keys.Load()}
+}
+
+// errNoAuth is returned by SetCallerKeys on a server that checks nothing.
+var errNoAuth = errors.New("the server checks no signatures (started without AuthKey or CallerKeys): restart it with keys")
+
+// SetCallerKeys replaces the callers' public keys the server trusts
+// (ServerConfig.CallerKeys) while it runs: the next requests are checked
+// against keys. It fails on a server started with neither AuthKey nor
+// CallerKeys, whose pipeline checks no signature. Safe for concurrent use.
+func (s *Server) SetCallerKeys(keys *domain.Keyring) error {
+	if s.auth == nil {
+		return errNoAuth
+	}
+	s.auth.keys.Store(keys)
+	return nil
 }
 
 // fresh returns nil for a request never seen and inside the replay window,
@@ -81,7 +105,7 @@ func (s *Server) identify(req *domain.Request) (Caller, error) {
 		return c, nil
 	}
 	var err error
-	c.Proof, err = s.auth.trust.VerifyRequest(req)
+	c.Proof, err = s.auth.trust().VerifyRequest(req)
 	return c, err
 }
 

@@ -90,6 +90,21 @@ func TestCallerAndServerKeys(t *testing.T) {
 	if !strings.Contains(logs.String(), "caller=bob") {
 		t.Errorf("the refusal of bob does not name him:\n%s", logs.String())
 	}
+
+	// Rotation while it runs: bob's key in, alice's out.
+	if err := srv.SetCallerKeys(domain.NewKeyring(bob.Public())); err != nil {
+		t.Fatal(err)
+	}
+	if sum, _ := do(t, client(bob, servers), "s1", "echo|hi"); sum.OK != 1 {
+		t.Errorf("bob after SetCallerKeys: %+v", sum)
+	}
+	if _, outs := do(t, client(alice, servers), "s1", "echo|hi"); outs["s1"].Reply.Code != domain.CodeUnauthorized {
+		t.Errorf("alice after SetCallerKeys: %+v", outs["s1"])
+	}
+	open := app.NewServer(tr, app.ServerConfig{Name: "open"}, quiet)
+	if err := open.SetCallerKeys(domain.NewKeyring(bob.Public())); err == nil {
+		t.Error("SetCallerKeys on a server without keys did not fail")
+	}
 }
 
 // TestFleetKeyAndCallerKeysTogether: a server given both accepts either; a

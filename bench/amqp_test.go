@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/internal/amqptest"
 	"github.com/topicrpc/topicrpc/internal/testkit"
 )
@@ -174,25 +176,46 @@ func rawFanOut(b *testing.B, br testkit.Broker, x string, n int, wire bool) func
 	return func() error { return c.call(x, "all", hello, n) }
 }
 
-// BenchmarkRPCSigned is what the fleet key costs on the call path:
-// impl=unsigned is BenchmarkRPC's topicrpc side; impl=signed the same with
-// ClientConfig.AuthKey and ServerConfig.AuthKey, so that every request is
-// signed (HMAC-SHA256, a fresh nonce) and checked against the replay guard
-// and the server's bindings, and every reply is signed and verified.
+// BenchmarkRPCSigned is what signing costs on the call path, against the
+// unsigned path measured in the same run: impl=unsigned is BenchmarkRPC's
+// topicrpc side; impl=hmac the same with the fleet key
+// (ClientConfig.AuthKey, ServerConfig.AuthKey): every request signed
+// (HMAC-SHA256, a fresh nonce) and checked against the replay guard and the
+// server's bindings, every reply signed and verified; impl=ed25519 the same
+// with key pairs instead: the caller signs with its private key
+// (ClientConfig.Identity) and the server checks it against the caller's
+// public key (ServerConfig.CallerKeys), the server signs its replies with
+// its own (ServerConfig.Identity) and the client verifies each one once
+// against the server's public key (ClientConfig.ServerKeys).
 func BenchmarkRPCSigned(b *testing.B) {
 	br := needBroker(b)
 	br.Management(b)
 	key := []byte("bench-fleet-key-0123456789abcdef")
-	plain, signed := namespace(b, br, "rpc-unsigned"), namespace(b, br, "rpc-signed")
+	caller, server := benchKey(b, "caller"), benchKey(b, "s1")
+	plain, hmac, ed := namespace(b, br, "rpc-unsigned"), namespace(b, br, "rpc-hmac"), namespace(b, br, "rpc-ed25519")
 	startFleet(b, plain, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
-	startFleet(b, signed, []app.ServerConfig{{Name: "s1", Concurrency: 64, AuthKey: key}})
+	startFleet(b, hmac, []app.ServerConfig{{Name: "s1", Concurrency: 64, AuthKey: key}})
+	startFleet(b, ed, []app.ServerConfig{{Name: "s1", Concurrency: 64, Identity: server,
+		CallerKeys: domain.NewKeyring(caller.Public())}})
 	unsigned := callOp(newClient(b, plain, app.ClientConfig{}, fastRoutes(plain)), "s1", 1)
-	withKey := callOp(newClient(b, signed, app.ClientConfig{AuthKey: key}, fastRoutes(signed)), "s1", 1)
+	withKey := callOp(newClient(b, hmac, app.ClientConfig{AuthKey: key}, fastRoutes(hmac)), "s1", 1)
+	withPair := callOp(newClient(b, ed, app.ClientConfig{Identity: caller, ServerKeys: domain.NewKeyring(server.Public())},
+		fastRoutes(ed)), "s1", 1)
 	for _, inflight := range []int{1, 64} {
 		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
 			sides(b,
 				side{"unsigned", func(b *testing.B) { runLoad(b, inflight, latencies, unsigned) }},
-				side{"signed", func(b *testing.B) { runLoad(b, inflight, latencies, withKey) }})
+				side{"hmac", func(b *testing.B) { runLoad(b, inflight, latencies, withKey) }},
+				side{"ed25519", func(b *testing.B) { runLoad(b, inflight, latencies, withPair) }})
 		})
 	}
+}
+
+func benchKey(b *testing.B, name string) *domain.PrivateKey {
+	b.Helper()
+	k, err := domain.GenerateKey(name, rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &k
 }

@@ -155,6 +155,28 @@ func TestIdentityAndPolicyEndToEnd(t *testing.T) {
 	if code, _, out := call(k.key("bob"), "echo|hey"); code != 1 || !strings.Contains(out, "forbidden") {
 		t.Fatalf("args outside the pattern: exit %d\n%s", code, out)
 	}
+
+	// Key rotation without a restart: mallory's key added, alice's removed,
+	// SIGHUP. Mallory is now proven (and the policy, not the key, refuses
+	// her); alice is unknown.
+	mpub, err := os.ReadFile(filepath.Join(mallory.callers, "mallory.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(k.callers, "mallory.pub"), string(mpub))
+	if err := os.Remove(filepath.Join(k.callers, "alice.pub")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	p1.AwaitLog(t, "trusted caller keys reloaded", 5*time.Second)
+	if code, _, out := call(mallory.key("mallory"), "echo|hi"); code != 1 || !strings.Contains(out, "forbidden: mallory may not run echo") {
+		t.Fatalf("mallory after the rotation: exit %d\n%s", code, out)
+	}
+	if code, _, out := call(k.key("alice"), "echo|hi"); code != 1 || !strings.Contains(out, `no trusted key for the caller: \"alice\"`) {
+		t.Fatalf("alice after her key was removed: exit %d\n%s", code, out)
+	}
 	if p1.ExitCode(0) != -1 {
 		t.Fatal("p1 exited")
 	}

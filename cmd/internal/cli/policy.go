@@ -49,9 +49,10 @@ func (o *serverOptions) readPolicy() (*domain.Policy, error) {
 }
 
 // reloadOnHangup returns the channel SIGHUP arrives on when there is a
-// policy to reload; nil (never ready) otherwise, leaving SIGHUP's default.
+// policy or trusted caller keys to reload; nil (never ready) otherwise,
+// leaving SIGHUP's default.
 func (o *serverOptions) reloadOnHangup(gate *app.PolicyGate) chan os.Signal {
-	if gate == nil {
+	if gate == nil && o.trustCallers == "" {
 		return nil
 	}
 	hup := make(chan os.Signal, 1)
@@ -59,9 +60,35 @@ func (o *serverOptions) reloadOnHangup(gate *app.PolicyGate) chan os.Signal {
 	return hup
 }
 
-// reloadPolicy reads the policy file again: a good one replaces the policy
-// in place (one line: loaded, with its rule count); a bad one leaves it
-// (one line: why).
+// reload reads the policy file and the trusted callers' keys again (on
+// SIGHUP): each that reads well replaces the one in place (one line: loaded,
+// with its rule or key count); one that does not is left as it was (one
+// line: why).
+func (o *serverOptions) reload(gate *app.PolicyGate, fleet *app.Fleet) {
+	if o.trustCallers != "" {
+		o.reloadCallerKeys(fleet)
+	}
+	if gate != nil {
+		o.reloadPolicy(gate)
+	}
+}
+
+func (o *serverOptions) reloadCallerKeys(fleet *app.Fleet) {
+	keys, err := loadKeyring(o.trustCallers, o.env.source("trust-callers"))
+	if err == nil {
+		for _, s := range fleet.Servers() {
+			if err = s.SetCallerKeys(keys); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		o.log.Error("trusted caller keys not reloaded: keeping the ones in place", "err", err.Error())
+		return
+	}
+	o.log.Info("trusted caller keys reloaded", "dir", o.trustCallers, "keys", keys.Len())
+}
+
 func (o *serverOptions) reloadPolicy(gate *app.PolicyGate) {
 	p, err := o.readPolicy()
 	if err != nil {

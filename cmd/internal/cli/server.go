@@ -190,12 +190,13 @@ func (o *serverOptions) run(ctx context.Context) error {
 		return err
 	}
 	var transport ports.Transport
+	var fleet *app.Fleet
 	a := fx.New(
 		app.Logger(o.log, o.fxLog),
 		tm,
 		app.ServerModule(cfg),
 		execModule,
-		fx.Populate(&transport),
+		fx.Populate(&transport, &fleet),
 		fx.StartTimeout(startTimeout), fx.StopTimeout(o.grace+stopTimeout),
 	)
 	if err := a.Err(); err != nil {
@@ -232,7 +233,7 @@ wait:
 	for {
 		select {
 		case <-hup:
-			o.reloadPolicy(gate)
+			o.reload(gate, fleet)
 		case s := <-sig:
 			o.log.Info("stopping: finishing requests in flight", "signal", s.String(), "grace", o.grace)
 			break wait
