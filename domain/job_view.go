@@ -93,6 +93,7 @@ func (j *Job) View(now, until time.Time, verify func(*Reply) bool) JobView {
 	var v JobView
 	var forged int
 	var claims []string
+	var last time.Time // the last reply observed
 	for i := range j.Replies {
 		rec := &j.Replies[i]
 		r := rec.Reply
@@ -103,15 +104,23 @@ func (j *Job) View(now, until time.Time, verify func(*Reply) bool) JobView {
 			}
 			continue
 		}
+		if rec.At.After(last) {
+			last = rec.At
+		}
 		if agg.Observe(r, rec.At) && r.Kind == KindResult {
 			v.Results = append(v.Results, JobResult{Reply: r, At: rec.At.Sub(c.Sent)})
 		}
 	}
-	if agg.Done(now) == NotDone {
+	switch agg.Done(now) {
+	case NotDone:
 		v.Open = true
 		v.Summary = agg.Summary()
 		v.Outcomes = slices.SortedFunc(slices.Values(agg.Outcomes()), byServer)
-	} else {
+	case DoneAllReplied, DoneCount:
+		agg.End(last) // done when the last answer came, not when looked at
+		v.Summary = agg.Summary()
+		v.Outcomes = agg.Outcomes()
+	default:
 		agg.End(now)
 		v.Summary = agg.Summary()
 		v.Outcomes = agg.Outcomes()

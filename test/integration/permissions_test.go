@@ -83,6 +83,14 @@ func TestLeastPrivilegeBroker(t *testing.T) {
 		t.Fatalf("call as the caller account: exit %d, summary %+v\n%s", r.Code, s, r.Err)
 	}
 
+	// Jobs too: the caller account records one and reads it back.
+	async := bins.Run(t, "", "topicrpc", "call", "--async", "--url", callerURL, "--namespace", f.ns, "pg", "echo|job")
+	jobID := strings.TrimSpace(async.Out)
+	job := bins.Run(t, "", "topicrpc", "job", "--wait", "--url", callerURL, "--namespace", f.ns, jobID)
+	if async.Code != 0 || job.Code != 0 || !strings.Contains(job.Out, "p1 ") || !strings.Contains(job.Out, "job") {
+		t.Errorf("call --async then job as the caller account: exit %d, %d\n%s%s%s", async.Code, job.Code, async.Err, job.Out, job.Err)
+	}
+
 	// Presence too: the caller account watches on a queue of its own.
 	live := bins.Run(t, "", "topicrpc", "servers", "--live", "--url", callerURL, "--namespace", f.ns)
 	if live.Code != 0 || !strings.Contains(live.Out, "p1 ") {

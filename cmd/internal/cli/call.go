@@ -69,6 +69,7 @@ func parseCallArgs(args []string) (string, domain.Command, error) {
 
 // callFlags are the ways to shape one call.
 type callFlags struct {
+	async      bool
 	any        bool
 	expect     int
 	limit      int
@@ -112,6 +113,7 @@ never heard from as not received.`,
 		Example: `  topicrpc call group1 echo hello group1
   topicrpc call all fib 30 --timeout 5s --output json
   topicrpc call --any group1 fib 30                   # exactly one server of group1
+  id=$(topicrpc call --async all fib 30); topicrpc job --wait $id
   topicrpc call --batch 10 --batch-wait 2s all ping    # ten servers at a time
   topicrpc call --save-failed bad.txt all 'echo|x' ; topicrpc call --retry-from bad.txt all 'echo|x'`,
 		Args: cobra.ArbitraryArgs,
@@ -123,9 +125,17 @@ never heard from as not received.`,
 			if err := f.check(); err != nil {
 				return err
 			}
+			if f.async {
+				if err := f.checkAsync(); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			return o.withClient(ctx, func(ctx context.Context, c *app.Client) error {
+				if f.async {
+					return o.runAsync(ctx, c, &f, target, command)
+				}
 				r, err := o.renderer()
 				if err != nil {
 					return err
@@ -142,6 +152,7 @@ never heard from as not received.`,
 		},
 	}
 	fl := cmd.Flags()
+	fl.BoolVar(&f.async, "async", false, "send the command as a job and print only its id, at once; read the replies later with topicrpc job ID (--timeout: how long servers may work on it)")
 	fl.BoolVar(&f.any, "any", false, "load-balanced: exactly one server of the group TARGET runs the command (at least once)")
 	fl.IntVar(&f.expect, "expect", 0, "finish as soon as N servers answered")
 	fl.IntVar(&f.limit, "limit", 0, "call only the first N (by name) of the servers the target reaches")

@@ -176,7 +176,7 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 			return usageError("--caller: %v", err)
 		}
 	}
-	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: k.fleet, Identity: k.identity, ServerKeys: k.trusted, Caller: o.caller}
+	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: k.fleet, Identity: k.identity, ServerKeys: k.trusted, Caller: o.caller, Record: o.record}
 	switch o.discovery {
 	case "none":
 		cfg.IdleGap, cfg.NoRegister = noneIdleGap, true

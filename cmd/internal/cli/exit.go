@@ -18,6 +18,8 @@ const (
 	ExitFailed    = 1  // some server answered with an error
 	ExitSilent    = 2  // some expected server stayed silent, timed out, was down or stopped
 	ExitNoMatch   = 3  // no server matched the target
+	ExitNoJob     = 4  // job: the results store holds no job of that id
+	ExitRunning   = 5  // job: still open (an expected server has no result yet, and the deadline has not passed)
 	ExitUsage     = 64 // the command line was wrong (EX_USAGE)
 	ExitSoftware  = 70 // an internal error (EX_SOFTWARE)
 	ExitTransport = 69 // the transport could not be reached (EX_UNAVAILABLE)
@@ -38,6 +40,8 @@ func ExitCode(s domain.Summary) int {
 	switch {
 	case s.Reason == domain.DoneCancelled:
 		return ExitCancelled
+	case s.Reason == domain.NotDone && s.Expected != 0:
+		return ExitRunning // a job still open (a call's summary is never open)
 	case s.Silent > 0, s.Down > 0, s.Stopped > 0:
 		return ExitSilent // none of them ran the command
 	case s.Failed > 0:

@@ -155,13 +155,14 @@ func (t *textRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outco
 		label = "all batches of "
 	}
 	skipped := named(outs, domain.StateSkipped)
+	pending := named(outs, domain.StatePending) // a job still open
 	var b strings.Builder
 	fmt.Fprintf(&b, "== %s%s %s: %s expected, %s, %s", label, safe(c.target), safe(c.command.String()), expected,
 		t.count(s.OK, "ok", "ok"), t.count(s.Failed, "failed", "failed"))
 	for _, n := range []struct {
 		n    int
 		word string
-	}{{s.NotReceived, "not received"}, {s.TimedOut, "timed out"}, {s.Down, "down"}, {s.Stopped, "stopped"}, {len(skipped), "skipped"}} {
+	}{{s.NotReceived, "not received"}, {s.TimedOut, "timed out"}, {s.Down, "down"}, {s.Stopped, "stopped"}, {len(skipped), "skipped"}, {len(pending), "pending"}} {
 		if n.n > 0 {
 			fmt.Fprintf(&b, ", %s", t.count(n.n, n.word, n.word))
 		}
@@ -181,6 +182,7 @@ func (t *textRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outco
 	list("down", absent(outs, domain.StateDown))
 	list("stopped", absent(outs, domain.StateStopped))
 	list("skipped", skipped)
+	list("pending", pending)
 	list("unexpected", s.UnexpectedServers)
 	if s.Forged > 0 {
 		fmt.Fprintf(&b, "   refused %d unproven repl%s (not signed with the fleet key for this call) claiming: %s\n",
@@ -288,6 +290,7 @@ type jsonSummary struct {
 	Down               int          `json:"down"`
 	Stopped            int          `json:"stopped"`
 	Skipped            int          `json:"skipped"`
+	Pending            int          `json:"pending"` // a job still open: servers without a result yet
 	Unexpected         int          `json:"unexpected"`
 	ElapsedMS          float64      `json:"elapsed_ms"`
 	Reason             string       `json:"reason"`
@@ -299,6 +302,7 @@ type jsonSummary struct {
 	DownServers        []string     `json:"down_servers"`
 	StoppedServers     []string     `json:"stopped_servers"`
 	SkippedServers     []string     `json:"skipped_servers"`
+	PendingServers     []string     `json:"pending_servers"`
 	UnexpectedServers  []string     `json:"unexpected_servers"`
 	Servers            []jsonServer `json:"servers"`
 }
@@ -322,11 +326,12 @@ func (j *jsonRenderer) summary(c callInfo, s domain.Summary, outs []domain.Outco
 		FailedServers: nonNil(s.FailedServers), SilentServers: nonNil(s.SilentServers),
 		NotReceivedServers: nonNil(named(outs, domain.StateNotReceived)),
 		SkippedServers:     nonNil(named(outs, domain.StateSkipped)),
+		PendingServers:     nonNil(named(outs, domain.StatePending)),
 		TimedOutServers:    nonNil(s.TimedOutServers), DownServers: nonNil(s.DownServers),
 		StoppedServers: nonNil(s.StoppedServers), UnexpectedServers: nonNil(s.UnexpectedServers),
 		Forged: s.Forged, ForgedClaims: nonNil(s.ForgedClaims),
 		Servers: make([]jsonServer, 0, len(outs))}
-	out.Skipped = len(out.SkippedServers)
+	out.Skipped, out.Pending = len(out.SkippedServers), len(out.PendingServers)
 	for _, o := range outs {
 		js := jsonServer{Server: o.Server, State: o.State.String(), Expected: o.Expected, MS: msf(o.Latency)}
 		if !o.LastSeen.IsZero() {

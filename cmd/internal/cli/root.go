@@ -50,6 +50,7 @@ type options struct {
 	identityFile  string // --identity: this program's private key
 	trustServers  string // --trust-servers (client): servers' public keys
 	caller        string // --caller (client): the name claimed without --identity
+	record        bool   // --record (client): keep each call as a job (ClientConfig.Record)
 	namespace     string
 	discovery     string
 	timeout       time.Duration
@@ -83,7 +84,8 @@ shows every answer as it arrives. It finishes by itself: as soon as every server
 that should answer has answered, or at the deadline, naming who stayed silent.
 
 Exit codes: 0 all ok, 1 some server answered with an error, 2 some expected server
-did not run it (not received, timed out, down or stopped), 3 no server matched the target, 64 usage error,
+did not run it (not received, timed out, down or stopped), 3 no server matched the target,
+4 no such job, 5 job still running, 64 usage error,
 69 transport unreachable, 70 internal error, 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -105,10 +107,11 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
 	f.StringVar(&o.trustServers, "trust-servers", "", "believe only replies, presence and register entries signed by the server they name, whose public key is a .pub file in DIR (or with the --auth-key-file key)")
 	f.StringVar(&o.caller, "caller", "", "the caller name requests carry without --identity: claimed, not proven")
+	f.BoolVar(&o.record, "record", true, "keep each call as a job in the results store on the broker, so that replies coming after the call ended can be read with topicrpc job (--record=false: not kept)")
 	f.StringVar(&o.color, "color", "auto", "colour the states: auto (when stdout is a terminal and NO_COLOR is not set), always or never")
 	o.cfg.flags(f, o.defaultConfig(clientConfigPath(o.io.Getenv)))
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() } // runnable, for --print-config
-	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newServersCmd(o), newForgetCmd(o), newBrokerPermissionsCmd(o), newMatchCmd(o), newKeygenCmd(o), newVersionCmd(o))
+	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newJobCmd(o), newJobsCmd(o), newServersCmd(o), newForgetCmd(o), newBrokerPermissionsCmd(o), newMatchCmd(o), newKeygenCmd(o), newVersionCmd(o))
 	o.completions(root)
 	o.bindEnv(root)
 	return execute(ctx, root, o.io.Err)
@@ -124,7 +127,9 @@ func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) int {
 	if !errors.As(err, &ee) {
 		// Errors cobra raises itself (unknown command, bad args) are usage errors.
 		if strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
-			err = &exitError{code: ExitUsage, err: err}
+			// cobra's "Did you mean this?" comes on lines of its own: one line.
+			msg := strings.Replace(err.Error(), "\n\nDid you mean this?", "; did you mean", 1)
+			err = &exitError{code: ExitUsage, err: errors.New(strings.Join(strings.Fields(msg), " "))}
 		}
 	}
 	code := codeOf(err)
