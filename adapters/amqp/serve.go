@@ -28,7 +28,10 @@ import (
 // the channel that delivered it, reach the broker before the ack does. A
 // message that is not a valid request is logged, answered with
 // domain.CodeBadRequest when it has a correlation id and a reply-to, and
-// rejected without requeueing. Everything else is h's: Serve applies no
+// rejected without requeueing. A reply to a direct reply-to node not yet
+// proven goes over the Transport's probe connection instead (replyguard.go):
+// one whose reply-to would close the connection is refused, and the
+// request rejected. Everything else is h's: Serve applies no
 // request policy (expiry, limits, panics: see ports.Handler), and a request
 // the broker delivers past its deadline reaches h like any other.
 //
@@ -97,6 +100,7 @@ func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handle
 	if err := t.startConsumers(ctx, l, cs); err != nil {
 		return nil, err
 	}
+	t.guard.warm()
 	own.log.Info("amqp: serving", "bindings", ep.Bindings, "work_groups", ep.WorkGroups, "concurrency", n)
 	if len(cs) == 1 {
 		return own, nil
@@ -209,6 +213,11 @@ func (q *servedQueue) handle(g *generation, d *amqp.Delivery) {
 	rw := &replyWriter{q: q, g: g, callID: req.ID, replyTo: d.ReplyTo}
 	q.h(g.ctx, req, guardedReply{rw})
 	rw.finished.Store(true)
+	if rw.poisoned.Load() {
+		// Its reply-to would close the connection: never redelivered.
+		q.settle(g, d, settleReject)
+		return
+	}
 	if q.group != "" && g.gaveUp.Load() {
 		// Close gave up on the handler, or the channel broke: the request
 		// goes back to the work queue for another consumer (the broker
@@ -273,6 +282,11 @@ type guardedReply struct{ *replyWriter }
 // Reply implements ports.ReplyWriter.
 func (w guardedReply) Reply(ctx context.Context, r domain.Reply) error {
 	g := w.g
+	// A reply-to that might close the connection goes over the probe
+	// connection first (replyguard.go), never on the delivering channel.
+	if sent, err := w.guard(ctx, r, w.refused); sent {
+		return err
+	}
 	// Wait out the broker's flow control before taking the channel's lock:
 	// a method waiting for the lock would hold back every ack meanwhile.
 	if err := g.link.gate.wait(ctx, g.link.lost, g.link.failure); err != nil {
@@ -280,6 +294,22 @@ func (w guardedReply) Reply(ctx context.Context, r domain.Reply) error {
 	}
 	g.sc.chMu.RLock()
 	defer g.sc.chMu.RUnlock()
+	if err := w.refusedLocked(); err != nil {
+		return err
+	}
+	return w.replyWriter.Reply(ctx, r)
+}
+
+// refused returns why no reply may go out for the request any more, or nil.
+func (w guardedReply) refused() error {
+	w.g.sc.chMu.RLock()
+	defer w.g.sc.chMu.RUnlock()
+	return w.refusedLocked()
+}
+
+// refusedLocked is refused, with g.sc.chMu held.
+func (w guardedReply) refusedLocked() error {
+	g := w.g
 	switch {
 	case w.q.group != "" && g.gaveUp.Load():
 		return fmt.Errorf("amqp: reply to %s: the request went back to work queue %s when the subscription stopped", w.callID, w.q.queue)
@@ -288,5 +318,5 @@ func (w guardedReply) Reply(ctx context.Context, r domain.Reply) error {
 	case g.link.down():
 		return fmt.Errorf("amqp: reply to %s: %w; the broker requeues the request", w.callID, ErrConnectionLost)
 	}
-	return w.replyWriter.Reply(ctx, r)
+	return nil
 }

@@ -17,7 +17,10 @@ import (
 
 var _ ports.Transport = (*Transport)(nil)
 
-// Transport is a ports.Transport over one RabbitMQ connection at a time.
+// Transport is a ports.Transport over one RabbitMQ connection at a time,
+// and, once it serves, a second one: the probe connection (replyguard.go),
+// over which the first reply to each direct reply-to node goes, and which a
+// poisonous reply-to may close in the serving connection's stead.
 //
 // All methods are safe for concurrent use by many goroutines.
 //
@@ -68,6 +71,7 @@ type Transport struct {
 	dialer *dialer // every connection of the Transport is dialled through it
 	log    *slog.Logger
 	router *replyRouter // shared by every connection: sinks outlive a reconnection
+	guard  *replyGuard  // where replies to direct reply-to addresses may go (replyguard.go)
 	routes *routeView   // nil without a management URL
 
 	ctx  context.Context // ends when Close begins: stops the supervisor and every wait for a connection
@@ -116,6 +120,10 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		regWrite: make(chan struct{}, 1),
 	}
 	t.ctx, t.stop = context.WithCancel(context.Background())
+	if t.guard, err = newReplyGuard(t.ctx, cfg); err != nil {
+		t.stop()
+		return nil, err
+	}
 	l, err := t.connect(ctx)
 	if err != nil {
 		t.stop()
@@ -328,6 +336,7 @@ func (t *Transport) Close() error {
 		if err := l.conn.CloseDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			t.closeErr = fmt.Errorf("amqp: close connection: %w", err)
 		}
+		t.guard.close()
 		t.wg.Wait()
 		t.log.Info("amqp: closed", "dropped_replies", t.router.dropped.Load())
 	})
