@@ -41,7 +41,9 @@ fuzz: ## each fuzz target for 30s
 	$(GO) test ./domain -run '^$$' -fuzz FuzzIndexAgreesWithMatch -fuzztime 30s
 	$(GO) test ./domain -run '^$$' -fuzz FuzzParseCommand -fuzztime 30s
 	$(GO) test ./domain -run '^$$' -fuzz FuzzSignVerify -fuzztime 30s
+	$(GO) test ./domain -run '^$$' -fuzz FuzzParsePublicKeys -fuzztime 30s
 	$(GO) test ./app -run '^$$' -fuzz FuzzSplitArgs -fuzztime 30s
+	$(GO) test ./app -run '^$$' -fuzz FuzzParsePolicy -fuzztime 30s
 	$(GO) test ./adapters/amqp -run '^$$' -fuzz FuzzReplyable -fuzztime 30s
 
 lint: ## gofmt, go mod tidy, go vet, staticcheck

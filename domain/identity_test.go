@@ -124,3 +124,26 @@ func TestValidateIdentityName(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePublicKeys: any text either gives keys with valid names and
+// 32-byte keys, or an error that never quotes the text's key material.
+func FuzzParsePublicKeys(f *testing.F) {
+	k := mustKey(f, "alice")
+	f.Add(string(k.Public().MarshalText()))
+	f.Add("# c\n\ntopicrpc-ed25519 bob AAAA\n")
+	f.Add(string(k.MarshalText()))
+	f.Fuzz(func(t *testing.T, text string) {
+		keys, err := domain.ParsePublicKeys([]byte(text))
+		if err != nil {
+			return
+		}
+		for _, pk := range keys {
+			if domain.ValidateIdentityName(pk.Name) != nil || len(pk.Key) != 32 {
+				t.Fatalf("accepted %q: %v", pk.Name, pk.Key)
+			}
+		}
+		if _, err := domain.ParsePrivateKey([]byte(text)); err == nil && len(keys) > 0 {
+			t.Fatal("one text parsed as both public and private keys")
+		}
+	})
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, f Factory, feat Features) {
 		{"PipelineRecoversPanics", testPipelinePanic},
 		{"PipelineExpiresByServerClock", testPipelineExpired},
 		{"PipelineEndsHandlersAtDeadline", testPipelineDeadline},
+		{"PipelineIdentityAndPolicy", testPipelineIdentityAndPolicy},
 		{"RegisterStates", testRegisterStates},
 		{"RegisterRefusesDuplicateNames", testDuplicateName},
 	}
