@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"log/slog"
@@ -155,5 +156,36 @@ func TestServerKeysFilterTheRegister(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"k1", "k2"}) {
 		t.Errorf("census with the servers' keys: %v", names)
+	}
+}
+
+// TestRosterWithServerKeys: a roster given the servers' public keys takes
+// only presence messages their own keys sign: an unsigned server, a ghost
+// and a goodbye signed by an impostor's key named k1 are ignored.
+func TestRosterWithServerKeys(t *testing.T) {
+	t.Parallel()
+	k1, impostor := newKey(t, "k1"), newKey(t, "k1")
+	tr := testkit.MemoryTransport(t)
+	r := app.NewRosterTrusting(tr, domain.Trust{Keys: domain.NewKeyring(k1.Public())}, quiet)
+	if err := r.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	testkit.Start(t, app.NewServer(tr, app.ServerConfig{Name: "k1", Identity: k1, HeartbeatInterval: time.Second}, quiet), 0)
+	testkit.Start(t, app.NewServer(tr, app.ServerConfig{Name: "open"}, quiet), 0)
+	bye := domain.Presence{Kind: domain.PresenceGoodbye, Server: "k1", Sent: time.Now().Add(time.Second)}
+	domain.Signer{Key: impostor}.SignPresence(&bye)
+	for _, p := range []domain.Presence{{Kind: domain.PresenceHello, Server: "ghost", Sent: time.Now(), Interval: time.Hour}, bye} {
+		if err := tr.Announce(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Settle(t.Context(), 100*time.Millisecond)
+	var got []string
+	for _, m := range r.Members() {
+		got = append(got, m.Server)
+	}
+	if !slices.Equal(got, []string{"k1"}) {
+		t.Errorf("members %v, want k1 alone", got)
 	}
 }

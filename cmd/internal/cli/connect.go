@@ -175,6 +175,9 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		if err := domain.ValidateIdentityName(o.caller); err != nil {
 			return usageError("--caller: %v", err)
 		}
+		if k.identity != nil && k.identity.Name != o.caller {
+			return usageError("--caller %s: the --identity key names %s; give one or the other", o.caller, k.identity.Name)
+		}
 	}
 	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: k.fleet, Identity: k.identity, ServerKeys: k.trusted, Caller: o.caller, Record: o.record}
 	switch o.discovery {

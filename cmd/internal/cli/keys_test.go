@@ -106,6 +106,17 @@ func TestKeyFlags(t *testing.T) {
 	if r.code != 64 || !strings.Contains(r.err, "--caller") {
 		t.Errorf("client with a bad --caller: exit %d %s", r.code, r.err)
 	}
+	if err := os.Chmod(alicePriv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, "", "call", "--url=memory://", "--identity", alicePriv, "--caller", "bob", "group1", "echo|hi")
+	if r.code != 64 || !strings.Contains(r.err, "the --identity key names alice") {
+		t.Errorf("--caller bob with alice's key: exit %d %s", r.code, r.err)
+	}
+	r = run(t, "", "call", "--url=memory://", "--identity", alicePriv, "group1", "echo|hi")
+	if r.code != 0 || !strings.Contains(r.out, "1 ok") {
+		t.Errorf("a call with alice's key on the demo fleet: exit %d\n%s%s", r.code, r.out, r.err)
+	}
 }
 
 func TestPolicyFlag(t *testing.T) {
