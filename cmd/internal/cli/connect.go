@@ -158,6 +158,14 @@ func (o *options) withRegister(ctx context.Context, live bool, fn func(context.C
 }
 
 func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(context.Context, *app.Client) error) error {
+	return o.withClientRoster(ctx, rawURL, o.wantRoster(rawURL), func(ctx context.Context, c *app.Client, _ *app.Roster) error {
+		return fn(ctx, c)
+	})
+}
+
+// withClientRoster is withClientOn, with a roster of who answers presence
+// (nil without withRoster) handed to fn too.
+func (o *options) withClientRoster(ctx context.Context, rawURL string, withRoster bool, fn func(context.Context, *app.Client, *app.Roster) error) error {
 	tm, err := o.transportModule(rawURL)
 	if err != nil {
 		return err
@@ -167,9 +175,10 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 		return err
 	}
 	tm = o.withDemoFleet(tm, rawURL, k.fleet)
+	var r *app.Roster
 	var roster fx.Option = fx.Options()
-	if o.wantRoster(rawURL) {
-		roster = app.RosterModuleTrusting(rosterQuiet, k.trust())
+	if withRoster {
+		roster = fx.Options(app.RosterModuleTrusting(rosterQuiet, k.trust()), fx.Populate(&r))
 	}
 	if o.caller != "" {
 		if err := domain.ValidateIdentityName(o.caller); err != nil {
@@ -220,5 +229,5 @@ func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(conte
 			o.log.Warn("stop", "err", err)
 		}
 	}()
-	return fn(ctx, client)
+	return fn(ctx, client, r)
 }

@@ -112,6 +112,7 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 	o.cfg.flags(f, o.defaultConfig(clientConfigPath(o.io.Getenv)))
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() } // runnable, for --print-config
 	root.AddCommand(newDemoCmd(o), newShellCmd(o), newCallCmd(o), newJobCmd(o), newJobsCmd(o), newServersCmd(o), newForgetCmd(o), newBrokerPermissionsCmd(o), newMatchCmd(o), newKeygenCmd(o), newVersionCmd(o))
+	root.AddCommand(newWebCmd(o))
 	o.completions(root)
 	o.bindEnv(root)
 	return execute(ctx, root, o.io.Err)
