@@ -67,7 +67,9 @@ func (c *Console) guard(next http.Handler) http.Handler {
 }
 
 // safeMethod: the methods that change nothing.
-func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
 
 // checkCSRF says why a state-changing request is refused, or "". Browsers
 // send Origin on every POST and Sec-Fetch-Site on every request; both
