@@ -34,6 +34,10 @@ test-race: ## every test under the race detector
 test-faults: ## the fault tests (broker restarts)
 	$(GO) test -count=1 -v -run . ./test/faults/
 
+.PHONY: screenshots
+screenshots: ## the web console's screenshots in docs/ (web-fleet.png, web-call.png), taken by its browser test
+	$(GO) test -count=1 -run TestConsole ./test/browser/ -args -screenshots $(CURDIR)/docs
+
 bench: ## topicrpc against hand-written baselines on one private broker, BENCHCOUNT rounds: bench.out (kept as docs/bench.txt), docs/BENCHMARKS.md
 	BENCHCOUNT=$(BENCHCOUNT) BENCHTIME=$(BENCHTIME) GO=$(GO) scripts/with-broker.sh bench/run.sh
 

@@ -1,7 +1,7 @@
 // The topicrpc web console: the fleet and the calls made from the page,
 // live, from server-sent events. Dependency-free. Everything a server or
 // the register sent is shown as text: this script sets textContent and
-// attributes, never innerHTML, so an HTML or script payload in a result
+// attributes, never markup, so an HTML or script payload in a result
 // stays text (and the Content-Security-Policy would not run it anyway).
 "use strict";
 
