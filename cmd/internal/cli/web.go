@@ -67,12 +67,19 @@ func (o *options) serveWeb(ctx context.Context, listen, tokenFile string) error 
 		_, _ = rand.Read(b[:])
 		token = base64.RawURLEncoding.EncodeToString(b[:])
 	}
-	return o.withClientRoster(ctx, o.url, true, func(ctx context.Context, c *app.Client, roster *app.Roster) error {
+	// Calls from the page are kept as jobs when the transport has a
+	// results store: the jobs page shows them, late replies included.
+	record := func(cfg *app.ClientConfig) { cfg.Record = true }
+	return o.withClientRoster(ctx, o.url, true, record, func(ctx context.Context, c *app.Client, roster *app.Roster) error {
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
 			return usageError("--listen %s: %v", listen, err)
 		}
-		console, err := web.New(web.Config{Caller: c, Fleet: c, Presence: roster, Token: token,
+		var jobs web.Jobs
+		if j, err := c.Jobs(); err == nil {
+			jobs = j
+		}
+		console, err := web.New(web.Config{Caller: c, Fleet: c, Presence: roster, Jobs: jobs, Token: token,
 			Namespace: o.namespace, Timeout: o.timeout, MinTimeout: MinTimeout, MaxTimeout: MaxTimeout,
 			Vet: func(ctx context.Context, r web.CallRequest) error { return o.vetWebCall(ctx, c, r) }, Log: o.log})
 		if err != nil {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"time"
 
@@ -32,8 +33,12 @@ func (c *Console) run(ctx context.Context, l *callLog) {
 		l.add("failure", errorBody{Error: err.Error()})
 		return
 	}
-	l.add("begin", beginView{ID: l.ID, Call: call.ID(), Target: l.Target, Command: l.Command.String(),
-		Any: l.Any, Expect: l.Expect, TimeoutMS: ms(l.Timeout), Servers: states(call.Progress(nil), l.Started)})
+	begin := beginView{ID: l.ID, Call: call.ID(), Target: l.Target, Command: l.Command.String(),
+		Any: l.Any, Expect: l.Expect, TimeoutMS: ms(l.Timeout), Servers: states(call.Progress(nil), l.Started)}
+	if c.cfg.Jobs != nil {
+		begin.Job = "/jobs/" + url.PathEscape(call.ID())
+	}
+	l.add("begin", begin)
 
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {

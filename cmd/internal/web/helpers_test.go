@@ -41,7 +41,7 @@ type console struct {
 	http   *http.Client // with a cookie jar
 }
 
-func newConsole(t *testing.T, token string) *console {
+func newConsole(t *testing.T, token string, tune ...func(*web.Config)) *console {
 	t.Helper()
 	tr := testkit.MemoryTransport(t)
 	log := slog.New(slog.DiscardHandler)
@@ -49,16 +49,24 @@ func newConsole(t *testing.T, token string) *console {
 		{Name: "q1", Bindings: []string{"g1.#"}}, {Name: "q2", Bindings: []string{"g2.#"}},
 	}, log)
 	testkit.Start(t, fleet, time.Second)
-	client := app.NewClient(tr, app.ClientConfig{Timeout: 2 * time.Second, RegisterTTL: -1}, log)
+	client := app.NewClient(tr, app.ClientConfig{Timeout: 2 * time.Second, RegisterTTL: -1, Record: true}, log)
 	caller := &countingCaller{Client: client}
-	c, err := web.New(web.Config{Caller: caller, Fleet: client, Token: token, Log: log, Namespace: "test"})
+	jobs, err := client.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := web.Config{Caller: caller, Fleet: client, Jobs: jobs, Token: token, Log: log, Namespace: "test"}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	c, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(c.Handler())
 	t.Cleanup(func() { c.Close(); srv.Close() })
 	jar, _ := cookiejar.New(nil)
-	return &console{Server: srv, caller: caller, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &console{Server: srv, caller: caller, http: &http.Client{Jar: jar, Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }

@@ -228,7 +228,13 @@
 
     const es = new EventSource(started.events);
     es.addEventListener("begin", (e) => {
-      for (const s of JSON.parse(e.data).servers) set(row(s.server), s.state, s.label, null, null);
+      const b = JSON.parse(e.data);
+      if (b.job && !head.querySelector(".job")) {
+        const job = el("a", "job " + b.call, "job");
+        job.href = b.job;
+        head.append(" ", job);
+      }
+      for (const s of b.servers) set(row(s.server), s.state, s.label, null, null);
     });
     es.addEventListener("progress", (e) => {
       for (const s of JSON.parse(e.data).servers) {
