@@ -11,7 +11,7 @@ import (
 
 type beginView struct {
 	ID        string        `json:"id"`
-	Call      string        `json:"call"` // the correlation id
+	Call      string        `json:"call"`          // the correlation id
 	Job       string        `json:"job,omitempty"` // its page in the results store, when there is one
 	Target    string        `json:"target"`
 	Command   string        `json:"command"`

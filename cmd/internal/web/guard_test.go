@@ -95,7 +95,7 @@ func TestTokenRequired(t *testing.T) {
 		{"/api/fleet", "", http.StatusUnauthorized},
 		{"/api/preview?target=all", "", http.StatusUnauthorized},
 		{"/jobs", "", http.StatusSeeOther},
-		{"/?token=wrong", "", http.StatusSeeOther},          // to /login
+		{"/?token=wrong", "", http.StatusSeeOther},         // to /login
 		{"/", "console.example:8080", http.StatusSeeOther}, // any host, with a token
 		{"/login", "", http.StatusOK},
 	} {
