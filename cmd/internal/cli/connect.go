@@ -158,16 +158,14 @@ func (o *options) withRegister(ctx context.Context, live bool, fn func(context.C
 }
 
 func (o *options) withClientOn(ctx context.Context, rawURL string, fn func(context.Context, *app.Client) error) error {
-	return o.withClientRoster(ctx, rawURL, o.wantRoster(rawURL), nil, func(ctx context.Context, c *app.Client, _ *app.Roster) error {
+	return o.withClientRoster(ctx, rawURL, o.wantRoster(rawURL), func(ctx context.Context, c *app.Client, _ *app.Roster) error {
 		return fn(ctx, c)
 	})
 }
 
 // withClientRoster is withClientOn, with a roster of who answers presence
-// (nil without withRoster) handed to fn too, and the client's
-// configuration adjusted by tune (may be nil).
-func (o *options) withClientRoster(ctx context.Context, rawURL string, withRoster bool, tune func(*app.ClientConfig),
-	fn func(context.Context, *app.Client, *app.Roster) error) error {
+// (nil without withRoster) handed to fn too.
+func (o *options) withClientRoster(ctx context.Context, rawURL string, withRoster bool, fn func(context.Context, *app.Client, *app.Roster) error) error {
 	tm, err := o.transportModule(rawURL)
 	if err != nil {
 		return err
@@ -196,9 +194,6 @@ func (o *options) withClientRoster(ctx context.Context, rawURL string, withRoste
 		cfg.IdleGap, cfg.NoRegister = noneIdleGap, true
 	case "routes", "presence":
 		cfg.NoRegister = true
-	}
-	if tune != nil {
-		tune(&cfg)
 	}
 	var client *app.Client
 	log := &mutableHandler{Handler: o.log.Handler(), mute: new(atomic.Bool)}

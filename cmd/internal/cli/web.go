@@ -67,10 +67,9 @@ func (o *options) serveWeb(ctx context.Context, listen, tokenFile string) error 
 		_, _ = rand.Read(b[:])
 		token = base64.RawURLEncoding.EncodeToString(b[:])
 	}
-	// Calls from the page are kept as jobs when the transport has a
-	// results store: the jobs page shows them, late replies included.
-	record := func(cfg *app.ClientConfig) { cfg.Record = true }
-	return o.withClientRoster(ctx, o.url, true, record, func(ctx context.Context, c *app.Client, roster *app.Roster) error {
+	// Calls from the page are kept as jobs (--record, on by default) when
+	// the transport has a results store: the jobs page shows them.
+	return o.withClientRoster(ctx, o.url, true, func(ctx context.Context, c *app.Client, roster *app.Roster) error {
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
 			return usageError("--listen %s: %v", listen, err)
