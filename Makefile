@@ -13,6 +13,15 @@ BENCHCOUNT    ?= 5
 VERSION_FLAGS ?= -X github.com/topicrpc/topicrpc/cmd/internal/cli.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ) \
 	-X github.com/topicrpc/topicrpc/cmd/internal/cli.buildCommit=$(shell git rev-parse HEAD 2>/dev/null)
 
+# make package: the Debian package, built with nfpm (run as a tool, not a
+# dependency of the module). VERSION: see scripts/version.sh.
+NFPM          ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+DIST          ?= dist
+ARCH          ?= $(shell $(GO) env GOARCH)
+VERSION       ?= $(shell scripts/version.sh)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+
+.PHONY: package package-check
 .PHONY: run build test test-short test-race test-faults bench lint fmt fuzz broker broker-stop clean
 
 run: ## the demo: an in-memory fleet and the classic session (built, not go run: go run exits 1 after a Ctrl+C the shell took)
@@ -21,6 +30,16 @@ run: ## the demo: an in-memory fleet and the classic session (built, not go run:
 
 build: ## the two binaries into ./bin
 	$(GO) build -ldflags "$(VERSION_FLAGS)" -o $(BIN)/ ./cmd/topicrpc ./cmd/topicrpcd
+
+package: ## dist/topicrpc_<version>_<arch>.deb: both programs, the topicrpcd systemd unit, /etc/topicrpc/topicrpcd.yaml, man pages, completions
+	rm -rf $(DIST)/build && mkdir -p $(DIST)/build
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags "-s -w $(VERSION_FLAGS)" -o $(DIST)/build/bin/ ./cmd/topicrpc ./cmd/topicrpcd
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/internal/gendocs $(DIST)/build/docs
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) VERSION=$(VERSION) ARCH=$(ARCH) BIN=$(DIST)/build/bin DOCS=$(DIST)/build/docs \
+		$(GO) run $(NFPM) package -p deb -f packaging/nfpm.yaml -t $(DIST)/topicrpc_$(VERSION)_$(ARCH).deb
+
+package-check: package ## build the package, check its contents, unpack it into a temporary root and run the programs from there
+	scripts/check-package.sh $(DIST)/topicrpc_$(VERSION)_$(ARCH).deb
 
 test: ## every test, integration and end-to-end included, against a real RabbitMQ
 	scripts/with-broker.sh $(GO) test -count=1 $(PKGS)
@@ -66,4 +85,4 @@ broker-stop:
 	scripts/broker.sh stop
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

@@ -32,7 +32,8 @@ func runServer(ctx context.Context, env map[string]string, args ...string) resul
 	var out, errb bytes.Buffer
 	code := cli.RunServer(ctx, args, cli.IO{
 		In: strings.NewReader(""), Out: &out, Err: &errb,
-		Getenv: func(k string) string { return env[k] },
+		Getenv:        func(k string) string { return env[k] },
+		DefaultConfig: noConfig,
 	})
 	return result{code, out.String(), errb.String()}
 }

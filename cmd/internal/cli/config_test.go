@@ -13,6 +13,11 @@ import (
 	"github.com/topicrpc/topicrpc/cmd/internal/cli"
 )
 
+// noConfig is the default config file of topicrpcd in tests: one that
+// does not exist, so that the machine's /etc/topicrpc/topicrpcd.yaml (the
+// package installed) has no say.
+const noConfig = "/nonexistent/topicrpc/topicrpcd.yaml"
+
 // invocation runs one of the programs with an environment and a default
 // config file.
 type invocation struct {

@@ -109,7 +109,7 @@ func TestServerFlagsFromTheEnvironment(t *testing.T) {
 	logs := &untilWriter{want: "msg=serving", done: cancel}
 	env := map[string]string{"TOPICRPC_URL": "memory://", "TOPICRPC_NAME": "q9", "TOPICRPC_BIND": "group1.#, group2.*"}
 	code := cli.RunServer(ctx, nil, cli.IO{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: logs,
-		Getenv: func(k string) string { return env[k] }})
+		Getenv: func(k string) string { return env[k] }, DefaultConfig: noConfig})
 	got := logs.String()
 	if code != 0 || !strings.Contains(got, `msg=serving name=q9 bindings="[all.# q9.# group1.# group2.*]"`) {
 		t.Fatalf("exit %d:\n%s", code, got)

@@ -72,6 +72,13 @@ type options struct {
 // Run runs the topicrpc client program with args (without the program name)
 // and returns its exit code.
 func Run(ctx context.Context, args []string, stdio IO) int {
+	root := clientCommand(stdio)
+	root.SetArgs(args)
+	return execute(ctx, root, root.ErrOrStderr())
+}
+
+// clientCommand is topicrpc's command tree, reading and writing stdio.
+func clientCommand(stdio IO) *cobra.Command {
 	o := &options{io: stdio, program: "topicrpc"}
 	if o.io.Getenv == nil {
 		o.io.Getenv = os.Getenv
@@ -92,7 +99,6 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 		Version:       versionString(),
 	}
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
-	root.SetArgs(args)
 	root.SetIn(o.io.In)
 	root.SetOut(o.io.Out)
 	root.SetErr(o.io.Err)
@@ -115,7 +121,7 @@ did not run it (not received, timed out, down or stopped), 3 no server matched t
 	root.AddCommand(newWebCmd(o))
 	o.completions(root)
 	o.bindEnv(root)
-	return execute(ctx, root, o.io.Err)
+	return root
 }
 
 // execute runs a cobra root and turns its error into one line and an exit code.

@@ -134,7 +134,7 @@ func checkNoPasswordPrinted(t *testing.T, tests []secretCase, mentions map[strin
 					args = append([]string{tc.args[0], "--log-level", "debug", "--log-format", format, "--fx-log"}, tc.args[1:]...)
 				}
 				var out, errb bytes.Buffer
-				stdio := cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb, Getenv: func(k string) string { return tc.env[k] }}
+				stdio := cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb, Getenv: func(k string) string { return tc.env[k] }, DefaultConfig: noConfig}
 				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 				defer cancel()
 				var code int

@@ -49,6 +49,13 @@ type serverOptions struct {
 // ends), then stops taking requests and lets handlers in flight finish for
 // the grace period; a second signal exits at once.
 func RunServer(ctx context.Context, args []string, stdio IO) int {
+	root := serverCommand(stdio)
+	root.SetArgs(args)
+	return execute(ctx, root, root.ErrOrStderr())
+}
+
+// serverCommand is topicrpcd's command, reading and writing stdio.
+func serverCommand(stdio IO) *cobra.Command {
 	o := &serverOptions{options: &options{io: stdio, program: "topicrpcd", timeout: time.Second, output: "text"}}
 	if o.io.Getenv == nil {
 		o.io.Getenv = os.Getenv
@@ -70,7 +77,6 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 		RunE:          func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context()) },
 	}
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
-	root.SetArgs(args)
 	root.SetIn(o.io.In)
 	root.SetOut(o.io.Out)
 	root.SetErr(o.io.Err)
@@ -98,7 +104,7 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.BoolVar(&o.fxLog, "fx-log", false, "log the dependency-injection events (debug)")
 	o.cfg.flags(f, o.defaultConfig(DaemonConfigFile))
 	o.bindEnv(root)
-	return execute(ctx, root, o.io.Err)
+	return root
 }
 
 func (o *serverOptions) run(ctx context.Context) error {

@@ -15,7 +15,8 @@ func runDaemon(t *testing.T, args ...string) result {
 	var out, errb bytes.Buffer
 	code := cli.RunServer(t.Context(), args, cli.IO{
 		In: strings.NewReader(""), Out: &out, Err: &errb,
-		Getenv: func(string) string { return "" },
+		Getenv:        func(string) string { return "" },
+		DefaultConfig: noConfig,
 	})
 	return result{code, out.String(), errb.String()}
 }
