@@ -55,7 +55,7 @@ func TestPackagedUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if user := one("User"); !regexp.MustCompile(`(?m)^u ` + regexp.QuoteMeta(user) + ` `).Match(sysusers) || user == "root" {
+	if user := one("User"); !regexp.MustCompile(`(?m)^u `+regexp.QuoteMeta(user)+` `).Match(sysusers) || user == "root" {
 		t.Errorf("User=%s: not the system user sysusers.conf creates:\n%s", user, sysusers)
 	}
 	if got, want := one("ExecStart"), "/usr/bin/topicrpcd --config "+DaemonConfigFile; got != want {
