@@ -76,6 +76,12 @@ type Config struct {
 	// next one in the list.
 	OrderedURLs bool
 
+	// QueueTypes selects the queue types declared: for one broker, or ones
+	// that survive the loss of a cluster node (see QueueTypes). QueuesAuto,
+	// the default, takes the latter with more than one broker URL. Give
+	// every program of a fleet the same.
+	QueueTypes QueueTypes
+
 	// Exchange is the durable topic exchange requests are published to.
 	Exchange string
 
@@ -194,6 +200,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("amqp: queue prefix is %d bytes; queue names hold at most %d", len(c.QueuePrefix), maxShortString)
 	case strings.HasPrefix(c.QueuePrefix, "amq."):
 		return fmt.Errorf("amqp: queue prefix %q is reserved by RabbitMQ (amq.*); choose another", c.QueuePrefix)
+	case c.QueueTypes < QueuesAuto || c.QueueTypes > QueuesReplicated:
+		return fmt.Errorf("amqp: unknown queue types %d", int(c.QueueTypes))
 	case c.ReplyMode != ReplyDirect && c.ReplyMode != ReplyQueue:
 		return fmt.Errorf("amqp: unknown reply mode %d", int(c.ReplyMode))
 	}

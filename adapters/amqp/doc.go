@@ -34,6 +34,26 @@
 //	  binding              topicrpc.work -> topicrpc.work.<group>,       routing key = <group>
 //	                       one per group
 //
+// On a cluster (QueuesReplicated: Config.QueueTypes, the default with more
+// than one broker URL), server queues are transient instead of durable,
+// and work queues and the register are quorum queues (x-queue-type
+// quorum): see QueueTypes for why. A queue found declared with other
+// settings (an earlier version, another QueueTypes) is used as it is, with
+// one warning saying how to change it.
+//
+// # Clusters
+//
+// Config.URL and URLs may name several nodes of one cluster. The Transport
+// connects to one at a time (shuffled once, then round from the node lost;
+// Config.OrderedURLs keeps the order given) and, when its connection
+// breaks, reconnects to the next that answers: the supervisor's backoff
+// applies to whole rounds. Calls in flight when the client's node goes
+// down are not sent again: their replies were lost with the connection,
+// and the calls end at their deadline naming the servers that did not
+// answer (re-sending could run a command twice). Servers on that node
+// serve again from another node; their transient queues are declared
+// there anew.
+//
 // A server's queue outlives the server: requests sent while it restarts wait
 // for it, and expire (per-message TTL) at their deadline if it does not come
 // back in time. Several servers serving the same queue (Endpoint.Queue) are

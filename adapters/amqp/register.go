@@ -171,8 +171,15 @@ func (t *Transport) withRegister(ctx context.Context, create bool, fn func(*amqp
 		q := t.registerQueue()
 		fresh := false // this writer made the queue: empty means never written
 		for {
-			_, err := ch.QueueDeclarePassive(q, true, false, false, false, registerArgs)
+			_, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
 			if err == nil {
+				if create && !t.regChecked.Swap(true) {
+					// Once per Transport, a writer checks the queue's type:
+					// one made by an earlier version is said (declareQueue).
+					if err := t.declareQueue(l.conn, q, t.cfg.registerSpec()); err != nil {
+						return err
+					}
+				}
 				break
 			}
 			if !isNotFound(err) {
@@ -200,8 +207,8 @@ func (t *Transport) withRegister(ctx context.Context, create bool, fn func(*amqp
 				continue
 			}
 			defer ch.QueueDelete(q+".init", false, false, false) //nolint:errcheck // it goes with the connection anyway
-			if _, err := ch.QueueDeclare(q, true, false, false, false, registerArgs); err != nil {
-				return fmt.Errorf("declare queue %s: %w", q, err)
+			if err := t.declareQueue(l.conn, q, t.cfg.registerSpec()); err != nil {
+				return err
 			}
 			fresh = true
 			break
@@ -243,9 +250,6 @@ func (t *Transport) withRegister(ctx context.Context, create bool, fn func(*amqp
 	}
 	return runCtx(ctx, work, func() {})
 }
-
-// registerArgs bound the register's queue to its latest message.
-var registerArgs = amqp.Table{"x-max-length": int32(1)}
 
 // isLocked reports a 405 from the broker: an exclusive queue of another
 // connection.

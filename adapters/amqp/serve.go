@@ -165,17 +165,22 @@ func (q *servedQueue) channel(*link) (*chanHolder, error) { return q.shared, nil
 
 // declare implements consumerKind: it declares and binds the queue (and
 // the work exchange, for a work queue) on ch.
-func (q *servedQueue) declare(_ *link, ch *amqp.Channel) (string, error) {
+func (q *servedQueue) declare(l *link, ch *amqp.Channel) (string, error) {
+	spec := q.t.cfg.serverQueue()
 	if q.group != "" {
 		if err := declareWorkExchange(ch, q.exchange); err != nil {
 			return "", err
 		}
+		spec = q.t.cfg.workQueueSpec()
 	}
-	// Durable and not exclusive: a server that restarts finds the requests
-	// that arrived meanwhile (those not expired), and several servers may
-	// share the queue as competing consumers.
-	if _, err := ch.QueueDeclare(q.queue, true, false, false, false, nil); err != nil {
-		return "", fmt.Errorf("amqp: declare queue %s: %w", q.queue, err)
+	// Not exclusive, nor auto-deleted: a server that restarts finds the
+	// requests that arrived meanwhile (those not expired), and several
+	// servers may share the queue as competing consumers. Its type is the
+	// Config's (QueueTypes). Declared on a channel of its own: a queue
+	// declared with other arguments by an earlier version is used as it
+	// is (declareQueue).
+	if err := q.t.declareQueue(l.conn, q.queue, spec); err != nil {
+		return "", err
 	}
 	for _, b := range q.bindings {
 		if err := ch.QueueBind(q.queue, b, q.exchange, false, nil); err != nil {

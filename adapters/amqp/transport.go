@@ -89,6 +89,9 @@ type Transport struct {
 	wg sync.WaitGroup // the transport's own goroutines: all end once Close has closed the connection
 
 	regWrite chan struct{} // a token: one register write of this Transport at a time (register.go)
+
+	mismatched mismatches  // queues found declared with other arguments, reported once each (queues.go)
+	regChecked atomic.Bool // a writer checked the register queue's arguments (register.go)
 }
 
 // New connects to a broker of cfg.URL and cfg.URLs (the first that
@@ -132,7 +135,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	t.link = l
 	t.wg.Go(func() { t.supervise(l) })
 	t.log.Info("amqp: connected", "url", l.node, "exchange", cfg.Exchange,
-		"reply_mode", cfg.ReplyMode.String())
+		"reply_mode", cfg.ReplyMode.String(), "queue_types", cfg.queueTypes())
 	return t, nil
 }
 

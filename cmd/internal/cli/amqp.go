@@ -23,8 +23,13 @@ func amqpModule(o *options, rawURL string) (fx.Option, error) {
 	if err != nil {
 		return nil, err
 	}
+	queueTypes, err := amqp.ParseQueueTypes(o.queueTypes)
+	if err != nil {
+		return nil, usageError("--queue-types: %v", err)
+	}
 	return fxtransport.AMQP(amqp.Config{
 		URL:            rawURL,
+		QueueTypes:     queueTypes,
 		TLS:            tlsConfig,
 		Exchange:       o.namespace,
 		QueuePrefix:    o.namespace + ".",

@@ -21,11 +21,12 @@ import (
 // script that asks (cobra's __complete command).
 func (o *options) completions(root *cobra.Command) {
 	fixed := map[string][]string{
-		"output":     {"text", "json"},
-		"discovery":  {"auto", "routes", "presence", "none"},
-		"log-level":  {"debug", "info", "warn", "error"},
-		"log-format": {"text", "json"},
-		"color":      {"auto", "always", "never"},
+		"output":      {"text", "json"},
+		"discovery":   {"auto", "routes", "presence", "none"},
+		"log-level":   {"debug", "info", "warn", "error"},
+		"log-format":  {"text", "json"},
+		"color":       {"auto", "always", "never"},
+		"queue-types": {"auto", "classic", "replicated"},
 	}
 	for flag, values := range fixed {
 		_ = root.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))

@@ -45,6 +45,7 @@ type options struct {
 	program       string
 	url           string
 	managementURL string
+	queueTypes    string // --queue-types: auto, classic or replicated
 	tls           tlsOptions
 	authKeyFile   string
 	identityFile  string // --identity: this program's private key
@@ -193,6 +194,7 @@ func (o *options) setup() error {
 // connectionFlags are the flags both programs take to reach a broker.
 func (o *options) connectionFlags(f *pflag.FlagSet) {
 	f.Var(&urlList{p: &o.url}, "url", "broker URL (amqp://, amqps://) or memory:// for the embedded demo fleet; repeat it or separate with commas for the nodes of a cluster (one is used, the next on failure); default "+DefaultURL)
+	f.StringVar(&o.queueTypes, "queue-types", "auto", "queues for one broker (classic) or that survive the loss of a cluster node (replicated); auto: replicated with several --url")
 	f.StringVar(&o.managementURL, "management-url", "", "RabbitMQ management API (http://user:password@host:15672), to know who should answer")
 	f.StringVar(&o.namespace, "namespace", "topicrpc", "exchange name and queue name prefix, to run separate fleets on one broker")
 	f.StringVar(&o.authKeyFile, "auth-key-file", "", "sign requests (client) or require signed ones (server) with the secret key in FILE (at least 32 bytes, mode 600)")
