@@ -33,9 +33,11 @@ type registrar struct {
 	log     *slog.Logger
 	obs     ServerObserver
 
-	quit chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	quit    chan struct{}
+	cancel  context.CancelFunc // ends a refresh in progress: stop does not wait out a broker outage
+	loopCtx context.Context
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 // checkUnique returns an error wrapping ErrDuplicateServer when queue, the
@@ -62,6 +64,7 @@ func checkUnique(ctx context.Context, reg ports.Register, name, queue string, lo
 // startRegistrar records rec in reg and keeps it fresh until stop.
 func startRegistrar(ctx context.Context, reg ports.Register, signer domain.Signer, rec domain.Registration, refresh time.Duration, log *slog.Logger, obs ServerObserver) *registrar {
 	r := &registrar{reg: reg, signer: signer, rec: rec, refresh: refresh, log: log, obs: obs, quit: make(chan struct{})}
+	r.loopCtx, r.cancel = context.WithCancel(context.Background())
 	err := reg.UpdateRegister(ctx, func(g *domain.Register) error { return r.sign(g, g.Join(rec)) })
 	obs.RegisterWritten(err)
 	if err != nil {
@@ -84,7 +87,7 @@ func (r *registrar) loop() {
 			return
 		case now := <-t.C:
 			t.Reset(r.refresh)
-			ctx, cancel := context.WithTimeout(context.Background(), r.refresh)
+			ctx, cancel := context.WithTimeout(r.loopCtx, r.refresh)
 			err := r.reg.UpdateRegister(ctx, func(g *domain.Register) error {
 				if _, ok := g.Get(r.rec.Server); !ok {
 					return r.sign(g, g.Join(r.rec)) // forgotten while it runs: it is back
@@ -110,10 +113,12 @@ func (r *registrar) sign(g *domain.Register, err error) error {
 	return err
 }
 
-// stop ends the refreshes and records the goodbye, within ctx.
+// stop ends the refreshes, a refresh in progress included (it may be
+// waiting for the broker), and records the goodbye, within ctx.
 func (r *registrar) stop(ctx context.Context) {
 	r.once.Do(func() {
 		close(r.quit)
+		r.cancel()
 		r.wg.Wait()
 		err := r.reg.UpdateRegister(ctx, func(g *domain.Register) error {
 			g.Leave(r.rec.Server, r.rec.Started, time.Now())
