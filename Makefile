@@ -22,7 +22,7 @@ VERSION       ?= $(shell scripts/version.sh)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 
 .PHONY: package package-check
-.PHONY: run build test test-short test-race test-faults bench lint fmt fuzz broker broker-stop clean
+.PHONY: run build test test-short test-race test-faults bench lint fmt fuzz broker broker-stop cluster cluster-stop clean
 
 run: ## the demo: an in-memory fleet and the classic session (built, not go run: go run exits 1 after a Ctrl+C the shell took)
 	@$(GO) build -ldflags "$(VERSION_FLAGS)" -o $(BIN)/ ./cmd/topicrpc
@@ -83,6 +83,12 @@ broker: ## start a private RabbitMQ for development; prints export lines
 
 broker-stop:
 	scripts/broker.sh stop
+
+cluster: ## start a 3-node RabbitMQ cluster of private nodes for development; prints export lines (TOPICRPC_TEST_CLUSTER_URLS)
+	scripts/cluster.sh start
+
+cluster-stop:
+	scripts/cluster.sh stop
 
 clean:
 	rm -rf $(BIN) $(DIST)
