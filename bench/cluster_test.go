@@ -113,4 +113,3 @@ func clusterMemory(api string) int64 {
 	}
 	return sum
 }
-
