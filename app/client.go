@@ -60,6 +60,9 @@ type ClientConfig struct {
 	// Caller is the name requests carry when Identity is not set: claimed,
 	// not proven (with AuthKey, claimed by a holder of the fleet key).
 	Caller string
+	// Tracer, when set, traces every call (see CallTracer); nil costs
+	// nothing.
+	Tracer CallTracer
 	// ServerKeys, when it holds keys, are the servers' public keys: a reply,
 	// presence message or register entry signed by the server it names is
 	// believed, and, with AuthKey too, one signed with the fleet key. Every
@@ -193,9 +196,17 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 	store, record := c.t.(ports.JobStore)
 	record = record && c.cfg.Record
 	call.req.Record = record
+	if c.cfg.Tracer != nil {
+		span := c.cfg.Tracer.StartCall(ctx, &call.req)
+		call.span = &span
+	}
 	if err := c.send(ctx, call, o.servers); err != nil {
 		c.putWaker(call.w)
-		return nil, fmt.Errorf("call %s: %w", target, err)
+		err = fmt.Errorf("call %s: %w", target, err)
+		if call.span != nil {
+			(*call.span).End(domain.Summary{}, err)
+		}
+		return nil, err
 	}
 	if record {
 		call.recordAsync(ctx, store, c.callRecord(&call.req, &exp, false))

@@ -30,6 +30,11 @@ type Request struct {
 	// caller's own key (SignWithKey), only claimed otherwise (with the fleet
 	// key: by some holder of it). Empty when the caller gave no name.
 	Caller string
+	// Trace is the caller's W3C trace context, so that a server's span
+	// joins the caller's trace; nil when the caller does not trace (a
+	// pointer: an untraced request pays 8 bytes for it). Advisory: not
+	// signed, and a malformed one only starts a new trace.
+	Trace *TraceContext
 	// Nonce is a value the client never reuses, set on signed requests (see
 	// Sign): servers with a key remember it and refuse a second request
 	// carrying it (ReplayGuard). Empty on unsigned requests.
@@ -39,6 +44,21 @@ type Request struct {
 	// SignWithKey; nil on unsigned requests. Never log it.
 	Signature []byte
 }
+
+// TraceContext is a W3C trace context: the traceparent and tracestate
+// headers. Transports carry each only within its bound (MaxTraceParent,
+// MaxTraceState), dropping a longer one, never failing the request for it.
+type TraceContext struct {
+	Parent string
+	State  string
+}
+
+// Bounds of a TraceContext's fields: a version-00 traceparent is 55 bytes;
+// W3C asks vendors to carry at least 512 bytes of tracestate.
+const (
+	MaxTraceParent = 128
+	MaxTraceState  = 512
+)
 
 // Expired reports whether r's deadline has passed at now.
 func (r *Request) Expired(now time.Time) bool {

@@ -43,6 +43,13 @@ const (
 	hdrCaller = "topicrpc-caller"    // request: Request.Caller (string); absent when empty
 )
 
+// The caller's W3C trace context, under the names other AMQP tracing
+// uses; not signed, and ignored when malformed (see traceHeader).
+const (
+	hdrTraceParent = "traceparent" // request: Request.Trace.Parent (string), at most domain.MaxTraceParent bytes
+	hdrTraceState  = "tracestate"  // request: Request.Trace.State (string), at most domain.MaxTraceState bytes
+)
+
 // errMalformed is wrapped by every decoding error.
 var errMalformed = errors.New("malformed message")
 
@@ -94,6 +101,12 @@ func encodeRequest(req *domain.Request, replyTo string, now time.Time) (amqp.Pub
 	}
 	if len(req.Signature) > 0 {
 		h[hdrSig] = base64.StdEncoding.EncodeToString(req.Signature)
+	}
+	if tc := req.Trace; tc != nil && tc.Parent != "" && len(tc.Parent) <= domain.MaxTraceParent {
+		h[hdrTraceParent] = tc.Parent
+		if tc.State != "" && len(tc.State) <= domain.MaxTraceState {
+			h[hdrTraceState] = tc.State
+		}
 	}
 	return msg, nil
 }
@@ -176,7 +189,21 @@ func decodeRequest(d *amqp.Delivery) (*domain.Request, error) {
 		}
 		req.Signature = sig
 	}
+	if tp := traceHeader(d.Headers, hdrTraceParent, domain.MaxTraceParent); tp != "" {
+		req.Trace = &domain.TraceContext{Parent: tp, State: traceHeader(d.Headers, hdrTraceState, domain.MaxTraceState)}
+	}
 	return req, nil
+}
+
+// traceHeader returns the trace context header name of h, or "" when it is
+// absent, not a string or longer than max: a request is never refused for
+// its trace context, which only joins its spans to the caller's.
+func traceHeader(h amqp.Table, name string, limit int) string {
+	s, _ := h[name].(string)
+	if len(s) > limit {
+		return ""
+	}
+	return s
 }
 
 // signature reads the signature header: a base64 string (as encodeRequest

@@ -105,6 +105,47 @@ func TestDecodeSignatureHeaders(t *testing.T) {
 	}
 }
 
+// TestTraceContextHeaders: the trace context travels in the traceparent and
+// tracestate headers within its bounds; past them, or of another type, it
+// is left out, and the request is never refused for it.
+func TestTraceContextHeaders(t *testing.T) {
+	t.Parallel()
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	req := domain.Request{ID: "c1", Target: "q1", Command: domain.Command{Name: "echo"}, Trace: &domain.TraceContext{Parent: tp, State: "a=b"}}
+	msg, err := encodeRequest(&req, "r", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Headers[hdrTraceParent] != tp || msg.Headers[hdrTraceState] != "a=b" {
+		t.Errorf("headers %v", msg.Headers)
+	}
+	got, err := decodeRequest(deliver(msg, "q1"))
+	if err != nil || got.Trace == nil || *got.Trace != (domain.TraceContext{Parent: tp, State: "a=b"}) {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	long := domain.Request{ID: "c1", Target: "q1", Command: domain.Command{Name: "echo"},
+		Trace: &domain.TraceContext{Parent: strings.Repeat("0", domain.MaxTraceParent+1), State: "a=b"}}
+	if msg, err := encodeRequest(&long, "r", time.Now()); err != nil || msg.Headers[hdrTraceParent] != nil || msg.Headers[hdrTraceState] != nil {
+		t.Errorf("a traceparent over the bound: headers %v, %v", msg.Headers, err)
+	}
+	for _, h := range []amqp.Table{
+		{hdrTraceParent: strings.Repeat("0", domain.MaxTraceParent+1), hdrTraceState: "a=b"},
+		{hdrTraceParent: []byte(tp), hdrTraceState: "a=b"},
+		{hdrTraceParent: int64(7)},
+		{hdrTraceParent: tp, hdrTraceState: strings.Repeat("a", domain.MaxTraceState+1)},
+	} {
+		d := &amqp.Delivery{CorrelationId: "c", ReplyTo: "r", Type: "echo", RoutingKey: "k", Headers: h}
+		got, err := decodeRequest(d)
+		if err != nil {
+			t.Errorf("headers %v: %v, want the request", h, err)
+			continue
+		}
+		if tc := got.Trace; tc != nil && (tc.Parent != tp || tc.State != "") {
+			t.Errorf("headers %v: trace context %+v, want none past the bounds", h, *tc)
+		}
+	}
+}
+
 func TestEncodeRequestRejects(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("x", 256)

@@ -92,6 +92,8 @@
 //	topicrpc-nonce     header: Request.Nonce (string); signed requests only
 //	topicrpc-signature header: Request.Signature, standard base64 (string); signed requests only
 //	topicrpc-caller    header: Request.Caller (string); absent when empty
+//	traceparent        header: Request.Trace.Parent (string, ≤ 128 bytes); traced calls only, not signed
+//	tracestate         header: Request.Trace.State (string, ≤ 512 bytes); ignored, like traceparent, when longer or not a string
 //	body               Command.Args
 //
 // A reply is published to the default exchange with the request's reply-to

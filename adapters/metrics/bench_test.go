@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -12,7 +11,9 @@ import (
 	"github.com/topicrpc/topicrpc/adapters/metrics"
 	"github.com/topicrpc/topicrpc/app"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
 	"github.com/topicrpc/topicrpc/internal/testkit"
+	"github.com/topicrpc/topicrpc/ports"
 )
 
 // BenchmarkMemoryCall is app's BenchmarkMemoryCall (one call to one server
@@ -20,12 +21,30 @@ import (
 // middleware and observer: what metrics cost a round trip. Compare the two
 // in one run, e.g. -count 8 with benchstat.
 func BenchmarkMemoryCall(b *testing.B) {
+	benchCalls(b, func(b *testing.B) (server, client ports.Transport) {
+		tr := testkit.MemoryTransport(b)
+		return tr, tr
+	})
+}
+
+// BenchmarkRabbitMQCall is BenchmarkMemoryCall on RabbitMQ
+// ($TOPICRPC_TEST_AMQP_URL), the server and the client on connections of
+// their own.
+func BenchmarkRabbitMQCall(b *testing.B) {
+	ns := amqptest.New(b, testkit.EnvBroker(b), "bench")
+	ns.Logger = slog.New(slog.DiscardHandler)
+	benchCalls(b, func(b *testing.B) (server, client ports.Transport) {
+		return ns.Transport(b), ns.Transport(b)
+	})
+}
+
+func benchCalls(b *testing.B, transports func(*testing.B) (server, client ports.Transport)) {
 	for _, bc := range []struct {
 		name    string
 		metrics bool
 	}{{"metrics=off", false}, {"metrics=on", true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+			quiet := slog.New(slog.DiscardHandler)
 			cfg := app.ServerConfig{Name: "s000", Concurrency: 4}
 			if bc.metrics {
 				m := metrics.New(metrics.Build{})
@@ -34,9 +53,9 @@ func BenchmarkMemoryCall(b *testing.B) {
 				}
 				cfg.Middleware, cfg.Observer = []app.Middleware{m.Middleware}, m
 			}
-			tr := testkit.MemoryTransport(b)
-			testkit.Start(b, app.NewServer(tr, cfg, quiet), 0)
-			c := app.NewClient(tr, app.ClientConfig{Timeout: time.Minute}, quiet)
+			st, ct := transports(b)
+			testkit.Start(b, app.NewServer(st, cfg, quiet), 0)
+			c := app.NewClient(ct, app.ClientConfig{Timeout: time.Minute}, quiet)
 			cmd := domain.Command{Name: "echo", Args: "hello"}
 			ctx := context.Background()
 			b.ReportAllocs()

@@ -189,6 +189,14 @@ func (o *options) withClientRoster(ctx context.Context, rawURL string, withRoste
 		}
 	}
 	cfg := app.ClientConfig{Timeout: o.timeout, AuthKey: k.fleet, Identity: k.identity, ServerKeys: k.trusted, Caller: o.caller, Record: o.record}
+	tracer, stopTracing, err := o.tracer(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if tracer != nil {
+		cfg.Tracer = tracer
+	}
 	switch o.discovery {
 	case "none":
 		cfg.IdleGap, cfg.NoRegister = noneIdleGap, true

@@ -181,6 +181,14 @@ func (o *serverOptions) run(ctx context.Context) error {
 	if audit != nil {
 		cfg.Middleware = append([]app.Middleware{audit}, cfg.Middleware...)
 	}
+	tracer, stopTracing, err := o.tracer(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	if tracer != nil {
+		cfg.Middleware = append(cfg.Middleware, tracer.Middleware)
+	}
 	var metricsEP *metricsEndpoint
 	if o.metricsAddr != "" {
 		if metricsEP, err = listenMetrics(o.metricsAddr); err != nil {
