@@ -83,3 +83,29 @@ func FuzzDecodeJob(f *testing.F) {
 		}
 	})
 }
+
+func TestJobBatchSplits(t *testing.T) {
+	t.Parallel()
+	var batch []pendingJob
+	for _, rec := range sampleJobRecords() {
+		batch = append(batch, pendingJob{body: encodeJob(&rec)})
+	}
+	var ids []string
+	if err := splitJobs(batchBody(batch), func(b []byte) {
+		rec, err := decodeJob(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.CallID)
+	}); err != nil || len(ids) != 3 || ids[2] != "mark-1" {
+		t.Fatalf("split: %v, %v", ids, err)
+	}
+	one := batchBody(batch[:1])
+	if n := 0; splitJobs(one, func([]byte) { n++ }) != nil || n != 1 || one[1] != jobMagic1 {
+		t.Error("a batch of one is the record itself")
+	}
+	whole := batchBody(batch)
+	if err := splitJobs(whole[:len(whole)-1], func([]byte) {}); !errors.Is(err, errMalformed) {
+		t.Errorf("a cut batch: %v", err)
+	}
+}

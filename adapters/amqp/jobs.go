@@ -29,8 +29,9 @@ var _ ports.JobStore = (*Transport)(nil)
 // (x-stream-max-segment-size-bytes, Config.JobSegmentBytes), so the store
 // holds at most MaxBytes plus one segment whoever writes to it.
 //
-// Writing: one persistent message per record (codec_jobs.go) on the
-// transport's publisher, confirmed. Reading (ScanJobs): a consumer on a
+// Writing: persistent messages on the transport's publisher, confirmed,
+// each holding the records stored while the previous one was being
+// written (group commit, jobs_writer.go; codec_jobs.go for a record). Reading (ScanJobs): a consumer on a
 // channel of its own, prefetch jobPrefetch, acknowledging in batches, that
 // attaches at x-stream-offset = the time to read from (the stream starts at
 // the chunk holding it; "first" for the zero time). An AMQP 0-9-1 reader
@@ -53,11 +54,13 @@ const jobsStreamSuffix = "jobs.results"
 // DefaultJobSegmentBytes is the default Config.JobSegmentBytes.
 const DefaultJobSegmentBytes = 16 << 20
 
-// jobPrefetch is how many records a scan has in flight; jobAckEvery how
-// often it acknowledges them (all at once, multiple).
+// jobPrefetch is how many messages a scan has in flight; jobAckEvery how
+// often it acknowledges them (all at once, multiple). Measured on 3.10.8:
+// a larger prefetch made the broker wait longer before the first delivery
+// (0.6 s at 2,000, 1.2 s at 10,000, under load) and read no faster.
 const (
-	jobPrefetch = 2000
-	jobAckEvery = 500
+	jobPrefetch = 500
+	jobAckEvery = 125
 )
 
 func (c Config) jobsExchange() string { return c.Exchange + ".jobs" }
@@ -138,42 +141,6 @@ func (t *Transport) declareJobs(conn *amqp.Connection) error {
 	return nil
 }
 
-// StoreJob implements ports.JobStore: one persistent message to the jobs
-// exchange, confirmed. While the Transport reconnects it waits, at most
-// until ctx ends.
-func (t *Transport) StoreJob(ctx context.Context, rec domain.JobRecord) error {
-	if !domain.ClipRecord(&rec, t.cfg.Jobs.MaxRecord) {
-		return fmt.Errorf("store job %s: %w (%d bytes, at most %d)", rec.CallID, ports.ErrRecordTooLarge, rec.RecordSize(), t.cfg.Jobs.MaxRecord)
-	}
-	if rec.At.IsZero() {
-		rec.At = time.Now()
-	}
-	msg := amqp.Publishing{ContentType: jobContentType, DeliveryMode: amqp.Persistent, Body: encodeJob(&rec)}
-	for {
-		if t.closed.Load() {
-			return fmt.Errorf("store job %s: %w", rec.CallID, ports.ErrClosed)
-		}
-		l, err := t.awaitLink(ctx)
-		if err != nil {
-			return fmt.Errorf("store job %s: %w", rec.CallID, err)
-		}
-		if err := t.ensureJobs(ctx, l); err != nil {
-			if l.down() && ctx.Err() == nil {
-				continue
-			}
-			return fmt.Errorf("store job %s: %w", rec.CallID, err)
-		}
-		_, err = l.pub.publish(ctx, t.cfg.jobsExchange(), "", &msg, false)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, errUnsent) && l.down() && ctx.Err() == nil:
-			continue // it never left: write it on the next connection
-		}
-		return fmt.Errorf("store job %s: %w", rec.CallID, err)
-	}
-}
-
 // jobContentType labels job records in the stream.
 const jobContentType = "application/x-topicrpc-job"
 
@@ -223,17 +190,28 @@ func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, f
 		if n++; n%jobAckEvery == 0 {
 			_ = d.Ack(true)
 		}
-		rec, err := decodeJob(d.Body)
-		switch {
-		case err != nil:
-			t.log.Warn("amqp: skipped a job record that cannot be read", "stream", t.cfg.jobsStream(),
-				"offset", d.Headers["x-stream-offset"], "err", err)
-		case rec.Kind == domain.RecordMark && rec.CallID == mark.CallID:
-			if !fn(nil) || !follow {
-				return nil
+		stop := false
+		err := splitJobs(d.Body, func(body []byte) {
+			if stop {
+				return
 			}
-		case rec.Kind == domain.RecordMark:
-		case !fn(&rec):
+			rec, err := decodeJob(body)
+			switch {
+			case err != nil:
+				t.log.Warn("amqp: skipped a job record that cannot be read", "stream", t.cfg.jobsStream(),
+					"offset", d.Headers["x-stream-offset"], "err", err)
+			case rec.Kind == domain.RecordMark && rec.CallID == mark.CallID:
+				stop = !fn(nil) || !follow
+			case rec.Kind == domain.RecordMark:
+			case !fn(&rec):
+				stop = true
+			}
+		})
+		if err != nil {
+			t.log.Warn("amqp: skipped a batch of job records that cannot be read", "stream", t.cfg.jobsStream(),
+				"offset", d.Headers["x-stream-offset"], "err", err)
+		}
+		if stop {
 			return nil
 		}
 	}

@@ -103,3 +103,39 @@ func TestJobStreamRetention(t *testing.T) {
 	}
 	t.Logf("kept %d of %d records", len(ids), n+1)
 }
+
+// TestJobStoreGroupCommit: records stored at once, many at a time, each
+// come back exactly once, whatever messages carried them.
+func TestJobStoreGroupCommit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tr := e.Transport(t)
+	ctx := testkit.Context(t, 60*time.Second)
+	const n = 2000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs <- tr.StoreJob(ctx, domain.JobRecord{Kind: domain.RecordCall, CallID: strconv.Itoa(i)})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]int{}
+	for _, id := range scanIDs(t, tr) {
+		seen[id]++
+	}
+	for i := range n {
+		if seen[strconv.Itoa(i)] != 1 {
+			t.Fatalf("record %d read %d times, want once (%d distinct read)", i, seen[strconv.Itoa(i)], len(seen))
+		}
+	}
+}

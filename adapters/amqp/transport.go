@@ -92,6 +92,8 @@ type Transport struct {
 
 	mismatched mismatches  // queues found declared with other arguments, reported once each (queues.go)
 	regChecked atomic.Bool // a writer checked the register queue's arguments (register.go)
+
+	jobw jobWriter // the records waiting for the results stream (jobs_writer.go)
 }
 
 // New connects to a broker of cfg.URL and cfg.URLs (the first that

@@ -1,0 +1,124 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/topicrpc/topicrpc/app"
+	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/testkit"
+	"github.com/topicrpc/topicrpc/ports"
+)
+
+// BenchmarkRPCStore is BenchmarkRPC's topicrpc side with and without the
+// results store, in the same round: impl=plain is a call not kept
+// (ClientConfig.Record false), impl=recorded one kept as a job — the
+// client stores the call's record while the call runs, the server its
+// result after sending it (each a confirmed write to the results stream).
+func BenchmarkRPCStore(b *testing.B) {
+	br := needBroker(b)
+	br.Management(b)
+	plainNS, recNS := namespace(b, br, "rpc-plain"), namespace(b, br, "rpc-recorded")
+	startFleet(b, plainNS, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
+	startFleet(b, recNS, []app.ServerConfig{{Name: "s1", Concurrency: 64}})
+	plain := callOp(newClient(b, plainNS, app.ClientConfig{}, fastRoutes(plainNS)), "s1", 1)
+	recorded := callOp(newClient(b, recNS, app.ClientConfig{Record: true}, fastRoutes(recNS)), "s1", 1)
+	for _, inflight := range []int{1, 64} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			sides(b,
+				side{"plain", func(b *testing.B) { runLoad(b, inflight, latencies, plain) }},
+				side{"recorded", func(b *testing.B) { runLoad(b, inflight, latencies, recorded) }})
+		})
+	}
+}
+
+// BenchmarkMemoryRPCStore is BenchmarkMemoryRPC's topicrpc side with and
+// without the in-memory results store.
+func BenchmarkMemoryRPCStore(b *testing.B) {
+	for _, inflight := range []int{1, 64} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			run := func(record bool) func(*testing.B) {
+				return func(b *testing.B) {
+					tr := testkit.MemoryTransport(b)
+					testkit.Start(b, app.NewFleet(tr, []app.ServerConfig{{Name: "s000", Concurrency: inflight}}, quiet), 0)
+					c := app.NewClient(tr, app.ClientConfig{Timeout: callTimeout, Record: record}, quiet)
+					runLoad(b, inflight, 0, callOp(c, "s000", 1))
+				}
+			}
+			sides(b, side{"plain", run(false)}, side{"recorded", run(true)})
+		})
+	}
+}
+
+// storedReplies is how many replies the jobs benchmarks store first.
+const storedReplies = 100_000
+
+// fillJobs stores n reply records, two servers' results per job (n/2
+// jobs, a second apart by their sending time), 16 writes at a time.
+func fillJobs(b *testing.B, store ports.JobStore, n int) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now().Add(-time.Duration(n) * time.Millisecond)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			sent := start.Add(time.Duration(i/2) * 2 * time.Millisecond)
+			req := &domain.Request{ID: "bench-" + strconv.Itoa(i/2), Target: "all", Command: echo, Sent: sent, Deadline: sent.Add(10 * time.Second)}
+			r := domain.Reply{CallID: req.ID, Server: "s" + strconv.Itoa(i%2), Kind: domain.KindResult, Result: "hello"}
+			if err := store.StoreJob(ctx, domain.ReplyRecord(req, r, sent.Add(time.Millisecond))); err != nil {
+				mu.Lock()
+				first = err
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		b.Fatal(first)
+	}
+}
+
+// listOp lists the 20 newest jobs and checks there are 20, each with two
+// servers ok: what topicrpc jobs does.
+func listOp(jobs *app.Jobs) func() error {
+	return func() error {
+		list, err := jobs.List(context.Background(), app.JobFilter{Limit: 20})
+		if err != nil {
+			return err
+		}
+		if len(list) != 20 || list[0].Counts[domain.StateOK] != 2 {
+			return fmt.Errorf("jobs: %d listed, the newest %+v", len(list), list[0])
+		}
+		return nil
+	}
+}
+
+// BenchmarkJobsList is topicrpc jobs over 100,000 stored replies (50,000
+// jobs of two servers each): reading the whole results store and listing
+// the newest 20, on RabbitMQ (store=amqp: the stream, read from its first
+// record) and in memory. The target is under a second on this machine.
+func BenchmarkJobsList(b *testing.B) {
+	// Filled once: the sub-benchmarks run again with a larger b.N.
+	br := needBroker(b)
+	ns := namespace(b, br, "jobs-list")
+	onBroker := ns.Transport(b, named(ns))
+	fillJobs(b, onBroker, storedReplies)
+	inMemory := testkit.MemoryTransport(b)
+	fillJobs(b, inMemory, storedReplies)
+	b.Run("store=amqp", func(b *testing.B) {
+		runLoad(b, 1, brokerCPU, listOp(app.NewJobs(onBroker, app.JobsConfig{}, quiet)))
+	})
+	b.Run("store=memory", func(b *testing.B) {
+		runLoad(b, 1, 0, listOp(app.NewJobs(inMemory, app.JobsConfig{}, quiet)))
+	})
+}
