@@ -17,7 +17,16 @@ type Job struct {
 	// the expected set known.
 	Recorded bool
 	// Replies are the stored replies, in stored order.
-	Replies []JobRecord
+	Replies []StoredReply
+}
+
+// StoredReply is one reply of a job as the store holds it.
+type StoredReply struct {
+	Reply Reply
+	// At is when its server stored it, by the server's clock.
+	At time.Time
+	// Clipped: its Result was left out, over the store's per-record limit.
+	Clipped bool
 }
 
 // Add folds rec, a record of this job, into j. A call record replaces what
@@ -35,9 +44,9 @@ func (j *Job) Add(rec JobRecord) {
 	case RecordReply:
 		if !j.Recorded && len(j.Replies) == 0 {
 			j.Call = rec
-			j.Call.Reply = Reply{}
+			j.Call.Reply, j.Call.Clipped = Reply{}, false
 		}
-		j.Replies = append(j.Replies, rec)
+		j.Replies = append(j.Replies, StoredReply{Reply: rec.Reply, At: rec.At, Clipped: rec.Clipped})
 	}
 }
 

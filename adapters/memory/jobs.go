@@ -81,6 +81,9 @@ func (t *Transport) StoreJob(ctx context.Context, rec domain.JobRecord) error {
 	return nil
 }
 
+// scanBatch is how many records a scan copies under the lock at a time.
+const scanBatch = 256
+
 // ScanJobs implements ports.JobStore.
 func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, fn func(*domain.JobRecord) bool) error {
 	l := &t.jobs
@@ -108,7 +111,7 @@ func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, f
 			next = l.base
 		}
 		batch = batch[:0]
-		for _, s := range l.recs[next-l.base:] {
+		for _, s := range l.recs[next-l.base:][:min(scanBatch, len(l.recs)-int(next-l.base))] {
 			batch = append(batch, s.rec)
 		}
 		next += int64(len(batch))

@@ -36,6 +36,7 @@ func amqpModule(o *options, rawURL string) (fx.Option, error) {
 		ManagementURL:  o.managementURL,
 		ConnectionName: o.program,
 		Observer:       o.amqpObserver,
+		Jobs:           o.jobs,
 	}), nil
 }
 

@@ -48,10 +48,11 @@ type options struct {
 	queueTypes    string // --queue-types: auto, classic or replicated
 	tls           tlsOptions
 	authKeyFile   string
-	identityFile  string // --identity: this program's private key
-	trustServers  string // --trust-servers (client): servers' public keys
-	caller        string // --caller (client): the name claimed without --identity
-	record        bool   // --record (client): keep each call as a job (ClientConfig.Record)
+	identityFile  string               // --identity: this program's private key
+	trustServers  string               // --trust-servers (client): servers' public keys
+	caller        string               // --caller (client): the name claimed without --identity
+	record        bool                 // --record (client): keep each call as a job (ClientConfig.Record)
+	jobs          ports.JobStoreLimits // topicrpcd --jobs-max-*: the results store's bounds, when it declares it
 	namespace     string
 	discovery     string
 	timeout       time.Duration

@@ -42,6 +42,7 @@ type serverOptions struct {
 	trustCallers string
 	metricsAddr  string
 	policyFile   string
+	noStore      bool
 }
 
 // RunServer runs the topicrpcd server program with args (without the program
@@ -98,6 +99,9 @@ When --name or --bind is missing and stdin is a terminal, it asks for them.`,
 	f.StringVar(&o.auditArgs, "audit-args", "digest", "what the audit log keeps of arguments: digest (SHA-256), full, or none")
 	f.StringVar(&o.trustCallers, "trust-callers", "", "accept requests signed by a caller whose public key is a .pub file in DIR (topicrpc keygen); with --auth-key-file, those signed with the fleet key too")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on HOST:PORT (/metrics, with /healthz and /readyz); off when empty")
+	f.BoolVar(&o.noStore, "no-store", false, "do not store replies in the results store, even for calls that ask for it (their jobs then show this server not received)")
+	f.DurationVar(&o.jobs.MaxAge, "jobs-max-age", ports.DefaultJobMaxAge, "the results store keeps jobs this long (RabbitMQ: the stream's x-max-age; applies when the store is first declared)")
+	f.Int64Var(&o.jobs.MaxBytes, "jobs-max-bytes", ports.DefaultJobMaxBytes, "the results store keeps at most this many bytes, the oldest dropped first (the stream's x-max-length-bytes; applies when the store is first declared)")
 	f.StringVar(&o.policyFile, "policy", "", "run only what this policy file (YAML) allows: who may run which commands on which targets; reloaded on SIGHUP")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
@@ -130,6 +134,7 @@ func (o *serverOptions) run(ctx context.Context) error {
 		cfg.AckDelay = app.AckAtOnce // zero would mean the default
 	}
 	cfg.NoWorkGroups = o.noWork
+	cfg.NoStore = o.noStore
 	for _, g := range cfg.WorkGroups {
 		if err := domain.ValidateGroup(g); err != nil {
 			return usageError("--work-group: %v", err)
