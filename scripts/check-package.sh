@@ -4,8 +4,9 @@
 # the systemd unit (systemd-analyze verify, where installed), then unpacks
 # it into a temporary root (dpkg -x: nothing is installed on this machine)
 # and runs the programs from there: --version, the man pages, the
-# completion scripts, the default config. One line per check; exit 1 on the
-# first failure.
+# completion scripts, the default config; then installs it with dpkg into a
+# throwaway root (dpkg --root), again, and removes and purges it. One line
+# per check; exit 1 on the first failure.
 set -euo pipefail
 
 deb="${1:?usage: check-package.sh DEB}"
@@ -74,6 +75,33 @@ bash -n "$root/usr/share/bash-completion/completions/topicrpcd" || fail "bash co
 if command -v zsh >/dev/null 2>&1; then zsh -n "$root/usr/share/zsh/vendor-completions/_topicrpcd" || fail "zsh completion: syntax"; fi
 if command -v fish >/dev/null 2>&1; then fish -n "$root/usr/share/fish/vendor_completions.d/topicrpcd.fish" || fail "fish completion: syntax"; fi
 ok "completions: bash syntax checked$(command -v zsh >/dev/null 2>&1 && echo ', zsh')$(command -v fish >/dev/null 2>&1 && echo ', fish')"
+
+# A real install with dpkg, into a throwaway root (dpkg --root, the
+# maintainer scripts run on that tree through $DPKG_ROOT): the user is
+# created there, the config file given its group; installing again keeps
+# an edited config; remove keeps it, purge removes it.
+inst="$root/dpkg-root"
+mkdir -p "$inst/var/lib/dpkg/updates" "$inst/var/lib/dpkg/info"
+: >"$inst/var/lib/dpkg/status"
+dpkg_root() {
+	dpkg --root="$inst" --force-script-chrootless --log=/dev/null "$@" </dev/null >>"$root/dpkg.out" 2>&1 ||
+		{ cat "$root/dpkg.out" >&2; return 1; }
+}
+dpkg_root -i "$deb" || fail "dpkg -i into $inst"
+dpkg --root="$inst" -s topicrpc | grep -qx 'Status: install ok installed' || fail "dpkg -i: not installed"
+grep -q '^topicrpc:[^:]*:[0-9]*:[0-9]*:' "$inst/etc/passwd" || fail "postinst created no topicrpc user"
+gid="$(awk -F: '$1 == "topicrpc" { print $3 }' "$inst/etc/group")"
+[ "$(stat -c '%u:%g %a' "$inst/etc/topicrpc/topicrpcd.yaml")" = "0:$gid 640" ] ||
+	fail "/etc/topicrpc/topicrpcd.yaml is $(stat -c '%u:%g %a' "$inst/etc/topicrpc/topicrpcd.yaml"), want 0:$gid 640"
+"$inst/usr/bin/topicrpcd" --version >/dev/null || fail "the installed topicrpcd --version"
+echo "# edited" >>"$inst/etc/topicrpc/topicrpcd.yaml"
+dpkg_root -i "$deb" || fail "dpkg -i a second time"
+tail -1 "$inst/etc/topicrpc/topicrpcd.yaml" | grep -qx '# edited' || fail "installing again lost the edited config"
+dpkg_root -r topicrpc || fail "dpkg -r"
+[ ! -e "$inst/usr/bin/topicrpcd" ] && [ -f "$inst/etc/topicrpc/topicrpcd.yaml" ] || fail "dpkg -r: want the programs gone, the config kept"
+dpkg_root -P topicrpc || fail "dpkg -P"
+[ ! -e "$inst/etc/topicrpc/topicrpcd.yaml" ] || fail "dpkg -P kept the config"
+ok "dpkg -i into a throwaway root: user topicrpc, config root:topicrpc 640, reinstall keeps an edited config, -r keeps it, -P removes it"
 
 # The unit, against the unpacked program.
 unit="$root/usr/lib/systemd/system/topicrpcd.service"
