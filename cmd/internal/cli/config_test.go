@@ -357,3 +357,52 @@ func TestPrintConfigRedactsSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintConfigIsAConfigFile: for every command of both programs, what
+// --print-config prints reads back as a config file with the same values:
+// each flag, present or future, is a key its printed value fits.
+func TestPrintConfigIsAConfigFile(t *testing.T) {
+	t.Parallel()
+	commands := [][]string{nil}
+	_, list, _ := strings.Cut(invocation{}.run(t, "--help").out, "Available Commands:\n")
+	list, _, _ = strings.Cut(list, "\n\n")
+	for _, line := range strings.Split(list, "\n") {
+		if c := strings.Fields(line)[0]; c != "help" && c != "completion" {
+			commands = append(commands, []string{c})
+		}
+	}
+	if len(commands) < 8 {
+		t.Fatalf("found only %v in topicrpc --help", commands)
+	}
+	values := func(r result) []string {
+		var out []string
+		for _, line := range strings.Split(r.out, "\n") {
+			if v, _, _ := strings.Cut(line, " #"); v != "" && !strings.HasPrefix(line, "#") {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	for _, daemon := range []bool{true, false} {
+		cmds := commands
+		if daemon {
+			cmds = [][]string{nil}
+		}
+		for _, cmd := range cmds {
+			iv := invocation{daemon: daemon}
+			first := iv.run(t, append(cmd, "--print-config")...)
+			if first.code != 0 || len(values(first)) < 5 {
+				t.Errorf("daemon %v %v --print-config: exit %d:\n%s%s", daemon, cmd, first.code, first.out, first.err)
+				continue
+			}
+			again := iv.run(t, append(cmd, "--print-config", "--config", writeConfig(t, first.out))...)
+			if again.code != 0 {
+				t.Errorf("daemon %v %v: its --print-config as a config file: exit %d:\n%s", daemon, cmd, again.code, again.err)
+				continue
+			}
+			if a, b := values(first), values(again); strings.Join(a, "\n") != strings.Join(b, "\n") {
+				t.Errorf("daemon %v %v: printed\n%s\nthen\n%s", daemon, cmd, strings.Join(a, "\n"), strings.Join(b, "\n"))
+			}
+		}
+	}
+}
