@@ -9,7 +9,7 @@ import (
 )
 
 // summaryText is a call's summary in one line, as the command line's:
-// "3 expected, 2 ok, 0 failed, 1 silent (not received: f3) in 2.0s (deadline)".
+// "3 expected, 2 ok, 0 failed, 1 silent; not received: f3 in 2000ms (deadline)".
 func summaryText(s domain.Summary) string {
 	var b strings.Builder
 	if s.Expected < 0 {
@@ -37,8 +37,19 @@ func summaryText(s domain.Summary) string {
 			fmt.Fprintf(&b, "; %s: %s", n.word, strings.Join(n.names, ", "))
 		}
 	}
-	fmt.Fprintf(&b, " in %s (%s)", s.Elapsed.Round(time.Millisecond), strings.ReplaceAll(s.Reason.String(), "_", " "))
+	fmt.Fprintf(&b, " in %s (%s)", elapsed(s.Elapsed), strings.ReplaceAll(s.Reason.String(), "_", " "))
 	return b.String()
+}
+
+// elapsed writes d as the command line does: 0.19ms, 14ms, 2.0s.
+func elapsed(d time.Duration) string {
+	switch {
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2fms", ms(d))
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.0fms", ms(d))
+	}
+	return d.Round(100 * time.Millisecond).String()
 }
 
 // notTimedOut is silent without the timed out ones: the not received.
