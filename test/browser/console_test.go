@@ -106,9 +106,11 @@ func TestConsole(t *testing.T) {
 		90*time.Second)
 	var last string
 	for try := 1; ; try++ {
+		before := eval[string](p, `document.querySelector('#calls .call:first-child').id`)
 		p.setValue("command", "")
 		p.do("run a call again", chromedp.SendKeys(chromedp.ID("command"), fmt.Sprintf("echo again %d", try)+kb.Enter))
-		p.waitFor("the call ends", `document.querySelector('#calls .call:first-child[data-state="done"], #calls .call:first-child[data-state="failed"]')`, 15*time.Second)
+		p.waitFor("the new call ends", `document.querySelector('#calls .call:first-child').id !== `+jsString(before)+` && `+
+			`document.querySelector('#calls .call:first-child[data-state="done"], #calls .call:first-child[data-state="failed"]')`, 15*time.Second)
 		last = eval[string](p, `document.querySelector('#calls .call:first-child .summary').textContent`)
 		if strings.Contains(last, "3 expected, 3 ok") {
 			break
@@ -120,5 +122,21 @@ func TestConsole(t *testing.T) {
 	}
 	if res := cell(p, "w2", 3); !strings.HasPrefix(res, "again") {
 		t.Errorf("after the restart, w2's result %q", res)
+	}
+
+	// The first call is a job in the results store (it survived the
+	// restart): its page, in another tab, shows each server's result as
+	// text.
+	job := eval[string](p, `document.querySelector('#calls .call:last-child a.job').getAttribute("href")`)
+	jp := p.newTab()
+	jp.do("open the first call's job", chromedp.Navigate(strings.TrimSuffix(addr, "/")+job))
+	jp.waitFor("the job shows w1's and w2's results", `["w1","w2"].every(n => document.querySelector('#job-results tr[data-server="'+n+'"] pre'))`, 10*time.Second)
+	for _, s := range []string{"w1", "w2"} {
+		if res := eval[string](jp, `document.querySelector('#job-results tr[data-server="`+s+`"] pre').textContent`); res != payload {
+			t.Errorf("the job's page: %s's result %q; want the payload as text", s, res)
+		}
+	}
+	if n := eval[int](jp, `document.querySelectorAll('main img, main script, main b').length`); n != 0 {
+		t.Errorf("the payload made %d element(s) in the job's page", n)
 	}
 }

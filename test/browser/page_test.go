@@ -42,6 +42,17 @@ func openBrowser(t *testing.T) page {
 	return page{t: t, ctx: ctx}
 }
 
+// newTab opens another tab of the same browser; it closes with the test.
+func (p page) newTab() page {
+	p.t.Helper()
+	ctx, cancel := chromedp.NewContext(p.ctx)
+	p.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil { // opens the tab, bound to no step's limit
+		p.t.Fatalf("open a tab: %v", err)
+	}
+	return page{t: p.t, ctx: ctx}
+}
+
 // do runs steps within stepLimit, failing the test with what if they fail.
 func (p page) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
