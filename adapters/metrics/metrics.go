@@ -38,10 +38,11 @@ var DurationBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .0
 type Metrics struct {
 	requests   *prometheus.CounterVec   // command, outcome
 	duration   *prometheus.HistogramVec // command
-	inFlight   prometheus.Gauge
-	replies    *prometheus.CounterVec // kind, result
-	presence   *prometheus.CounterVec // kind, result
-	register   *prometheus.CounterVec // result
+	inFlight   prometheus.GaugeFunc     // reads flying
+	flying     atomic.Int64             // requests in flight: an integer add each way, not a float's CAS loop
+	replies    *prometheus.CounterVec   // kind, result
+	presence   *prometheus.CounterVec   // kind, result
+	register   *prometheus.CounterVec   // result
 	lost       prometheus.Counter
 	reconnects prometheus.Counter
 	build      *prometheus.GaugeVec
@@ -83,10 +84,6 @@ func New(build Build) *Metrics {
 			Help:    "How long requests took, from taken to result, by command.",
 			Buckets: DurationBuckets,
 		}, []string{"command"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "topicrpc_server_requests_in_flight",
-			Help: "Requests taken and not yet answered.",
-		}),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "topicrpc_server_replies_sent_total",
 			Help: "Acks and progress replies of long requests, by kind (ack, progress) and result (ok, error: not sent).",
@@ -112,6 +109,10 @@ func New(build Build) *Metrics {
 			Help: "Always 1: the version, commit and Go version of the running program.",
 		}, []string{"version", "revision", "goversion"}),
 	}
+	m.inFlight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "topicrpc_server_requests_in_flight",
+		Help: "Requests taken and not yet answered.",
+	}, func() float64 { return float64(m.flying.Load()) })
 	if build.Version == "" {
 		build.Version = app.Version
 	}
@@ -152,8 +153,8 @@ func (m *Metrics) newCommand(name string) *command {
 // allocates nothing per request once a command's series exist.
 func (m *Metrics) Middleware(next app.Step) app.Step {
 	return func(ctx context.Context, in app.Inbound) domain.Reply {
-		m.inFlight.Inc()
-		defer m.inFlight.Dec() // a middleware inside may panic
+		m.flying.Add(1)
+		defer m.flying.Add(-1) // a middleware inside may panic
 		r := next(ctx, in)
 		c := m.command(in.Request.Command.Name, r.Code)
 		c.duration.Observe(time.Since(in.Taken).Seconds())
