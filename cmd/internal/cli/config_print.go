@@ -65,7 +65,7 @@ func (c *configFile) origin(f *pflag.Flag, env *envFlags) string {
 // configValue is f's value as a YAML node, redacted where secret.
 func configValue(f *pflag.Flag) *yaml.Node {
 	secret := secretFlag(f.Name) && !strings.Contains(strings.ToLower(f.Usage), "file")
-	if sv, ok := f.Value.(pflag.SliceValue); ok {
+	if sv, ok := f.Value.(pflag.SliceValue); ok && (f.Value.Type() != "url" || len(sv.GetSlice()) > 1) { // one broker: a scalar
 		list := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 		for _, s := range sv.GetSlice() {
 			list.Content = append(list.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: redactValue(s, secret)})

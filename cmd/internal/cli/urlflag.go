@@ -47,3 +47,18 @@ func (l *urlList) String() string {
 
 // Type implements pflag.Value.
 func (*urlList) Type() string { return "url" }
+
+// Append implements pflag.SliceValue: it adds v's brokers.
+func (l *urlList) Append(v string) error { return l.Set(v) }
+
+// Replace implements pflag.SliceValue (a list in a config file or the
+// environment): the brokers become those of vals. The items are joined
+// again before they are split, so a comma inside a password that split
+// them survives.
+func (l *urlList) Replace(vals []string) error {
+	l.set = false
+	return l.Set(strings.Join(vals, ","))
+}
+
+// GetSlice implements pflag.SliceValue.
+func (l *urlList) GetSlice() []string { return amqp.SplitURLs(*l.p) }

@@ -23,6 +23,8 @@ func TestSeveralBrokerURLs(t *testing.T) {
 		{"repeated, the dead one last", nil, []string{"servers", "--url", good, "--url", dead}},
 		{"comma-separated", nil, []string{"servers", "--url", dead + "," + good}},
 		{"environment", map[string]string{"TOPICRPC_URL": good + "," + dead}, []string{"servers"}},
+		{"config file list", nil, []string{"servers", "--config", writeConfig(t, "url:\n  - "+dead+"\n  - "+good+"\n")}},
+		{"config file, comma-separated", nil, []string{"servers", "--config", writeConfig(t, "url: "+good+","+dead+"\n")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
