@@ -34,16 +34,23 @@ const clusterServers = 1000
 // fleet (start-s), and the cluster's memory, all nodes together, before
 // and after the fleet started, per server (broker-KB/server; each server
 // has a transient classic queue, a quorum work queue of its own name, and
-// consumes the shared quorum work queue "all"). Run it with
+// consumes the shared quorum work queue "all"; work=none: servers that
+// take no load-balanced requests, so without the quorum queues). Run one
+// at a time (each takes minutes) with
 //
 //	eval "$(scripts/cluster.sh start)"
-//	go test -run '^$' -bench ClusterFanOut -benchtime 50x ./bench
+//	go test -run '^$' -bench 'ClusterFanOut/work=default' -benchtime 30x -timeout 30m ./bench
 func BenchmarkClusterFanOut(b *testing.B) {
 	urls := amqp.SplitURLs(os.Getenv(envClusterURLs))
 	api := os.Getenv(envClusterAPI)
 	if len(urls) < 2 || api == "" {
 		b.Skipf("no cluster: set %s and %s (make cluster prints them)", envClusterURLs, envClusterAPI)
 	}
+	b.Run("work=default", func(b *testing.B) { clusterFanOut(b, urls, api, false) })
+	b.Run("work=none", func(b *testing.B) { clusterFanOut(b, urls, api, true) })
+}
+
+func clusterFanOut(b *testing.B, urls []string, api string, noWork bool) {
 	br := testkit.Broker{URL: urls[0], ManagementURL: api}
 	ns := namespace(b, br, "cluster")
 	const perNode = 2
@@ -67,7 +74,7 @@ func BenchmarkClusterFanOut(b *testing.B) {
 		name := fmt.Sprintf("s%04d", i)
 		ns.Track(name)
 		ns.Track("work." + name)
-		s := app.NewServer(trs[i%len(trs)], app.ServerConfig{Name: name}, quiet)
+		s := app.NewServer(trs[i%len(trs)], app.ServerConfig{Name: name, NoWorkGroups: noWork}, quiet)
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
