@@ -267,7 +267,9 @@ func (t *Transport) install(l *link) bool {
 
 // redo runs setup on the live link until it succeeds: it waits for the
 // supervisor's new connection while the link is lost, and retries with
-// backoff when setup fails on a live connection (logged as an error). It
+// backoff when setup fails on a live connection (logged as an error; at
+// most notFoundRetryMax apart after a 404: a queue on a cluster node going
+// down comes back the moment it is gone). It
 // returns false, without running setup again, once quit ends or the
 // Transport closes, or when setup returns errStopped.
 func (t *Transport) redo(quit context.Context, log *slog.Logger, setup func(*link) error) bool {
@@ -287,6 +289,13 @@ func (t *Transport) redo(quit context.Context, log *slog.Logger, setup func(*lin
 			continue // the next link, when the supervisor has it
 		}
 		wait := b.next()
+		if isNotFound(err) {
+			// A queue held by a cluster node that is stopping or down (404
+			// "process is stopped by supervisor", "home node ... is down"):
+			// it is declared again the moment the node is gone, so keep
+			// asking often.
+			wait = min(wait, notFoundRetryMax)
+		}
 		log.Error("amqp: could not set up again on the broker; retrying", "attempt", attempt,
 			"retry_in", wait.Round(time.Millisecond).String(), "error", err)
 		if !sleepCtx(quit, wait) || t.ctx.Err() != nil {
@@ -294,6 +303,9 @@ func (t *Transport) redo(quit context.Context, log *slog.Logger, setup func(*lin
 		}
 	}
 }
+
+// notFoundRetryMax bounds redo's wait after a 404 from the broker.
+const notFoundRetryMax = time.Second
 
 // errStopped is returned by a setup passed to redo when the consumer
 // stopped while it ran.
