@@ -38,9 +38,7 @@ type Call struct {
 	over    bool // Next's own: the call is over: Summary and Outcomes are final
 
 	span *CallSpan // the call's span (ClientConfig.Tracer); nil when not traced, or once ended
-
-	recorded chan error // the call's record being stored (ClientConfig.Record); nil when not
-	w        *waker     // what Next blocks on; read by Deliver only while waiting; nil once over
+	w    *waker    // what Next blocks on; read by Deliver only while waiting; nil once over
 
 	// Next's own, without mu.
 	batch   []domain.Reply // pending as Next last took it; Deliver only appends past its end
@@ -232,7 +230,6 @@ func (c *Call) finish(now time.Time) {
 	c.agg.End(now)
 	c.aggMu.Unlock()
 	c.client.t.Forget(c.req.ID)
-	c.awaitRecord()
 	c.endSpan()
 	w := c.w
 	if c.mayWait {

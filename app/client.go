@@ -94,6 +94,8 @@ type Client struct {
 	trust  domain.Trust  // replies, presence and register entries believed; zero: all
 
 	registerWarned, routesWarned atomic.Bool // each warning is logged once
+
+	records sync.WaitGroup // recorded calls' records being stored (submit.go)
 }
 
 // NewClient returns a client on t. log may be nil.

@@ -44,13 +44,18 @@ func ClientModule(cfg ClientConfig) fx.Option {
 			if cfg.Roster == nil {
 				cfg.Roster = p.Roster
 			}
-			return NewClient(p.Transport, cfg, p.Log)
+			c := NewClient(p.Transport, cfg, p.Log)
+			// Before the transport stops: the records of recorded calls
+			// still being stored go out (Client.Flush).
+			p.Lifecycle.Append(fx.Hook{OnStop: c.Flush})
+			return c
 		}),
 	)
 }
 
 type clientParams struct {
 	fx.In
+	Lifecycle fx.Lifecycle
 	Transport ports.Transport
 	Log       *slog.Logger
 	Roster    *Roster `optional:"true"`

@@ -163,24 +163,36 @@ type JobEntry struct {
 	Counts  domain.Counts
 }
 
+// listWindow is the first stretch of time List reads, back from now, when
+// it wants only the newest jobs (JobFilter.Limit); each next one reaches
+// listGrowth times as far, until one holds Limit jobs or reaches Since:
+// with the CLI's --since 24h, at most five reads, the last ones reading
+// what the first did again (an eighth of the total at most).
+const (
+	listWindow = time.Minute
+	listGrowth = 8
+)
+
 // List returns the jobs the filter chooses, newest first (by Sent), as
-// the store holds them now. It reads the store from f.Since.
+// the store holds them now. With a Limit it reads the store back from now
+// a stretch at a time (a minute, then twice as far each time, to
+// f.Since; see listWindow): the newest jobs of a store that spans days
+// cost a read of minutes, not of days. Without one it reads from f.Since.
 func (j *Jobs) List(ctx context.Context, f JobFilter) ([]JobEntry, error) {
-	jobs := make(map[string]*domain.Job)
-	err := j.store.ScanJobs(ctx, f.Since, false, func(rec *domain.JobRecord) bool {
-		if rec == nil || rec.Sent.Before(f.Since) || (f.Target != "" && rec.Target != f.Target) {
-			return true
+	now := j.now()
+	var jobs map[string]*domain.Job
+	for w := listWindow; ; w *= listGrowth {
+		since, last := now.Add(-w), false
+		if f.Limit <= 0 || !since.After(f.Since) || w > 10*365*24*time.Hour {
+			since, last = f.Since, true
 		}
-		job := jobs[rec.CallID]
-		if job == nil {
-			job = &domain.Job{ID: rec.CallID}
-			jobs[rec.CallID] = job
+		var err error
+		if jobs, err = j.read(ctx, since, f.Target); err != nil {
+			return nil, err
 		}
-		job.Add(*rec)
-		return true
-	})
-	if err != nil {
-		return nil, fmt.Errorf("jobs: %w", err)
+		if last || len(jobs) >= f.Limit {
+			break
+		}
 	}
 	list := make([]*domain.Job, 0, len(jobs))
 	for _, job := range jobs {
@@ -204,4 +216,31 @@ func (j *Jobs) List(ctx context.Context, f JobFilter) ([]JobEntry, error) {
 			Counts: domain.CountStates(v.Outcomes)}
 	}
 	return out, nil
+}
+
+// read gathers the jobs sent since then (to target, when set) from the
+// store: read from a skew earlier, since a record's time in the store is
+// its writer's or the broker's clock, not the caller's.
+func (j *Jobs) read(ctx context.Context, since time.Time, target string) (map[string]*domain.Job, error) {
+	from := since
+	if !from.IsZero() {
+		from = from.Add(-JobSkew)
+	}
+	jobs := make(map[string]*domain.Job)
+	err := j.store.ScanJobs(ctx, from, false, func(rec *domain.JobRecord) bool {
+		if rec == nil || rec.Sent.Before(since) || (target != "" && rec.Target != target) {
+			return true
+		}
+		job := jobs[rec.CallID]
+		if job == nil {
+			job = &domain.Job{ID: rec.CallID}
+			jobs[rec.CallID] = job
+		}
+		job.Add(*rec)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return jobs, nil
 }

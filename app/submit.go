@@ -69,26 +69,36 @@ func (c *Client) callRecord(req *domain.Request, exp *domain.Expectation, async 
 		Balanced: req.Balanced, Expected: exp.Servers, Absent: exp.Absent, Known: exp.Known, Async: async}
 }
 
-// recordAsync stores the call's record while the call runs: a recorded call
-// costs no round trip more. finish waits for it, so that a caller that
-// exits after the call leaves the record stored.
+// recordAsync stores the call's record while the call runs: a recorded
+// call costs no round trip more, and its end does not wait for it.
+// Client.Flush (called when a ClientModule stops) waits for the records
+// still being stored, so that a caller that exits after its calls leaves
+// them stored.
 func (c *Call) recordAsync(ctx context.Context, store ports.JobStore, rec domain.JobRecord) {
-	done := make(chan error, 1)
-	c.recorded = done
+	cl := c.client
+	cl.records.Add(1)
 	go func() {
+		defer cl.records.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
-		done <- store.StoreJob(ctx, rec)
+		if err := store.StoreJob(ctx, rec); err != nil {
+			cl.log.Warn("call not recorded in the results store", "call", rec.CallID, "err", err)
+		}
 	}()
 }
 
-// awaitRecord waits for the call's record to be stored, if it is being.
-func (c *Call) awaitRecord() {
-	if c.recorded == nil {
-		return
+// Flush waits until the records of the recorded calls made so far are
+// stored (or failed, with a warning each), at most until ctx ends.
+func (c *Client) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		c.records.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flush call records: %w", ctx.Err())
 	}
-	if err := <-c.recorded; err != nil {
-		c.client.log.Warn("call not recorded in the results store", "call", c.req.ID, "err", err)
-	}
-	c.recorded = nil
 }

@@ -115,6 +115,9 @@ func testJobsLateReplies(t *testing.T, f Factory, feat Features) {
 	if s := call.Summary(); s.OK != 0 {
 		t.Fatalf("the call itself got %d results before its deadline; the case wants them late", s.OK)
 	}
+	if err := c.Flush(t.Context()); err != nil { // the call's record is stored while it runs
+		t.Fatal(err)
+	}
 	jobs, _ := c.Jobs()
 	job, v := waitJob(t, jobs, call.ID())
 	if !job.Recorded || job.Call.Async {

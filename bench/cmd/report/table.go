@@ -143,7 +143,29 @@ func sections() []section {
 				{workload: "2,000 memory servers: call to all", unit: "ns/op", topi: "bench/MemoryServers/servers=2000"},
 			},
 		},
+		{
+			title: "Results store (jobs): a call kept as a job, and topicrpc jobs",
+			note: "Baseline: a call not recorded (app.ClientConfig.Record false, the library's default); topicrpc: " +
+				"the same call recorded (the CLI's default, --record): its record written while the call runs, the " +
+				"server's result stored after it is sent. jobs: reading 100,000 stored replies (50,000 jobs of two " +
+				"servers, written 16 at a time, so group-committed) and listing the newest 20.",
+			rows: []row{
+				storeRow("one at a time", "bench/RPCStore/inflight=1", "p50-ns"),
+				storeRow("one at a time", "bench/RPCStore/inflight=1", "cpu-ns/op"),
+				storeRow("64 in flight", "bench/RPCStore/inflight=64", "calls/s"),
+				storeRow("in memory, one at a time", "bench/MemoryRPCStore/inflight=1", "ns/op"),
+				{workload: "jobs over 100,000 stored replies, RabbitMQ", unit: "ns/op", topi: "bench/JobsList/store=amqp", abs: atMost(1e9)},
+				{workload: "jobs over 100,000 stored replies, RabbitMQ", unit: "cpu-ns/op", topi: "bench/JobsList/store=amqp"},
+				{workload: "jobs over 100,000 stored replies, RabbitMQ", unit: "broker-cpu-ns/op", topi: "bench/JobsList/store=amqp"},
+				{workload: "jobs over 100,000 stored replies, in memory", unit: "ns/op", topi: "bench/JobsList/store=memory", abs: atMost(1e9)},
+			},
+		},
 	}
+}
+
+// storeRow compares a call recorded as a job with the same call not.
+func storeRow(workload, name, unit string) row {
+	return row{workload: workload, unit: unit, base: name + "/impl=plain", topi: name + "/impl=recorded"}
 }
 
 // cpuRows are the RabbitMQ workloads whose CPU cost per call the report
