@@ -29,6 +29,9 @@ type CallRequest struct {
 // the person who typed it.
 func (c *Console) parseCall(r *http.Request) (CallRequest, error) {
 	var req CallRequest
+	if err := r.ParseForm(); err != nil {
+		return req, fmt.Errorf("the form cannot be read: %w", err)
+	}
 	req.Target = strings.TrimSpace(r.PostFormValue("target"))
 	if req.Target == "" {
 		return req, fmt.Errorf("empty target: want all, a group or a server name")

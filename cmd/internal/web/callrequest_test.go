@@ -54,3 +54,14 @@ func TestCallForm(t *testing.T) {
 		}
 	}
 }
+
+// TestCallFormTooLarge: a form over the limit is refused in one line.
+func TestCallFormTooLarge(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t, "")
+	tok := c.csrf(t)
+	resp, body := c.postCall(t, url.Values{"target": {"all"}, "command": {"echo " + strings.Repeat("%", 4<<20)}}, map[string]string{"X-CSRF-Token": tok})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "too large") {
+		t.Fatalf("a 12 MB form: %s %s; want 400, too large", resp.Status, body)
+	}
+}

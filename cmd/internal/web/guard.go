@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/topicrpc/topicrpc/app"
 )
 
 // contentSecurityPolicy lets the page run only the script and style it is
@@ -13,6 +15,10 @@ import (
 // elsewhere. A result that got into the page as HTML could not run.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// maxForm bounds a posted form: a command's longest args
+// (app.DefaultMaxArgs), percent-encoded, and the rest.
+const maxForm = 3*app.DefaultMaxArgs + 64<<10
 
 // guard runs every request through the console's defences, in order:
 // security headers, the Host check, authentication, CSRF.
@@ -57,6 +63,7 @@ func (c *Console) guard(next http.Handler) http.Handler {
 			s = c.setSession(w, r) // loopback without a token: a session for the CSRF token
 		}
 		if !safeMethod(r.Method) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := c.checkCSRF(r, s, ok); err != "" {
 				refuse(w, r, http.StatusForbidden, "refused: "+err)
 				return

@@ -38,10 +38,11 @@ func (c *countingCaller) Call(ctx context.Context, target string, cmd domain.Com
 type console struct {
 	*httptest.Server
 	caller *countingCaller
+	client *app.Client // the console's
 	http   *http.Client // with a cookie jar
 }
 
-func newConsole(t *testing.T, token string, tune ...func(*web.Config)) *console {
+func newConsole(t testing.TB, token string, tune ...func(*web.Config)) *console {
 	t.Helper()
 	tr := testkit.MemoryTransport(t)
 	log := slog.New(slog.DiscardHandler)
@@ -66,12 +67,12 @@ func newConsole(t *testing.T, token string, tune ...func(*web.Config)) *console 
 	srv := httptest.NewServer(c.Handler())
 	t.Cleanup(func() { c.Close(); srv.Close() })
 	jar, _ := cookiejar.New(nil)
-	return &console{Server: srv, caller: caller, http: &http.Client{Jar: jar, Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &console{Server: srv, caller: caller, client: client, http: &http.Client{Jar: jar, Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}}
 }
 
-func (c *console) do(t *testing.T, req *http.Request) (*http.Response, string) {
+func (c *console) do(t testing.TB, req *http.Request) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -82,7 +83,7 @@ func (c *console) do(t *testing.T, req *http.Request) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func (c *console) get(t *testing.T, path string) (*http.Response, string) {
+func (c *console) get(t testing.TB, path string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, c.URL+path, nil)
 	return c.do(t, req)
@@ -91,7 +92,7 @@ func (c *console) get(t *testing.T, path string) (*http.Response, string) {
 var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
 
 // csrf opens the page (getting a session) and returns its CSRF token.
-func (c *console) csrf(t *testing.T) string {
+func (c *console) csrf(t testing.TB) string {
 	t.Helper()
 	resp, body := c.get(t, "/")
 	m := csrfMeta.FindStringSubmatch(body)
@@ -102,7 +103,7 @@ func (c *console) csrf(t *testing.T) string {
 }
 
 // postCall posts a call form with the headers given.
-func (c *console) postCall(t *testing.T, form url.Values, headers map[string]string) (*http.Response, string) {
+func (c *console) postCall(t testing.TB, form url.Values, headers map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, c.URL+"/api/calls", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -116,7 +117,7 @@ func (c *console) postCall(t *testing.T, form url.Values, headers map[string]str
 type sseEvent struct{ name, data string }
 
 // events reads a call's event stream to its end.
-func (c *console) events(t *testing.T, path string) []sseEvent {
+func (c *console) events(t testing.TB, path string) []sseEvent {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(testkit.Context(t, 10*time.Second), http.MethodGet, c.URL+path, nil)
 	resp, err := c.http.Do(req)
@@ -148,7 +149,7 @@ func (c *console) events(t *testing.T, path string) []sseEvent {
 }
 
 // started decodes the answer to a started call.
-func started(t *testing.T, body string) (id, events, page string) {
+func started(t testing.TB, body string) (id, events, page string) {
 	t.Helper()
 	var s struct{ ID, Events, Page string }
 	if err := json.Unmarshal([]byte(body), &s); err != nil || s.ID == "" {
