@@ -38,7 +38,7 @@ func (c *countingCaller) Call(ctx context.Context, target string, cmd domain.Com
 type console struct {
 	*httptest.Server
 	caller *countingCaller
-	client *app.Client // the console's
+	client *app.Client  // the console's
 	http   *http.Client // with a cookie jar
 }
 
