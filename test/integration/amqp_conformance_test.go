@@ -3,6 +3,7 @@ package integration_test
 import (
 	"testing"
 
+	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/ports"
 	"github.com/topicrpc/topicrpc/test/conformance"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
@@ -30,4 +31,17 @@ func TestAMQPTransportWithoutManagement(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) ports.Transport {
 		return namespace(t, b).Transport(t)
 	}, conformance.Features{Routes: false, StrictRoundRobin: true, Register: true, Jobs: true})
+}
+
+// TestAMQPTransportReplicatedQueues runs it with the queue types of a
+// cluster (transient server queues, quorum work queues and register), on
+// the one broker: what the pipeline relies on (per-message TTL, prefetch,
+// redelivery, the register's lock) holds on them too.
+func TestAMQPTransportReplicatedQueues(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Get(t)
+	conformance.Run(t, func(t *testing.T) ports.Transport {
+		ns := namespace(t, b)
+		return ns.Transport(t, ns.WithManagement, func(c *amqp.Config) { c.QueueTypes = amqp.QueuesReplicated })
+	}, conformance.Features{Routes: true, StrictRoundRobin: true, Register: true, Jobs: true})
 }
