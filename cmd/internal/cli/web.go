@@ -85,7 +85,7 @@ func (o *options) serveWeb(ctx context.Context, listen, tokenFile string) error 
 			_ = ln.Close()
 			return err
 		}
-		srv := &http.Server{Handler: console.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+		srv := &http.Server{Handler: console.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		addr := "http://" + ln.Addr().String() + "/"
 		if token != "" && tokenFile == "" {
 			fmt.Fprintf(o.io.Out, "topicrpc web: serving %s?token=%s\n", addr, token)
