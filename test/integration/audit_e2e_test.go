@@ -35,7 +35,7 @@ func TestAuditLogEndToEnd(t *testing.T) {
 		}
 	}
 	if len(lines) != 2 {
-		t.Fatalf("audit log has %d records, want 2", len(lines))
+		t.Fatalf("audit log has %d records, want 2: %v", len(lines), lines)
 	}
 	if lines[0]["auth"] != "fleet-key" || lines[0]["outcome"] != "ok" || lines[0]["command"] != "echo" || lines[0]["args_sha256"] == nil {
 		t.Errorf("signed call's record: %v", lines[0])
