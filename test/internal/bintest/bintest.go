@@ -132,7 +132,8 @@ func (p *Proc) AwaitLog(t testing.TB, s string, d time.Duration) {
 // Start starts the program named prog with args, a server, and returns once
 // it logs that it serves (msg=serving), failing the test if it exits first
 // or does not serve within 30 s. When the test ends it is stopped with
-// SIGTERM; one still running 20 s later is killed and fails the test.
+// SIGTERM; one still running 20 s later is killed and fails the test. A
+// failed test logs the program's stderr.
 func (p *Programs) Start(t testing.TB, prog string, args ...string) *Proc {
 	t.Helper()
 	cmd := p.Command(prog, args...)
@@ -155,6 +156,10 @@ func (p *Programs) Start(t testing.TB, prog string, args ...string) *Proc {
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Errorf("%s did not stop on SIGTERM:\n%s", name, stderr.String())
+			return
+		}
+		if t.Failed() {
+			t.Logf("%s's log (the test failed):\n%s", name, stderr.String())
 		}
 	})
 	deadline := time.After(30 * time.Second)
