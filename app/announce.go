@@ -100,7 +100,9 @@ func (a *announcer) stop(ctx context.Context) {
 		if a.watch == nil {
 			return
 		}
-		if err := a.say(ctx, domain.PresenceGoodbye); err != nil {
+		gctx, cancel := goodbyeContext(ctx)
+		defer cancel()
+		if err := a.say(gctx, domain.PresenceGoodbye); err != nil {
 			a.log.Warn("goodbye not announced", "err", err)
 		}
 		_ = a.watch.Close(ctx)

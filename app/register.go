@@ -114,13 +114,16 @@ func (r *registrar) sign(g *domain.Register, err error) error {
 }
 
 // stop ends the refreshes, a refresh in progress included (it may be
-// waiting for the broker), and records the goodbye, within ctx.
+// waiting for the broker), and records the goodbye, within ctx and at most
+// GoodbyeTimeout.
 func (r *registrar) stop(ctx context.Context) {
 	r.once.Do(func() {
 		close(r.quit)
 		r.cancel()
 		r.wg.Wait()
-		err := r.reg.UpdateRegister(ctx, func(g *domain.Register) error {
+		gctx, cancel := goodbyeContext(ctx)
+		defer cancel()
+		err := r.reg.UpdateRegister(gctx, func(g *domain.Register) error {
 			g.Leave(r.rec.Server, r.rec.Started, time.Now())
 			return r.sign(g, nil)
 		})

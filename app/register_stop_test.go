@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/topicrpc/topicrpc/adapters/memory"
@@ -52,4 +53,29 @@ func TestStopEndsAStuckRegisterRefresh(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Stop waited for the stuck refresh (an hour's ctx) past its own 500 ms")
 	}
+}
+
+// A server stopped while the broker does not answer spends at most
+// GoodbyeTimeout on its register goodbye, not its whole stop budget, and
+// stops cleanly (in a synctest bubble: the clock is the bubble's).
+func TestStopBoundsAStuckGoodbye(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tr := &stuckRegister{Transport: newMemory(t)}
+		srv := app.NewServer(tr, app.ServerConfig{Name: "q1", RegisterRefresh: time.Hour}, quiet)
+		if err := srv.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := srv.Stop(ctx); err != nil {
+			t.Fatalf("Stop: %v (the goodbye took the stop budget)", err)
+		}
+		if took := time.Since(start); took > app.GoodbyeTimeout {
+			t.Fatalf("Stop took %s with the register goodbye stuck; want at most GoodbyeTimeout (%s)", took, app.GoodbyeTimeout)
+		}
+		if tr.writes.Load() != 2 {
+			t.Fatalf("%d register writes, want the join and the goodbye", tr.writes.Load())
+		}
+	})
 }
