@@ -109,7 +109,7 @@ func (e *noBroker) Error() string {
 	}
 	what := fmt.Sprintf("none of the %d brokers answered", e.of)
 	if e.tried < e.of {
-		what = fmt.Sprintf("%d of the %d brokers did not answer before the deadline", e.tried, e.of)
+		what = fmt.Sprintf("no broker answered before the deadline (%d of %d tried)", e.tried, e.of)
 	}
 	return "amqp: " + what + ": " + strings.Join(parts, "; ")
 }
