@@ -192,7 +192,7 @@ func TestLosingNodes(t *testing.T) {
 		// Queue the jobs, then kill the node: at most one is in flight.
 		type jobResult struct {
 			id  string
-			err error
+			why string // how the call ended, when not ok
 			ok  bool
 		}
 		done := make(chan jobResult, jobs)
@@ -206,12 +206,13 @@ func TestLosingNodes(t *testing.T) {
 				cl, err := f.cli.Call(ctx, "jobs", domain.Command{Name: "job", Args: id}, app.Balanced())
 				sent.Done()
 				if err != nil {
-					done <- jobResult{id: id, err: err}
+					done <- jobResult{id: id, why: err.Error()}
 					return
 				}
 				for range cl.Replies() {
 				}
-				done <- jobResult{id: id, ok: cl.Summary().OK == 1}
+				sum := cl.Summary()
+				done <- jobResult{id: id, ok: sum.OK == 1, why: sum.Reason.String()}
 			}()
 		}
 		sent.Wait()
@@ -238,7 +239,7 @@ func TestLosingNodes(t *testing.T) {
 			select {
 			case r := <-done:
 				if !r.ok {
-					errs = append(errs, fmt.Sprintf("%s: %v", r.id, r.err))
+					errs = append(errs, r.id+": "+r.why)
 				}
 			case <-time.After(time.Minute):
 				t.Fatal("the jobs' calls did not all end within a minute")
