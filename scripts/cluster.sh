@@ -98,6 +98,21 @@ all_running() {
 	done
 }
 
+# start_watchdog deletes the cluster (every node, its data kept by stop-node
+# included) once TOPICRPC_CLUSTER_OWNER_PID has exited; each node's own
+# watchdog only kills a running node.
+start_watchdog() {
+	local owner
+	owner="$(cat "$dir/owner" 2>/dev/null || true)"
+	[ -n "$owner" ] || return 0
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	TOPICRPC_CLUSTER_NAME="$name" TOPICRPC_CLUSTER_DIR="$dir" setsid nohup bash -c '
+		while kill -0 "$1" 2>/dev/null; do sleep 1; done
+		[ -e "$3/.topicrpc-cluster" ] && exec "$2" kill
+		exit 0' watchdog "$owner" "$here/cluster.sh" "$dir" </dev/null >/dev/null 2>&1 &
+	echo $! >"$dir/watchdog.pid"
+}
+
 cmd_start() {
 	"$broker" installed || die "rabbitmq-server is not installed; install it with: apt-get install -y rabbitmq-server"
 	if [ -s "$dir/formed" ] && all_running; then
@@ -135,6 +150,7 @@ cmd_start() {
 		node "$n" "$broker" ctl start_app >/dev/null
 	done
 	date -u +%FT%TZ >"$dir/formed"
+	start_watchdog
 	say "$name is up after $((SECONDS - began))s; stop it with: TOPICRPC_CLUSTER_NAME=$name $0 stop"
 	print_exports
 }
@@ -145,6 +161,9 @@ cmd_stop() {
 		say "$name is not running (no $dir)"
 		return 0
 	fi
+	local w
+	w="$(cat "$dir/watchdog.pid" 2>/dev/null || true)"
+	if [ -n "$w" ] && [ "$w" != "$$" ] && [ "$w" != "$PPID" ]; then kill "$w" 2>/dev/null || true; fi
 	for n in "${nodes[@]}"; do
 		if [ -e "$dir/c$n" ]; then
 			node "$n" env TOPICRPC_BROKER_STOP_GRACE="$grace" "$broker" stop >/dev/null 2>&1 &
