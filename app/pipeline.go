@@ -108,7 +108,7 @@ func (s *Server) chain(mw []Middleware) Step {
 // request through the chain and sends the result.
 func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
 	if req.Record && s.jobs != nil {
-		rw = &storingWriter{rw: rw, store: s.jobs, s: s, req: req} // inside signing: stores the signed reply
+		rw = &storingWriter{rw: rw, s: s, req: req} // inside signing: stores the signed reply
 	}
 	if !s.signer.IsZero() {
 		rw = &signingWriter{rw: rw, signer: s.signer, callID: req.ID, server: s.cfg.Name}

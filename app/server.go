@@ -181,7 +181,9 @@ type Server struct {
 	registrar *registrar // nil when the transport keeps no register
 	// jobs is the transport's results store, where the replies to requests
 	// asking for it (domain.Request.Record) go too; nil without one.
-	jobs ports.JobStore
+	jobs    ports.JobStore
+	storing chan struct{}  // a token per store in flight (jobstore.go)
+	stores  sync.WaitGroup // the stores in flight
 }
 
 // NewServer returns a server with the built-in commands echo, fib, ping and
@@ -213,7 +215,7 @@ func NewServer(t ports.Transport, cfg ServerConfig, log *slog.Logger) *Server {
 		auth:   newAuthenticator(domain.Trust{FleetKey: cfg.AuthKey, Keys: cfg.CallerKeys}),
 		signer: domain.Signer{FleetKey: cfg.AuthKey, Key: cfg.Identity}}
 	if store, ok := t.(ports.JobStore); ok && !cfg.NoStore {
-		s.jobs = store
+		s.jobs, s.storing = store, make(chan struct{}, maxStoring)
 	}
 	s.flights.init(cfg.Name, cfg.ProgressInterval, s.log, cfg.Observer)
 	s.pipeline = s.chain(cfg.Middleware)
@@ -311,6 +313,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	err := sub.Close(ctx)
 	s.flights.close()
+	s.awaitStores(ctx)
 	if err != nil {
 		return fmt.Errorf("stop server %s: %w", s.cfg.Name, err)
 	}

@@ -66,10 +66,35 @@ const (
 func (c Config) jobsExchange() string { return c.Exchange + ".jobs" }
 func (c Config) jobsStream() string   { return c.QueuePrefix + jobsStreamSuffix }
 
-// jobsDecl records that the results store is declared on a connection.
+// jobsDecl records that the results store is declared on a connection,
+// and holds the channel its records are published on.
 type jobsDecl struct {
 	mu   sync.Mutex
 	done atomic.Bool
+	pub  *publisher // opened by the first write on the connection (jobsPublisher)
+}
+
+// jobsPublisher returns the confirming channel records are published on,
+// opening it (again, after the broker closed it) when needed: a channel of
+// its own, so that a call's Send never waits behind the confirm of a
+// record (confirms come back in order on one channel).
+func (t *Transport) jobsPublisher(l *link) (*publisher, error) {
+	l.jobs.mu.Lock()
+	defer l.jobs.mu.Unlock()
+	if p := l.jobs.pub; p != nil && p.err.Load() == nil {
+		return p, nil
+	}
+	p, _, err := openPublisher(l, t.cfg.jobsExchange(), "", false)
+	if err != nil {
+		return nil, err
+	}
+	t.wg.Go(func() {
+		if e := p.watch(); e != nil {
+			t.log.Warn("amqp: the results store's publishing channel closed by the broker; reopened at the next write", "error", e)
+		}
+	})
+	l.jobs.pub = p
+	return p, nil
 }
 
 // ensureJobs declares the results store on l once.
@@ -144,22 +169,33 @@ func (t *Transport) declareJobs(conn *amqp.Connection) error {
 // jobContentType labels job records in the stream.
 const jobContentType = "application/x-topicrpc-job"
 
-// ScanJobs implements ports.JobStore. A lost connection ends it with an
-// error wrapping ErrConnectionLost.
+// ScanJobs implements ports.JobStore, on the results store's own
+// connection (jobs_conn.go). A connection lost while it reads ends it with
+// an error wrapping ErrConnectionLost.
 func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, fn func(*domain.JobRecord) bool) error {
 	if t.closed.Load() {
 		return fmt.Errorf("scan jobs: %w", ports.ErrClosed)
 	}
-	l, err := t.awaitLink(ctx)
-	if err != nil {
-		return fmt.Errorf("scan jobs: %w", err)
-	}
-	if err := t.ensureJobs(ctx, l); err != nil {
-		return fmt.Errorf("scan jobs: %w", err)
-	}
-	ch, deliveries, err := t.attachJobs(ctx, l, from)
-	if err != nil {
-		return fmt.Errorf("scan jobs: %w", err)
+	var l *link
+	var ch *amqp.Channel
+	var deliveries <-chan amqp.Delivery
+	for wait := storeRetry; ; {
+		var err error
+		if l, err = t.jobsLink(ctx); err != nil {
+			return fmt.Errorf("scan jobs: %w", err)
+		}
+		if err = t.ensureJobs(ctx, l); err == nil {
+			ch, deliveries, err = t.attachJobs(ctx, l, from)
+		}
+		if err == nil {
+			break
+		}
+		if !l.down() || ctx.Err() != nil {
+			return fmt.Errorf("scan jobs: %w", err)
+		}
+		if wait, err = retryStore(ctx, wait); err != nil { // the store was not ready: a new connection
+			return fmt.Errorf("scan jobs: %w", err)
+		}
 	}
 	defer func() { _ = ch.Close() }()
 	// The marker goes in once the consumer is attached: even a reader

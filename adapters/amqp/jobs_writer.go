@@ -126,30 +126,36 @@ func batchBody(batch []pendingJob) []byte {
 	return b
 }
 
-// publishJobs publishes body to the jobs exchange, on the next connection
-// when the current one broke before it was written.
+// publishJobs publishes body to the jobs exchange on the results store's
+// connection (jobs_conn.go), trying again on a new one when it broke.
 func (t *Transport) publishJobs(ctx context.Context, body []byte) error {
 	msg := amqp.Publishing{ContentType: jobContentType, DeliveryMode: amqp.Persistent, Body: body}
+	wait := storeRetry
 	for {
-		if t.closed.Load() {
-			return ports.ErrClosed
-		}
-		l, err := t.awaitLink(ctx)
+		l, err := t.jobsLink(ctx)
 		if err != nil {
 			return err
 		}
-		if err := t.ensureJobs(ctx, l); err != nil {
-			if l.down() && ctx.Err() == nil {
-				continue
-			}
-			return err
+		err = t.ensureJobs(ctx, l)
+		var pub *publisher
+		if err == nil {
+			pub, err = t.jobsPublisher(l)
 		}
-		_, err = l.pub.publish(ctx, t.cfg.jobsExchange(), "", &msg, false)
+		if err == nil {
+			_, err = pub.publish(ctx, t.cfg.jobsExchange(), "", &msg, false)
+		}
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, errUnsent) && l.down() && ctx.Err() == nil:
-			continue // it never left: write it on the next connection
+		case errors.Is(err, ports.ErrClosed), ctx.Err() != nil:
+			return err
+		case l.down():
+			// The store was not ready (a stream just declared), or the
+			// connection broke: a new connection, after a pause.
+			if wait, err = retryStore(ctx, wait); err != nil {
+				return err
+			}
+			continue
 		}
 		return err
 	}

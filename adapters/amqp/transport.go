@@ -94,6 +94,7 @@ type Transport struct {
 	regChecked atomic.Bool // a writer checked the register queue's arguments (register.go)
 
 	jobw jobWriter // the records waiting for the results stream (jobs_writer.go)
+	jc   jobsConn  // the results store's own connection (jobs_conn.go)
 }
 
 // New connects to a broker of cfg.URL and cfg.URLs (the first that
@@ -341,6 +342,7 @@ func (t *Transport) Close() error {
 		if err := l.conn.CloseDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			t.closeErr = fmt.Errorf("amqp: close connection: %w", err)
 		}
+		t.closeJobsLink()
 		t.guard.close()
 		t.wg.Wait()
 		t.log.Info("amqp: closed", "dropped_replies", t.router.dropped.Load())
