@@ -118,8 +118,10 @@ func (s *Server) identify(req *domain.Request) (Caller, error) {
 // works for, when balanced) — a request re-published under another routing
 // key, or reaching a queue through a binding added on the broker, is
 // refused — and it must have been sent after the server started, since the
-// nonces it saw before a restart are forgotten. Without a key it passes
-// every request on.
+// nonces it saw before a restart are forgotten. A balanced request is
+// claimed before its nonce is checked (claimOnce): a copy of a call that
+// another delivery claimed is dropped, unanswered (CodeDuplicate). Without
+// a key it passes every request on.
 func (s *Server) verify(next Step) Step {
 	if s.auth == nil {
 		return next
@@ -128,11 +130,21 @@ func (s *Server) verify(next Step) Step {
 	return func(ctx context.Context, in Inbound) domain.Reply {
 		req := in.Request
 		err := in.sigErr
-		if err == nil {
-			err = s.auth.fresh(req, s.now())
-		}
-		if err == nil {
-			err = s.meantForMe(req, bindings, groups)
+		switch {
+		case err != nil:
+		case req.Balanced:
+			// The claim before the nonce: a copy of a balanced call is
+			// dropped, not refused in its caller's face.
+			if err = s.meantForMe(req, bindings, groups); err == nil {
+				if r, done := s.claimOnce(ctx, in); done {
+					return r
+				}
+				err = s.auth.fresh(req, s.now())
+			}
+		default:
+			if err = s.auth.fresh(req, s.now()); err == nil {
+				err = s.meantForMe(req, bindings, groups)
+			}
 		}
 		if err == nil {
 			return next(ctx, in)

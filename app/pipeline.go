@@ -14,7 +14,7 @@ import (
 // Outermost first:
 //
 //	ServerConfig.Middleware   the library user's, in the order given
-//	verify                    signature, freshness, replay (auth.go)
+//	verify                    signature, claim of a balanced call (claim.go), freshness, replay (auth.go)
 //	ServerConfig.Authorize    who may run what: a policy (policy.go)
 //	admit                     malformed command, args over MaxArgs, past deadline (limits.go)
 //	withDeadline              the handler's context ends at the deadline (handlerctx.go)
@@ -26,7 +26,8 @@ import (
 // one: an unauthorized request is never acknowledged, an expired one never
 // reaches the handler. The pipeline's entry (Server.serve) sends the result
 // every chain returns, so a request gets exactly one result, and no ack or
-// progress reply follows it.
+// progress reply follows it — except a duplicate balanced request
+// (CodeDuplicate), which gets none.
 
 // Inbound is one request on its way through a server's pipeline. Steps pass it
 // on by value.
@@ -48,6 +49,9 @@ type Inbound struct {
 	Caller Caller
 
 	sigErr error // why the signature does not hold (keyed server), for verify
+	// claimer is the transport's own ReplyWriter, which may be a
+	// ports.Claimer (balanced requests), for claimOnce.
+	claimer ports.ReplyWriter
 }
 
 // Caller is who sent a request.
@@ -107,18 +111,22 @@ func (s *Server) chain(mw []Middleware) Step {
 // serve is the server's ports.Handler, the pipeline's entry: it runs the
 // request through the chain and sends the result.
 func (s *Server) serve(ctx context.Context, req *domain.Request, rw ports.ReplyWriter) {
+	claimer := rw
 	if req.Record && s.jobs != nil {
 		rw = &storingWriter{rw: rw, s: s, req: req} // inside signing: stores the signed reply
 	}
 	if !s.signer.IsZero() {
 		rw = &signingWriter{rw: rw, signer: s.signer, callID: req.ID, server: s.cfg.Name}
 	}
-	in := Inbound{Request: req, Replies: rw, Taken: time.Now(), Server: s.cfg.Name}
+	in := Inbound{Request: req, Replies: rw, Taken: time.Now(), Server: s.cfg.Name, claimer: claimer}
 	in.Caller, in.sigErr = s.identify(req)
 	reply := s.run(ctx, in)
 	reply.Server = s.cfg.Name
 	reply.Kind = domain.KindResult
 	reply.Elapsed = time.Since(in.Taken) // monotonic clock only: cheaper than Now
+	if reply.Code == domain.CodeDuplicate {
+		return // dropped: another delivery of the call answers it (claimOnce)
+	}
 	if err := rw.Reply(ctx, reply); err != nil {
 		s.log.Warn("reply not sent", "call", clip(req.ID), "command", clip(req.Command.Name), "err", err)
 	}

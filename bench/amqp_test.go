@@ -219,3 +219,34 @@ func benchKey(b *testing.B, name string) *domain.PrivateKey {
 	}
 	return &k
 }
+
+// BenchmarkRPCBalanced measures the --any call path (app.Balanced: the
+// group's work queue, two members) with and without the fleet key, side by
+// side in one run: impl=unsigned runs each request as it comes; impl=hmac
+// signs it and, on the server, claims its call id on the broker before
+// running it (app's claimOnce, adapters/amqp/claims.go: one exclusive
+// queue.declare), so that a re-published copy runs nowhere else. Compare
+// the ratio with BenchmarkRPCSigned's, where hmac costs the signatures only.
+func BenchmarkRPCBalanced(b *testing.B) {
+	br := needBroker(b)
+	br.Management(b)
+	key := []byte("bench-fleet-key-0123456789abcdef")
+	plain, hmac := namespace(b, br, "any-unsigned"), namespace(b, br, "any-hmac")
+	member := func(name string, key []byte) app.ServerConfig {
+		return app.ServerConfig{Name: name, Concurrency: 64, WorkGroups: []string{"g"}, AuthKey: key}
+	}
+	for _, ns := range []*amqptest.Namespace{plain, hmac} {
+		ns.Track("work.g")
+	}
+	startFleet(b, plain, []app.ServerConfig{member("s1", nil), member("s2", nil)})
+	startFleet(b, hmac, []app.ServerConfig{member("s1", key), member("s2", key)})
+	unsigned := callOp(newClient(b, plain, app.ClientConfig{}, fastRoutes(plain)), "g", 1, app.Balanced())
+	withKey := callOp(newClient(b, hmac, app.ClientConfig{AuthKey: key}, fastRoutes(hmac)), "g", 1, app.Balanced())
+	for _, inflight := range []int{1, 64} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			sides(b,
+				side{"unsigned", func(b *testing.B) { runLoad(b, inflight, latencies, unsigned) }},
+				side{"hmac", func(b *testing.B) { runLoad(b, inflight, latencies, withKey) }})
+		})
+	}
+}

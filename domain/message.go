@@ -102,6 +102,10 @@ const (
 	CodeUnavailable    = "unavailable"     // the server is shutting down
 	CodeUnauthorized   = "unauthorized"    // unsigned, forged or replayed request refused by a server with a key
 	CodeForbidden      = "forbidden"       // the server's policy does not let this caller run this command on this target
+	// CodeDuplicate: a balanced request whose call another delivery has
+	// claimed (ports.Claimer: a re-publish or a replay). The server drops
+	// it: the code is never sent, only seen by middleware and the audit.
+	CodeDuplicate = "duplicate"
 )
 
 // Reply is one message from a server back to the caller of a request.

@@ -20,4 +20,7 @@ var (
 	// could not restore it in time; it keeps trying until closed. The request
 	// may or may not have been sent when a Send in flight fails with it.
 	ErrUnavailable = errors.New("transport unavailable")
+	// ErrClaimed: another delivery of the same call id holds, or held, its
+	// claim (Claimer): this one must not run.
+	ErrClaimed = errors.New("call already claimed by another delivery")
 )

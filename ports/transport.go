@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/topicrpc/topicrpc/domain"
 )
@@ -125,7 +126,8 @@ type Endpoint struct {
 	// such request goes to exactly one consumer of the queue, one at a time
 	// per consumer (prefetch 1, fair dispatch); it is settled after the
 	// handler returns and redelivered to another consumer if this one dies
-	// first (at-least-once).
+	// first (at-least-once). Its ReplyWriter is a Claimer, with which a
+	// server makes a call id run once however many copies reach the queue.
 	WorkGroups []string
 }
 
@@ -185,6 +187,23 @@ type ReplyWriter interface {
 	// Reply sends r to the caller; the transport fills in r.CallID. It blocks at
 	// most until ctx ends. An error means the reply was not sent.
 	Reply(ctx context.Context, r domain.Reply) error
+}
+
+// Claimer is implemented by the ReplyWriter of a request taken from a work
+// queue (Endpoint.WorkGroups): it makes one delivery of a call id the one
+// that runs, fleet-wide, so that a balanced request re-published to the
+// work queue (the same call id again) runs once, not once per member.
+type Claimer interface {
+	// Claim returns nil when this delivery now holds its call id's claim
+	// (or already did), and an error wrapping ErrClaimed when another
+	// delivery of the same call id holds it or held it: once taken, a claim
+	// holds until until, even after the handler returns. A claim is tied to
+	// its delivery: it is released when the delivery goes back to the queue
+	// (its subscription closed mid-job, or its connection broke), so the
+	// consumer that runs it again can claim it (at least once). Any other
+	// error means the claim could not be decided. It blocks at most until
+	// ctx ends. Safe for concurrent use.
+	Claim(ctx context.Context, until time.Time) error
 }
 
 // ReplySink receives the replies of one call.

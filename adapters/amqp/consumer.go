@@ -141,6 +141,9 @@ type generation struct {
 	cancel context.CancelFunc
 	gaveUp atomic.Bool // set when handlers in flight are given up on: work queues requeue their requests
 
+	claimMu sync.Mutex
+	claimed map[*replyWriter]struct{} // deliveries holding a claim, not yet settled (claims.go)
+
 	releaseOnce sync.Once
 }
 
@@ -349,8 +352,9 @@ func (g *generation) wait() (genEnd, *amqp.Error) {
 		g.gaveUp.Store(true)
 		g.cancel()
 		if g.link.conn.IsClosed() { // set before the connection closes its channels
-			return endLost, e
+			return endLost, e // the claims went with the connection
 		}
+		g.releaseClaims()
 		return endChannelError, e
 	}
 	select {

@@ -59,6 +59,7 @@ type link struct {
 	presence presenceState    // the presence exchanges, likewise (presence.go)
 	jobs     jobsDecl         // the results store, likewise (jobs.go)
 	watchers chanHolder       // the channel the presence watchers share on this connection (shared.go)
+	claims   claimSet         // the claims of balanced requests held on this connection (claims.go)
 }
 
 func newLink(conn *amqp.Connection, node string) *link {

@@ -22,6 +22,7 @@ type replyWriter struct {
 	replyTo  string
 	finished atomic.Bool
 	poisoned atomic.Bool // the reply-to is poisonous (replyguard.go): reject the request
+	claimed  atomic.Bool // the delivery holds its call's claim (claims.go)
 }
 
 // Reply publishes r to the caller's reply-to address. It returns once the

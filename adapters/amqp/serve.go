@@ -220,6 +220,7 @@ func (q *servedQueue) handle(g *generation, d *amqp.Delivery) {
 	rw.finished.Store(true)
 	if rw.poisoned.Load() {
 		// Its reply-to would close the connection: never redelivered.
+		g.settledClaim(rw)
 		q.settle(g, d, settleReject)
 		return
 	}
@@ -227,10 +228,12 @@ func (q *servedQueue) handle(g *generation, d *amqp.Delivery) {
 		// Close gave up on the handler, or the channel broke: the request
 		// goes back to the work queue for another consumer (the broker
 		// would requeue it anyway when the channel closes), never
-		// acknowledged half done.
+		// acknowledged half done, its claim released first.
+		g.releaseClaim(rw)
 		q.settle(g, d, settleRequeue)
 		return
 	}
+	g.settledClaim(rw)
 	q.settle(g, d, settleAck)
 }
 

@@ -39,7 +39,7 @@ func (c Config) workQueue(group string) string { return c.QueuePrefix + workQueu
 // groups themselves are checked by ports.Endpoint.Validate). It also
 // refuses a server queue whose name would be a work queue's.
 func (t *Transport) checkWorkQueues(ep ports.Endpoint) error {
-	for _, kept := range []string{workQueuePrefix, "fleet."} {
+	for _, kept := range []string{workQueuePrefix, "fleet.", claimQueuePrefix} {
 		if strings.HasPrefix(ep.QueueName(), kept) {
 			return fmt.Errorf("%w: queue name %q starts with %q, which is kept for topicrpc's own queues",
 				ports.ErrBadEndpoint, ep.QueueName(), kept)

@@ -41,7 +41,7 @@ func (t *Transport) Serve(ctx context.Context, ep ports.Endpoint, h ports.Handle
 			cancel()
 			return nil, fmt.Errorf("serve %s: work group %s: %w", name, g, err)
 		}
-		s.workers = append(s.workers, newWorker(wq))
+		s.workers = append(s.workers, newWorker(wq, &t.claims))
 	}
 	t.subs[s] = struct{}{}
 	t.mu.Unlock()

@@ -46,6 +46,7 @@ type Transport struct {
 	routes map[string]*route // cache of index lookups; emptied on every binding change
 	subs   map[*subscription]struct{}
 	work   map[string]*queue // work queues by group name (work.go); nil until the first
+	claims claimTable        // claims of balanced requests' call ids (claims.go)
 	closed bool
 
 	calls callShards // registrations by call id, for Forget

@@ -62,16 +62,17 @@ func (t *Transport) sendBalanced(m *message) error {
 // channel, and the handler's later replies are refused, so that the caller
 // hears only from the consumer that runs it again.
 type worker struct {
-	q *queue
-	c *consumer
+	q      *queue
+	c      *consumer
+	claims *claimTable // the Transport's
 
 	mu      sync.RWMutex // held for reading while a reply is delivered
 	running *message     // the request being handled; nil when idle or given back
 	gaveUp  bool         // Close stopped waiting: requests go back, replies are refused
 }
 
-func newWorker(q *queue) *worker {
-	return &worker{q: q, c: &consumer{ch: make(chan *message, 1), credit: 1}}
+func newWorker(q *queue, claims *claimTable) *worker {
+	return &worker{q: q, c: &consumer{ch: make(chan *message, 1), credit: 1}, claims: claims}
 }
 
 // run handles the requests delivered to w until the queue detaches it.
@@ -111,8 +112,10 @@ func (w *worker) giveUp() {
 	}
 }
 
-// giveBack puts m back at the head of the work queue.
+// giveBack puts m back at the head of the work queue, releasing its claim
+// (claims.go) so that the consumer that runs it again can take it.
 func (w *worker) giveBack(m *message) {
+	w.claims.release(m.req.ID, m)
 	w.q.mu.Lock()
 	defer w.q.mu.Unlock()
 	w.q.requeue(m)
@@ -123,6 +126,8 @@ type workReply struct {
 	w *worker
 	m *message
 }
+
+var _ ports.Claimer = workReply{}
 
 // Reply implements ports.ReplyWriter; it fails once the request was given
 // back to the queue.

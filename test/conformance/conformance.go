@@ -51,6 +51,7 @@ func Run(t *testing.T, f Factory, feat Features) {
 		{"Presence", testPresence},
 		{"BalancedWork", testBalancedWork},
 		{"SignedRequests", testSigned},
+		{"BalancedOncePerFleet", testBalancedOncePerFleet},
 		{"MalformedRequests", testMalformed},
 		{"PipelineRecoversPanics", testPipelinePanic},
 		{"PipelineExpiresByServerClock", testPipelineExpired},
