@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/topicrpc/topicrpc/domain"
 	"github.com/topicrpc/topicrpc/ports"
 )
 
@@ -23,10 +23,10 @@ import (
 // RESOURCE_LOCKED, atomically; the queue goes when its connection closes,
 // so a member that dies mid-job releases its claims with its deliveries,
 // and the broker's redelivery can be claimed by the member that runs it
-// again (at least once). Its x-expires is the claim's time left, so a
-// finished call's claim stays until nobody may run the request any more,
-// then goes by itself. A delivery given back to its queue releases its
-// claim first (queue.delete).
+// again (at least once). A finished call's claim stays until nobody may
+// run the request any more (Claim's until), when the link deletes it;
+// x-expires (claimExpiry) removes what a link left behind. A delivery given
+// back to its queue releases its claim first (queue.delete).
 //
 // Within one connection the exclusive queue cannot tell two deliveries
 // apart (its owner may declare it again), so the link also keeps the claims
@@ -40,9 +40,9 @@ import (
 
 // claimSet is one link's claims. Safe for concurrent use.
 type claimSet struct {
-	mu      sync.Mutex
-	held    map[string]heldClaim // call id → claim
-	inserts int
+	mu    sync.Mutex
+	held  map[string]heldClaim // call id → claim
+	swept time.Time            // when held was last swept of expired claims
 
 	once  sync.Once
 	slots chan *claimChan // the claims channels not in use
@@ -78,20 +78,27 @@ func (s *claimSet) claim(ctx context.Context, l *link, prefix string, owner *rep
 	if s.held == nil {
 		s.held = make(map[string]heldClaim)
 	}
-	if s.inserts++; s.inserts%claimSweep == 0 {
+	var expired []string
+	if now.Sub(s.swept) >= time.Second {
+		s.swept = now
 		for k, e := range s.held {
 			if !now.Before(e.until) {
 				delete(s.held, k)
+				if e.owner != nil {
+					expired = append(expired, k)
+				}
 			}
 		}
 	}
 	s.held[id] = heldClaim{owner: owner, until: until}
 	s.mu.Unlock()
+	if len(expired) > 0 {
+		go s.drop(l, prefix, expired)
+	}
 
-	ttl := min(max(time.Until(until), time.Second), math.MaxInt32*time.Millisecond)
 	err := s.do(ctx, l, func(ch *amqp.Channel) error {
 		_, err := ch.QueueDeclare(claimQueue(prefix, id), false, false, true, false,
-			amqp.Table{"x-expires": int32(ttl.Milliseconds())})
+			amqp.Table{"x-expires": int32(claimExpiry.Milliseconds())})
 		return err
 	})
 	if err == nil {
@@ -110,8 +117,26 @@ func (s *claimSet) claim(ctx context.Context, l *link, prefix string, owner *rep
 	return err
 }
 
-// claimSweep is how many claims are taken between sweeps of expired ones.
-const claimSweep = 1024
+// claimExpiry is every claim queue's x-expires: the longest a claim may be
+// needed (a signed request is refused once sent longer ago than the replay
+// window), the same for every claim, so that declaring one again on its
+// connection never fails for inequivalent arguments. The link deletes its
+// claims' queues sooner, once their time is past (drop), while it lives.
+const claimExpiry = domain.DefaultReplayWindow + 5*time.Second
+
+// drop deletes the queues of claims past their time.
+func (s *claimSet) drop(l *link, prefix string, ids []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), claimExpiry)
+	defer cancel()
+	for _, id := range ids {
+		if err := s.do(ctx, l, func(ch *amqp.Channel) error {
+			_, err := ch.QueueDelete(claimQueue(prefix, id), false, false, false)
+			return err
+		}); err != nil {
+			return // the link is going: its claims go with it
+		}
+	}
+}
 
 // release drops id's claim if owner holds it, and deletes its queue, so
 // that another connection may claim it: call it before the delivery goes

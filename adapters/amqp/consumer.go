@@ -508,6 +508,9 @@ func (c *consumer) close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("amqp: close %s %s: %s still running: %w", c.spec.noun, g.queue, c.spec.busy, ctx.Err())
 		g.gaveUp.Store(true)
+		// Their requests go back when the channel closes below: their
+		// claims first, so that the consumer that takes one may claim it.
+		g.releaseClaims()
 	}
 	c.cancel()
 	// Closing waits for the broker's close-ok; do not wait past ctx for it.
