@@ -10,6 +10,8 @@ import (
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/topicrpc/topicrpc/test/internal/bintest"
 )
 
 // A signed --any request captured on its way to the work queue and
@@ -24,8 +26,15 @@ func TestAttackRepublishBalanced(t *testing.T) {
 	keyPath, _ := authKeyFile(t)
 	dir := t.TempDir()
 	members := []string{"w1", "w2", "w3"}
+	var procs []*bintest.Proc
 	for _, name := range members {
-		f.server(name, "--bind", "jobs.#", "--auth-key-file", keyPath, "--audit-log", filepath.Join(dir, name+".jsonl"))
+		p := f.server(name, "--bind", "jobs.#", "--auth-key-file", keyPath, "--audit-log", filepath.Join(dir, name+".jsonl"))
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s's log:\n%s", name, p.Stderr.String())
+			}
+		})
+		procs = append(procs, p)
 	}
 	a := newAttacker(t, f)
 	q, err := a.ch.QueueDeclare("", false, true, true, false, nil)
@@ -75,7 +84,16 @@ func TestAttackRepublishBalanced(t *testing.T) {
 		}
 	}
 	t.Logf("1 signed --any call, re-published %d times to 3 members: outcomes %v, ran on %v", copies, outcomes, ran)
-	if outcomes["ok"] != 1 || outcomes["duplicate"] != copies {
+	// A member whose connection broke takes its claims with it, and the
+	// broker redelivers what it had not acknowledged (at least once): the
+	// call may then run once more, and only then.
+	broke := false
+	for _, p := range procs {
+		broke = broke || strings.Contains(p.Stderr.String(), "connection lost")
+	}
+	if broke && outcomes["ok"] == 2 && outcomes["duplicate"] == copies {
+		t.Logf("ran twice: a member's connection broke meanwhile")
+	} else if outcomes["ok"] != 1 || outcomes["duplicate"] != copies {
 		t.Errorf("outcomes %v, ran on %v: want the call run once (ok 1) and %d copies dropped (duplicate)", outcomes, ran, copies)
 	}
 	select {
