@@ -95,7 +95,7 @@ type Client struct {
 
 	registerWarned, routesWarned atomic.Bool // each warning is logged once
 
-	records sync.WaitGroup // recorded calls' records being stored (submit.go)
+	records inflight // recorded calls' records being stored (submit.go)
 }
 
 // NewClient returns a client on t. log may be nil.

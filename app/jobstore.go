@@ -54,11 +54,11 @@ func (s *Server) store(rec domain.JobRecord) {
 		s.log.Warn("reply not stored in the results store: too many stores in flight", "call", clip(rec.CallID), "limit", maxStoring)
 		return
 	}
-	s.stores.Add(1)
+	s.stores.add()
 	go func() {
 		defer func() {
 			<-s.storing
-			s.stores.Done()
+			s.stores.done()
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
@@ -69,14 +69,4 @@ func (s *Server) store(rec domain.JobRecord) {
 }
 
 // awaitStores waits for the stores in flight, at most until ctx ends.
-func (s *Server) awaitStores(ctx context.Context) {
-	done := make(chan struct{})
-	go func() {
-		s.stores.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-}
+func (s *Server) awaitStores(ctx context.Context) { _ = s.stores.wait(ctx) }

@@ -182,8 +182,8 @@ type Server struct {
 	// jobs is the transport's results store, where the replies to requests
 	// asking for it (domain.Request.Record) go too; nil without one.
 	jobs    ports.JobStore
-	storing chan struct{}  // a token per store in flight (jobstore.go)
-	stores  sync.WaitGroup // the stores in flight
+	storing chan struct{} // a token per store in flight (jobstore.go)
+	stores  inflight      // the stores in flight
 }
 
 // NewServer returns a server with the built-in commands echo, fib, ping and

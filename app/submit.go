@@ -76,9 +76,9 @@ func (c *Client) callRecord(req *domain.Request, exp *domain.Expectation, async 
 // them stored.
 func (c *Call) recordAsync(ctx context.Context, store ports.JobStore, rec domain.JobRecord) {
 	cl := c.client
-	cl.records.Add(1)
+	cl.records.add()
 	go func() {
-		defer cl.records.Done()
+		defer cl.records.done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
 		if err := store.StoreJob(ctx, rec); err != nil {
@@ -88,17 +88,11 @@ func (c *Call) recordAsync(ctx context.Context, store ports.JobStore, rec domain
 }
 
 // Flush waits until the records of the recorded calls made so far are
-// stored (or failed, with a warning each), at most until ctx ends.
+// stored (or failed, with a warning each), at most until ctx ends. Calls
+// may go on meanwhile: it returns once none is being recorded.
 func (c *Client) Flush(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		c.records.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("flush call records: %w", ctx.Err())
+	if err := c.records.wait(ctx); err != nil {
+		return fmt.Errorf("flush call records: %w", err)
 	}
+	return nil
 }
