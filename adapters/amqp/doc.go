@@ -92,6 +92,7 @@
 //	topicrpc-nonce     header: Request.Nonce (string); signed requests only
 //	topicrpc-signature header: Request.Signature, standard base64 (string); signed requests only
 //	topicrpc-caller    header: Request.Caller (string); absent when empty
+//	topicrpc-record    header: Request.Record (bool): store the replies in the results store (jobs.go); absent when false, not signed
 //	traceparent        header: Request.Trace.Parent (string, ≤ 128 bytes); traced calls only, not signed
 //	tracestate         header: Request.Trace.State (string, ≤ 512 bytes); ignored, like traceparent, when longer or not a string
 //	body               Command.Args
@@ -107,6 +108,13 @@
 //	topicrpc-error     header: Reply.Error; error replies only (cut at 16 KiB)
 //	topicrpc-code      header: Reply.Code; error replies only
 //	body               Reply.Result
+//
+// # Jobs
+//
+// The results store is a stream, QueuePrefix+"jobs.results", fed through
+// the fanout exchange Exchange+".jobs", on a connection of its own; each
+// message one job record or a batch of them (codec_jobs.go,
+// jobs_writer.go). jobs.go says how it is declared, bounded and read.
 //
 // # Presence
 //
