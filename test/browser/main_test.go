@@ -7,15 +7,12 @@
 package browser_test
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/test/internal/bintest"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
 )
@@ -27,54 +24,36 @@ var screenshots = flag.String("screenshots", "", "save the pages' screenshots in
 // What TestMain made, or why not. Package state because TestMain has no
 // other way to hand a value to the tests.
 var (
-	node   *brokertest.Node
-	noNode string
-	bins   *bintest.Programs
+	node *brokertest.Own[*brokertest.Node]
+	bins *bintest.Programs
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		noNode = "-short: the browser tests need a RabbitMQ node of their own and a browser"
-		os.Exit(m.Run())
-	}
-	var remove func()
 	var err error
-	if bins, remove, err = bintest.Build(); err != nil {
+	if node, err = brokertest.Boot("a RabbitMQ node and a browser", 3*time.Minute, brokertest.StartNode); err != nil {
 		fmt.Fprintf(os.Stderr, "browser: %v\n", err)
 		os.Exit(1)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	n, err := brokertest.StartNode(ctx)
-	cancel()
-	switch {
-	case err == nil:
-		node = n
-	case errors.Is(err, brokertest.ErrNoBroker) && !testkit.BrokerRequired():
-		noNode = err.Error()
-	default:
-		fmt.Fprintf(os.Stderr, "browser: %v\n", err)
-		remove()
-		os.Exit(1)
+	code := 0
+	if testing.Short() {
+		code = m.Run()
+	} else {
+		var remove func()
+		if bins, remove, err = bintest.Build(); err != nil {
+			fmt.Fprintf(os.Stderr, "browser: %v\n", err)
+			code = 1
+		} else {
+			code = m.Run()
+			remove()
+		}
 	}
-	code := m.Run()
-	if node != nil {
-		node.Stop()
-	}
-	remove()
+	node.Stop()
 	os.Exit(code)
 }
 
-// requireNode returns the private node, or ends the test: a skip under
-// -short, else through testkit.NoBroker.
+// requireNode returns the private node, or ends the test (Own.Require).
 func requireNode(t *testing.T) *brokertest.Node {
 	t.Helper()
-	switch {
-	case node != nil:
-	case testing.Short():
-		t.Skip(noNode)
-	default:
-		testkit.NoBroker(t, noNode)
-	}
-	return node
+	return node.Require(t)
 }

@@ -6,64 +6,33 @@
 package faults_test
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/test/internal/brokertest"
 )
 
-// The node TestMain booted, or why there is none. Package state because
-// TestMain has no other way to hand a value to the tests.
-var (
-	node   *brokertest.Node
-	noNode string
-)
+// node is the node TestMain booted, or why there is none. Package state
+// because TestMain has no other way to hand a value to the tests.
+var node *brokertest.Own[*brokertest.Node]
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if testing.Short() {
-		noNode = "-short: the fault tests need a RabbitMQ node of their own"
-		os.Exit(m.Run())
-	}
-	// Booting takes 5 s on an idle machine, up to 25 s on 2 busy cores.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	n, err := brokertest.StartNode(ctx)
-	cancel()
-	switch {
-	case err == nil:
-		node = n
-	case errors.Is(err, brokertest.ErrNoBroker) && !testkit.BrokerRequired():
-		noNode = err.Error()
-	default:
+	var err error
+	if node, err = brokertest.Boot("a RabbitMQ node", 3*time.Minute, brokertest.StartNode); err != nil {
 		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
-		if errors.Is(err, brokertest.ErrNoBroker) {
-			fmt.Fprintf(os.Stderr, "faults: failing because %s=1\n", brokertest.EnvRequire)
-		}
 		os.Exit(1)
 	}
 	code := m.Run()
-	if node != nil {
-		node.Stop()
-	}
+	node.Stop()
 	os.Exit(code)
 }
 
-// requireNode returns the private node. Without one it skips the test under
-// -short, and otherwise ends it through testkit.NoBroker.
+// requireNode returns the private node, or ends the test (Own.Require).
 func requireNode(t *testing.T) *brokertest.Node {
 	t.Helper()
-	switch {
-	case node != nil:
-	case testing.Short():
-		t.Skip(noNode)
-	default:
-		testkit.NoBroker(t, noNode)
-	}
-	return node
+	return node.Require(t)
 }
