@@ -7,8 +7,6 @@
 package cluster_test
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -21,15 +19,7 @@ import (
 var cluster *brokertest.Own[*brokertest.Cluster]
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	var err error
-	if cluster, err = brokertest.Boot("a RabbitMQ cluster", 4*time.Minute, brokertest.StartCluster); err != nil {
-		fmt.Fprintf(os.Stderr, "cluster: %v\n", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cluster.Stop()
-	os.Exit(code)
+	os.Exit(brokertest.RunOwn(m, &cluster, "cluster", "a RabbitMQ cluster", 4*time.Minute, brokertest.StartCluster))
 }
 
 // requireCluster returns the cluster, or ends the test (Own.Require).

@@ -6,8 +6,6 @@
 package faults_test
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -20,15 +18,7 @@ import (
 var node *brokertest.Own[*brokertest.Node]
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	var err error
-	if node, err = brokertest.Boot("a RabbitMQ node", 3*time.Minute, brokertest.StartNode); err != nil {
-		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	node.Stop()
-	os.Exit(code)
+	os.Exit(brokertest.RunOwn(m, &node, "faults", "a RabbitMQ node", 3*time.Minute, brokertest.StartNode))
 }
 
 // requireNode returns the private node, or ends the test (Own.Require).

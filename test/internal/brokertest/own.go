@@ -3,7 +3,9 @@ package brokertest
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -64,4 +66,22 @@ func (o *Own[B]) Stop() {
 	if o != nil && o.ok {
 		o.b.Stop()
 	}
+}
+
+// RunOwn is a TestMain's body for a package with a broker of its own: it
+// parses the flags, boots the broker into *own (Boot), runs the tests and
+// stops the broker, and returns the exit code — 1 without running a test
+// when Boot fails, saying why on stderr prefixed with pkg.
+func RunOwn[B interface{ Stop() }](m *testing.M, own **Own[B], pkg, what string, timeout time.Duration, start func(context.Context) (B, error)) int {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	o, err := Boot(what, timeout, start)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", pkg, err)
+		return 1
+	}
+	*own = o
+	defer o.Stop()
+	return m.Run()
 }
