@@ -207,3 +207,11 @@ func (c Config) validate() error {
 	}
 	return nil
 }
+
+// named returns c for a connection of the Transport's other than its own,
+// told apart by suffix after ConnectionName in the management UI and
+// rabbitmqctl list_connections.
+func (c Config) named(suffix string) Config {
+	c.ConnectionName += suffix
+	return c
+}

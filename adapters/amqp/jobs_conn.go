@@ -16,7 +16,8 @@ import (
 // or 541 INTERNAL_ERROR) that closes the whole connection: on the
 // Transport's own connection that took every call in flight with it (their
 // replies arrive on it) and every server's consumer. On its own connection
-// a store that is not ready costs only a retry (storeRetry).
+// a store that is not ready costs only a retry (storeRetry). It is named
+// apart: Config.ConnectionName + " (results store)".
 
 // jobsConn holds the results store's connection.
 type jobsConn struct {
@@ -41,7 +42,7 @@ func (t *Transport) jobsLink(ctx context.Context) (*link, error) {
 	if l := t.jc.l; l != nil && !l.down() {
 		return l, nil
 	}
-	conn, node, err := t.dialer.dial(ctx)
+	conn, node, err := t.jobsD.dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("amqp: connect for the results store: %w", err)
 	}

@@ -83,8 +83,7 @@ func newReplyGuard(ctx context.Context, cfg Config) (*replyGuard, error) {
 	if len(cfg.brokers()) == 0 {
 		return g, nil
 	}
-	cfg.ConnectionName += " (reply probe)"
-	d, err := newDialer(cfg, nil)
+	d, err := newDialer(cfg.named(" (reply probe)"), nil)
 	if err != nil {
 		return nil, err
 	}

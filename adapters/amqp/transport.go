@@ -68,7 +68,8 @@ var _ ports.Transport = (*Transport)(nil)
 // attempts), and per subscription "amqp: serving again" (info).
 type Transport struct {
 	cfg    Config
-	dialer *dialer // every connection of the Transport is dialled through it
+	dialer *dialer // the Transport's own connection is dialled through it
+	jobsD  *dialer // the results store's (jobs_conn.go), named apart
 	log    *slog.Logger
 	router *replyRouter // shared by every connection: sinks outlive a reconnection
 	guard  *replyGuard  // where replies to direct reply-to addresses may go (replyguard.go)
@@ -111,6 +112,10 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
+	jd, err := newDialer(cfg.named(" (results store)"), nil)
+	if err != nil {
+		return nil, err
+	}
 	routes, err := newRouteView(cfg)
 	if err != nil {
 		return nil, err
@@ -118,6 +123,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	t := &Transport{
 		cfg:      cfg,
 		dialer:   d,
+		jobsD:    jd,
 		log:      cfg.Logger,
 		router:   newReplyRouter(cfg.Logger),
 		routes:   routes,
