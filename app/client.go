@@ -202,6 +202,9 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 		span := c.cfg.Tracer.StartCall(ctx, &call.req)
 		call.span = &span
 	}
+	if record {
+		call.recordFirst(ctx, store, c.callRecord(&call.req, &exp, false))
+	}
 	if err := c.send(ctx, call, o.servers); err != nil {
 		c.putWaker(call.w)
 		err = fmt.Errorf("call %s: %w", target, err)
@@ -209,9 +212,6 @@ func (c *Client) Call(ctx context.Context, target string, cmd domain.Command, op
 			(*call.span).End(domain.Summary{}, err)
 		}
 		return nil, err
-	}
-	if record {
-		call.recordAsync(ctx, store, c.callRecord(&call.req, &exp, false))
 	}
 	return call, nil
 }

@@ -94,7 +94,7 @@ func (j *Jobs) Follow(ctx context.Context, id string, fn func(*domain.Job) bool)
 	job := &domain.Job{ID: id}
 	caughtUp, stopped := false, false
 	var noJob bool
-	err := j.store.ScanJobs(ctx, jobFrom(id), true, func(rec *domain.JobRecord) bool {
+	_, err := j.store.ScanJobs(ctx, ports.JobScan{From: jobFrom(id), Follow: true}, func(rec *domain.JobRecord) bool {
 		if rec == nil {
 			caughtUp = true
 			if job.Empty() {
@@ -163,52 +163,71 @@ type JobEntry struct {
 	Counts  domain.Counts
 }
 
-// listWindow is the first stretch of time List reads, back from now, when
-// it wants only the newest jobs (JobFilter.Limit); each next one reaches
-// listGrowth times as far, until one holds Limit jobs or reaches Since:
-// with the CLI's --since 24h, at most five reads, the last ones reading
-// what the first did again (an eighth of the total at most).
+// listBack is how many entries of the store, back from its end, List
+// reads first for listBack0+listBackPerJob*Limit jobs; each next stretch is
+// as long as the jobs found so far suggest (a quarter more), at least
+// twice and at most listGrowth times the last one.
 const (
-	listWindow = time.Minute
-	listGrowth = 8
+	listBack0      = 16
+	listBackPerJob = 8
+	listGrowth     = 8
 )
 
 // List returns the jobs the filter chooses, newest first (by Sent), as
-// the store holds them now. With a Limit it reads the store back from now
-// a stretch at a time (a minute, then twice as far each time, to
-// f.Since; see listWindow): the newest jobs of a store that spans days
-// cost a read of minutes, not of days. Without one it reads from f.Since.
+// the store holds them now.
+//
+// With a Limit it reads the store back from its end (ports.JobScan.Back),
+// a stretch at a time, each longer than the last, until the stretch holds
+// Limit chosen jobs, reaches the store's first record, or reaches records
+// stored before f.Since (less JobSkew): the newest jobs cost a read of the
+// store's newest records, however much it holds. A job is taken from a
+// stretch only when its caller's record is in it: every record of a job
+// is stored after its caller's record (a Client stores it before the
+// request goes out), so the stretch holds all of the job's records. Jobs
+// without a caller's record (a caller that could not store it) are listed
+// only from a stretch that reaches the store's first record or Since.
+//
+// Without a Limit it reads the store from f.Since (less JobSkew).
 func (j *Jobs) List(ctx context.Context, f JobFilter) ([]JobEntry, error) {
-	now := j.now()
-	var jobs map[string]*domain.Job
-	for w := listWindow; ; w *= listGrowth {
-		since, last := now.Add(-w), false
-		if f.Limit <= 0 || !since.After(f.Since) || w > 10*365*24*time.Hour {
-			since, last = f.Since, true
+	var jobs []*domain.Job
+	if f.Limit <= 0 {
+		from := f.Since
+		if !from.IsZero() {
+			from = from.Add(-JobSkew)
 		}
-		var err error
-		if jobs, err = j.read(ctx, since, f.Target); err != nil {
+		s, err := j.read(ctx, ports.JobScan{From: from}, f)
+		if err != nil {
 			return nil, err
 		}
-		if last || len(jobs) >= f.Limit {
-			break
+		jobs = s.chosen(true)
+	} else {
+		for back := listBack0 + listBackPerJob*f.Limit; ; {
+			s, err := j.read(ctx, ports.JobScan{Back: back}, f)
+			if err != nil {
+				return nil, err
+			}
+			whole := s.first || (!f.Since.IsZero() && s.oldest.Before(f.Since.Add(-JobSkew)))
+			if jobs = s.chosen(whole); whole || len(jobs) >= f.Limit {
+				break
+			}
+			next := back * listGrowth
+			if n := len(jobs); n > 0 {
+				next = min(max(back*f.Limit/n*5/4, 2*back), next)
+			}
+			back = next
 		}
 	}
-	list := make([]*domain.Job, 0, len(jobs))
-	for _, job := range jobs {
-		list = append(list, job)
-	}
-	slices.SortFunc(list, func(a, b *domain.Job) int {
+	slices.SortFunc(jobs, func(a, b *domain.Job) int {
 		if c := b.Call.Sent.Compare(a.Call.Sent); c != 0 {
 			return c
 		}
 		return cmp.Compare(b.ID, a.ID)
 	})
-	if f.Limit > 0 && len(list) > f.Limit {
-		list = list[:f.Limit]
+	if f.Limit > 0 && len(jobs) > f.Limit {
+		jobs = jobs[:f.Limit]
 	}
-	out := make([]JobEntry, len(list))
-	for i, job := range list {
+	out := make([]JobEntry, len(jobs))
+	for i, job := range jobs {
 		v := j.View(job, time.Time{})
 		c := &job.Call
 		out[i] = JobEntry{ID: job.ID, Sent: c.Sent, Caller: c.Caller, Target: c.Target, Command: c.Command,
@@ -218,23 +237,45 @@ func (j *Jobs) List(ctx context.Context, f JobFilter) ([]JobEntry, error) {
 	return out, nil
 }
 
-// read gathers the jobs sent since then (to target, when set) from the
-// store: read from a skew earlier, since a record's time in the store is
-// its writer's or the broker's clock, not the caller's.
-func (j *Jobs) read(ctx context.Context, since time.Time, target string) (map[string]*domain.Job, error) {
-	from := since
-	if !from.IsZero() {
-		from = from.Add(-JobSkew)
+// stretch is what one read of the store gathered.
+type stretch struct {
+	jobs   map[string]*domain.Job
+	first  bool      // it began at the store's first record kept
+	oldest time.Time // the time of its first record (the zero time when empty)
+}
+
+// chosen returns the stretch's jobs whose caller's record it holds, and,
+// with orphans, the others too.
+func (s *stretch) chosen(orphans bool) []*domain.Job {
+	out := make([]*domain.Job, 0, len(s.jobs))
+	for _, job := range s.jobs {
+		if job.Recorded || orphans {
+			out = append(out, job)
+		}
 	}
-	jobs := make(map[string]*domain.Job)
-	err := j.store.ScanJobs(ctx, from, false, func(rec *domain.JobRecord) bool {
-		if rec == nil || rec.Sent.Before(since) || (target != "" && rec.Target != target) {
+	return out
+}
+
+// read gathers the jobs f chooses (sent since f.Since, to f.Target) from
+// a scan of the store. A record's time in the store is its writer's or the
+// broker's clock, not the caller's: Since is compared with the call's.
+func (j *Jobs) read(ctx context.Context, scan ports.JobScan, f JobFilter) (*stretch, error) {
+	s := &stretch{jobs: make(map[string]*domain.Job)}
+	seen := false
+	first, err := j.store.ScanJobs(ctx, scan, func(rec *domain.JobRecord) bool {
+		if rec == nil {
 			return true
 		}
-		job := jobs[rec.CallID]
+		if !seen {
+			s.oldest, seen = rec.At, true
+		}
+		if rec.Sent.Before(f.Since) || (f.Target != "" && rec.Target != f.Target) {
+			return true
+		}
+		job := s.jobs[rec.CallID]
 		if job == nil {
 			job = &domain.Job{ID: rec.CallID}
-			jobs[rec.CallID] = job
+			s.jobs[rec.CallID] = job
 		}
 		job.Add(*rec)
 		return true
@@ -242,5 +283,6 @@ func (j *Jobs) read(ctx context.Context, since time.Time, target string) (map[st
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
-	return jobs, nil
+	s.first = first
+	return s, nil
 }

@@ -48,3 +48,49 @@ func TestJobsListReadsBackFromNow(t *testing.T) {
 		}
 	}
 }
+
+// TestJobsListTakesJobsWhoseRecordItRead: a stretch of the store read back
+// from its end may begin in the middle of a job (its caller's record
+// before the stretch, replies in it): List does not take that job, nor
+// count it towards its limit, until it has read the caller's record.
+func TestJobsListTakesJobsWhoseRecordItRead(t *testing.T) {
+	t.Parallel()
+	tr := testkit.MemoryTransport(t)
+	base := time.Now().Add(-time.Hour)
+	store := func(rec domain.JobRecord) {
+		t.Helper()
+		if err := tr.StoreJob(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := make([]*domain.Request, 10)
+	reply := func(i, server int) {
+		r := domain.Reply{CallID: reqs[i].ID, Server: fmt.Sprintf("s%02d", server), Result: "x"}
+		store(domain.ReplyRecord(reqs[i], r, reqs[i].Sent))
+	}
+	for i := range reqs {
+		sent := base.Add(time.Duration(i) * time.Minute)
+		reqs[i] = &domain.Request{ID: fmt.Sprintf("job%d", i), Target: "all", Command: domain.Command{Name: "echo"}, Sent: sent}
+		store(domain.JobRecord{Kind: domain.RecordCall, CallID: reqs[i].ID, At: sent, Sent: sent, Target: "all",
+			Command: reqs[i].Command, Expected: []string{"s00"}, Known: true})
+		if i > 0 {
+			reply(i, 0)
+		}
+	}
+	for s := range 31 { // job0 ran long: 31 servers' replies come last
+		reply(0, s)
+	}
+	// The first stretch List reads for two jobs (32 records) holds job9's
+	// reply and job0's, and neither caller's record.
+	list, err := app.NewJobs(tr, app.JobsConfig{}, quiet).List(t.Context(), app.JobFilter{Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range list {
+		got = append(got, fmt.Sprintf("%s recorded=%v ok=%d", e.ID, e.Recorded, e.Counts[domain.StateOK]))
+	}
+	if want := "[job9 recorded=true ok=1 job8 recorded=true ok=1]"; fmt.Sprint(got) != want {
+		t.Errorf("--limit 2: %v, want %s", got, want)
+	}
+}

@@ -69,22 +69,43 @@ func (c *Client) callRecord(req *domain.Request, exp *domain.Expectation, async 
 		Balanced: req.Balanced, Expected: exp.Servers, Absent: exp.Absent, Known: exp.Known, Async: async}
 }
 
-// recordAsync stores the call's record while the call runs: a recorded
-// call costs no round trip more, and its end does not wait for it.
-// Client.Flush (called when a ClientModule stops) waits for the records
-// still being stored, so that a caller that exits after its calls leaves
-// them stored.
-func (c *Call) recordAsync(ctx context.Context, store ports.JobStore, rec domain.JobRecord) {
+// recordWait bounds how long a call waits for its record to be stored
+// before its request goes out (recordFirst): a quarter of the time to
+// its deadline at most.
+const recordWait = time.Second
+
+// recordFirst stores the call's record before the call's request goes
+// out, so that in the store every reply of the job comes after it (what
+// Jobs.List relies on to read only the store's newest records). It waits
+// for the store's confirm at most recordWait: a store that is slow or
+// broken delays a call that long at most, and never fails it; the record
+// is then stored in the background (logged when it cannot be), and only
+// that job may be listed without a reply stored before its record.
+// Client.Flush (called when a ClientModule stops) waits for records still
+// being stored, so that a caller that exits after its calls leaves them
+// stored.
+func (c *Call) recordFirst(ctx context.Context, store ports.JobStore, rec domain.JobRecord) {
 	cl := c.client
 	cl.records.add()
+	stored := make(chan struct{})
 	go func() {
 		defer cl.records.done()
+		defer close(stored)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
 		if err := store.StoreJob(ctx, rec); err != nil {
 			cl.log.Warn("call not recorded in the results store", "call", rec.CallID, "err", err)
 		}
 	}()
+	wait := min(recordWait, c.req.Deadline.Sub(c.req.Sent)/4)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-stored:
+	case <-t.C:
+		cl.log.Warn("call sent before its record was stored: the results store is slow", "call", rec.CallID, "waited", wait)
+	case <-ctx.Done():
+	}
 }
 
 // Flush waits until the records of the recorded calls made so far are

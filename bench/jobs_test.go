@@ -1,6 +1,7 @@
 package bench_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -57,8 +58,10 @@ func BenchmarkMemoryRPCStore(b *testing.B) {
 // storedReplies is how many replies the jobs benchmarks store first.
 const storedReplies = 100_000
 
-// fillJobs stores n reply records, two servers' results per job (n/2
-// jobs, a second apart by their sending time), 16 writes at a time.
+// fillJobs stores the records of n/2 jobs as a recorded call to two
+// servers leaves them: the caller's record, then each server's result
+// (n replies in all), the jobs a millisecond apart by their sending time,
+// 32 jobs at a time.
 func fillJobs(b *testing.B, store ports.JobStore, n int) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -67,19 +70,34 @@ func fillJobs(b *testing.B, store ports.JobStore, n int) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
-	sem := make(chan struct{}, 16)
-	for i := range n {
+	fail := func(err error) {
+		mu.Lock()
+		first = cmp.Or(first, err)
+		mu.Unlock()
+	}
+	sem := make(chan struct{}, 32)
+	for i := range n / 2 {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			sent := start.Add(time.Duration(i/2) * 2 * time.Millisecond)
-			req := &domain.Request{ID: "bench-" + strconv.Itoa(i/2), Target: "all", Command: echo, Sent: sent, Deadline: sent.Add(10 * time.Second)}
-			r := domain.Reply{CallID: req.ID, Server: "s" + strconv.Itoa(i%2), Kind: domain.KindResult, Result: "hello"}
-			if err := store.StoreJob(ctx, domain.ReplyRecord(req, r, sent.Add(time.Millisecond))); err != nil {
-				mu.Lock()
-				first = err
-				mu.Unlock()
+			sent := start.Add(time.Duration(i) * 2 * time.Millisecond)
+			req := &domain.Request{ID: "bench-" + strconv.Itoa(i), Target: "all", Command: echo, Sent: sent, Deadline: sent.Add(10 * time.Second)}
+			call := domain.JobRecord{Kind: domain.RecordCall, CallID: req.ID, At: sent, Sent: sent, Deadline: req.Deadline,
+				Target: req.Target, Command: req.Command, Expected: []string{"s0", "s1"}, Known: true}
+			if err := store.StoreJob(ctx, call); err != nil {
+				fail(err)
+				return
 			}
+			var replies sync.WaitGroup
+			for s := range 2 {
+				replies.Go(func() {
+					r := domain.Reply{CallID: req.ID, Server: "s" + strconv.Itoa(s), Kind: domain.KindResult, Result: "hello"}
+					if err := store.StoreJob(ctx, domain.ReplyRecord(req, r, sent.Add(time.Millisecond))); err != nil {
+						fail(err)
+					}
+				})
+			}
+			replies.Wait()
 		})
 	}
 	wg.Wait()
@@ -88,15 +106,15 @@ func fillJobs(b *testing.B, store ports.JobStore, n int) {
 	}
 }
 
-// listOp lists the 20 newest jobs and checks there are 20, each with two
-// servers ok: what topicrpc jobs does.
-func listOp(jobs *app.Jobs) func() error {
+// listOp lists the newest jobs as f chooses and checks there are want,
+// the newest with its two servers ok: what topicrpc jobs does.
+func listOp(jobs *app.Jobs, f app.JobFilter, want int) func() error {
 	return func() error {
-		list, err := jobs.List(context.Background(), app.JobFilter{Limit: 20})
+		list, err := jobs.List(context.Background(), f)
 		if err != nil {
 			return err
 		}
-		if len(list) != 20 || list[0].Counts[domain.StateOK] != 2 {
+		if len(list) != want || list[0].Counts[domain.StateOK] != 2 || list[0].ID != "bench-"+strconv.Itoa(storedReplies/2-1) {
 			return fmt.Errorf("jobs: %d listed, the newest %+v", len(list), list[0])
 		}
 		return nil
@@ -104,9 +122,10 @@ func listOp(jobs *app.Jobs) func() error {
 }
 
 // BenchmarkJobsList is topicrpc jobs over 100,000 stored replies (50,000
-// jobs of two servers each): reading the whole results store and listing
-// the newest 20, on RabbitMQ (store=amqp: the stream, read from its first
-// record) and in memory. The target is under a second on this machine.
+// jobs of two servers each), on RabbitMQ (store=amqp: the stream) and in
+// memory: read=newest lists the newest 20 (jobs' default: the store read
+// back from its end), read=whole all 50,000 (jobs --limit 0: the whole
+// store read). The target is under a second on this machine for the first.
 func BenchmarkJobsList(b *testing.B) {
 	// Filled once: the sub-benchmarks run again with a larger b.N.
 	br := needBroker(b)
@@ -115,10 +134,17 @@ func BenchmarkJobsList(b *testing.B) {
 	fillJobs(b, onBroker, storedReplies)
 	inMemory := testkit.MemoryTransport(b)
 	fillJobs(b, inMemory, storedReplies)
-	b.Run("store=amqp", func(b *testing.B) {
-		runLoad(b, 1, brokerCPU, listOp(app.NewJobs(onBroker, app.JobsConfig{}, quiet)))
-	})
-	b.Run("store=memory", func(b *testing.B) {
-		runLoad(b, 1, 0, listOp(app.NewJobs(inMemory, app.JobsConfig{}, quiet)))
-	})
+	newest, whole := app.JobFilter{Limit: 20}, app.JobFilter{}
+	for _, r := range []struct {
+		name string
+		f    app.JobFilter
+		want int
+	}{{"newest", newest, 20}, {"whole", whole, storedReplies / 2}} {
+		b.Run("store=amqp/read="+r.name, func(b *testing.B) {
+			runLoad(b, 1, brokerCPU, listOp(app.NewJobs(onBroker, app.JobsConfig{}, quiet), r.f, r.want))
+		})
+		b.Run("store=memory/read="+r.name, func(b *testing.B) {
+			runLoad(b, 1, 0, listOp(app.NewJobs(inMemory, app.JobsConfig{}, quiet), r.f, r.want))
+		})
+	}
 }

@@ -18,7 +18,8 @@ import (
 type JobRecordKind uint8
 
 const (
-	// RecordCall is the caller's record of a call, written when it published it.
+	// RecordCall is the caller's record of a call, stored before its request
+	// is published (so that every reply of the job is stored after it).
 	RecordCall JobRecordKind = iota + 1
 	// RecordReply is one reply (an ack or a result) as its server stored it.
 	RecordReply

@@ -28,17 +28,38 @@ type JobStore interface {
 	StoreJob(ctx context.Context, rec domain.JobRecord) error
 
 	// ScanJobs calls fn with the stored records, in stored order, starting
-	// at about from (records stored a little earlier may come too; the zero
-	// time reads from the first record kept). Once it has passed every
-	// record stored before ScanJobs was called it calls fn once with nil:
-	// then, unless follow, it returns nil. With follow it goes on calling fn
-	// with each record stored later, as it is stored, until ctx ends (it
-	// returns ctx's error) or fn returns false (it returns nil). fn returning
-	// false before then stops it too. fn is called from one goroutine at a
-	// time; rec is its own (it may keep it, and must not modify its slices,
-	// which may be shared). Records that cannot be read are skipped, each
-	// with one log line. Markers (domain.RecordMark) never reach fn.
-	ScanJobs(ctx context.Context, from time.Time, follow bool, fn func(rec *domain.JobRecord) bool) error
+	// where s says (JobScan). Once it has passed every record stored before
+	// ScanJobs was called it calls fn once with nil: then, unless s.Follow,
+	// it returns. With s.Follow it goes on calling fn with each record
+	// stored later, as it is stored, until ctx ends (it returns ctx's error)
+	// or fn returns false. fn returning false before then stops it too. fn
+	// is called from one goroutine at a time; rec is its own (it may keep
+	// it, and must not modify its slices, which may be shared). Records that
+	// cannot be read are skipped, each with one log line. Markers
+	// (domain.RecordMark) never reach fn.
+	//
+	// first is true when the scan is known to have started at the first
+	// entry the store keeps, so that fn saw every record stored before the
+	// scan began: always with neither s.From nor s.Back, and with s.Back
+	// when the store held no more than that.
+	ScanJobs(ctx context.Context, s JobScan, fn func(rec *domain.JobRecord) bool) (first bool, err error)
+}
+
+// JobScan says where a scan of a results store starts, and whether it
+// follows the store once it has caught up.
+type JobScan struct {
+	// From starts the scan at about this time by the store's clock
+	// (records stored a little earlier may come too); the zero time at the
+	// first record kept.
+	From time.Time
+	// Back, when positive, starts the scan instead about Back entries
+	// before the store's end as the scan begins, or at the first entry kept
+	// when it holds fewer: the newest part of the store, for readers that
+	// want only the latest jobs. An entry is one record in memory, one
+	// message of the stream on RabbitMQ (which may hold several records).
+	Back int
+	// Follow keeps the scan going after it has caught up (ScanJobs).
+	Follow bool
 }
 
 // ErrRecordTooLarge: a record over the store's per-record limit, even

@@ -171,40 +171,45 @@ const jobContentType = "application/x-topicrpc-job"
 
 // ScanJobs implements ports.JobStore, on the results store's own
 // connection (jobs_conn.go). A connection lost while it reads ends it with
-// an error wrapping ErrConnectionLost.
-func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, fn func(*domain.JobRecord) bool) error {
+// an error wrapping ErrConnectionLost. An entry (JobScan.Back) is one
+// message of the stream; the end is found by reading the stream's last
+// chunk first (jobsEnd).
+func (t *Transport) ScanJobs(ctx context.Context, s ports.JobScan, fn func(*domain.JobRecord) bool) (bool, error) {
 	if t.closed.Load() {
-		return fmt.Errorf("scan jobs: %w", ports.ErrClosed)
+		return false, fmt.Errorf("scan jobs: %w", ports.ErrClosed)
 	}
 	var l *link
 	var ch *amqp.Channel
 	var deliveries <-chan amqp.Delivery
+	var offset any = "first"
+	first := true
 	for wait := storeRetry; ; {
 		var err error
 		if l, err = t.jobsLink(ctx); err != nil {
-			return fmt.Errorf("scan jobs: %w", err)
+			return false, fmt.Errorf("scan jobs: %w", err)
 		}
 		if err = t.ensureJobs(ctx, l); err == nil {
-			ch, deliveries, err = t.attachJobs(ctx, l, from)
+			offset, first, err = t.scanStart(ctx, l, s)
+		}
+		if err == nil {
+			ch, deliveries, err = t.attachJobs(ctx, l, offset)
 		}
 		if err == nil {
 			break
 		}
 		if !l.down() || ctx.Err() != nil {
-			return fmt.Errorf("scan jobs: %w", err)
+			return false, fmt.Errorf("scan jobs: %w", err)
 		}
 		if wait, err = retryStore(ctx, wait); err != nil { // the store was not ready: a new connection
-			return fmt.Errorf("scan jobs: %w", err)
+			return false, fmt.Errorf("scan jobs: %w", err)
 		}
 	}
 	defer func() { _ = ch.Close() }()
 	// The marker goes in once the consumer is attached: even a reader
 	// attached at the stream's end (a time later than its last chunk) sees it.
-	var token [12]byte
-	_, _ = rand.Read(token[:])
-	mark := domain.JobRecord{Kind: domain.RecordMark, CallID: "mark-" + hex.EncodeToString(token[:])}
-	if err := t.StoreJob(ctx, mark); err != nil {
-		return fmt.Errorf("scan jobs: %w", err)
+	mark, err := t.storeMark(ctx)
+	if err != nil {
+		return false, fmt.Errorf("scan jobs: %w", err)
 	}
 	n := 0
 	for {
@@ -213,18 +218,24 @@ func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, f
 		select {
 		case d, ok = <-deliveries:
 		case <-ctx.Done():
-			return fmt.Errorf("scan jobs: %w", ctx.Err())
+			return first, fmt.Errorf("scan jobs: %w", ctx.Err())
 		case <-l.lost:
-			return fmt.Errorf("scan jobs: %w", l.failure())
+			return first, fmt.Errorf("scan jobs: %w", l.failure())
 		}
 		if !ok {
 			if l.down() {
-				return fmt.Errorf("scan jobs: %w", ErrConnectionLost)
+				return first, fmt.Errorf("scan jobs: %w", ErrConnectionLost)
 			}
-			return fmt.Errorf("scan jobs: the broker closed the stream's channel")
+			return first, fmt.Errorf("scan jobs: the broker closed the stream's channel")
 		}
 		if n++; n%jobAckEvery == 0 {
 			_ = d.Ack(true)
+		}
+		if want, ok := offset.(int64); ok && n == 1 {
+			// Attached at a number before the stream's first entry kept
+			// (retention dropped it), the broker starts at that entry.
+			got, _ := d.Headers["x-stream-offset"].(int64)
+			first = got > want
 		}
 		stop := false
 		err := splitJobs(d.Body, func(body []byte) {
@@ -237,7 +248,7 @@ func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, f
 				t.log.Warn("amqp: skipped a job record that cannot be read", "stream", t.cfg.jobsStream(),
 					"offset", d.Headers["x-stream-offset"], "err", err)
 			case rec.Kind == domain.RecordMark && rec.CallID == mark.CallID:
-				stop = !fn(nil) || !follow
+				stop = !fn(nil) || !s.Follow
 			case rec.Kind == domain.RecordMark:
 			case !fn(&rec):
 				stop = true
@@ -248,18 +259,71 @@ func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, f
 				"offset", d.Headers["x-stream-offset"], "err", err)
 		}
 		if stop {
-			return nil
+			return first, nil
 		}
 	}
 }
 
-// attachJobs consumes the results stream from about from on a channel of
-// its own.
-func (t *Transport) attachJobs(ctx context.Context, l *link, from time.Time) (*amqp.Channel, <-chan amqp.Delivery, error) {
-	var offset any = "first"
-	if !from.IsZero() {
-		offset = from
+// storeMark stores a marker record of its own (see the file's comment) and
+// returns it.
+func (t *Transport) storeMark(ctx context.Context) (domain.JobRecord, error) {
+	var token [12]byte
+	_, _ = rand.Read(token[:])
+	mark := domain.JobRecord{Kind: domain.RecordMark, CallID: "mark-" + hex.EncodeToString(token[:])}
+	return mark, t.StoreJob(ctx, mark)
+}
+
+// scanStart is the x-stream-offset a scan attaches at, and whether that is
+// known to be the stream's first entry kept.
+func (t *Transport) scanStart(ctx context.Context, l *link, s ports.JobScan) (any, bool, error) {
+	switch {
+	case s.Back > 0:
+		end, err := t.jobsEnd(ctx, l)
+		if err != nil {
+			return nil, false, err
+		}
+		if start := end - int64(s.Back); start > 0 {
+			return start, false, nil
+		}
+		return "first", true, nil
+	case !s.From.IsZero():
+		return s.From, false, nil
 	}
+	return "first", true, nil
+}
+
+// jobsEnd is about the offset of the stream's end: the first offset of its
+// last chunk, read by a consumer attached at "last" (a marker of its own
+// comes when the stream is empty).
+func (t *Transport) jobsEnd(ctx context.Context, l *link) (int64, error) {
+	ch, deliveries, err := t.attachJobs(ctx, l, "last")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = ch.Close() }()
+	if _, err := t.storeMark(ctx); err != nil {
+		return 0, err
+	}
+	select {
+	case d, ok := <-deliveries:
+		if !ok {
+			return 0, fmt.Errorf("the broker closed the stream's channel")
+		}
+		end, ok := d.Headers["x-stream-offset"].(int64)
+		if !ok {
+			return 0, fmt.Errorf("amqp: read results stream %s: a message without its offset (x-stream-offset %T)", t.cfg.jobsStream(), d.Headers["x-stream-offset"])
+		}
+		return end, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-l.lost:
+		return 0, l.failure()
+	}
+}
+
+// attachJobs consumes the results stream from offset (an x-stream-offset:
+// "first", "last", a number or a time) on a channel of its own.
+func (t *Transport) attachJobs(ctx context.Context, l *link, offset any) (*amqp.Channel, <-chan amqp.Delivery, error) {
 	var ch *amqp.Channel
 	var deliveries <-chan amqp.Delivery
 	err := runCtx(ctx, func() error {

@@ -21,7 +21,7 @@ import (
 func scanIDs(t *testing.T, tr *amqp.Transport) []string {
 	t.Helper()
 	var ids []string
-	err := tr.ScanJobs(testkit.Context(t, 30*time.Second), time.Time{}, false, func(rec *domain.JobRecord) bool {
+	_, err := tr.ScanJobs(testkit.Context(t, 30*time.Second), ports.JobScan{}, func(rec *domain.JobRecord) bool {
 		if rec != nil {
 			ids = append(ids, rec.CallID)
 		}

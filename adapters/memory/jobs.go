@@ -84,19 +84,32 @@ func (t *Transport) StoreJob(ctx context.Context, rec domain.JobRecord) error {
 // scanBatch is how many records a scan copies under the lock at a time.
 const scanBatch = 256
 
-// ScanJobs implements ports.JobStore.
-func (t *Transport) ScanJobs(ctx context.Context, from time.Time, follow bool, fn func(*domain.JobRecord) bool) error {
+// ScanJobs implements ports.JobStore. An entry (JobScan.Back) is one
+// record.
+func (t *Transport) ScanJobs(ctx context.Context, s ports.JobScan, fn func(*domain.JobRecord) bool) (bool, error) {
 	l := &t.jobs
 	l.mu.Lock()
 	end := l.base + int64(len(l.recs)) // everything before it was stored before the scan began
 	next := l.base
-	for i := range l.recs {
-		if !l.recs[i].rec.At.Before(from) {
-			break
+	switch {
+	case s.Back > 0:
+		next = max(end-int64(s.Back), l.base)
+	case !s.From.IsZero():
+		for i := range l.recs {
+			if !l.recs[i].rec.At.Before(s.From) {
+				break
+			}
+			next++
 		}
-		next++
 	}
+	first := next == l.base
 	l.mu.Unlock()
+	return first, t.scanFrom(ctx, next, end, s.Follow, fn)
+}
+
+// scanFrom is ScanJobs from sequence number next, caught up at end.
+func (t *Transport) scanFrom(ctx context.Context, next, end int64, follow bool, fn func(*domain.JobRecord) bool) error {
+	l := &t.jobs
 	caughtUp := false
 	var batch []domain.JobRecord
 	for {

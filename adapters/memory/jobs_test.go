@@ -17,7 +17,7 @@ import (
 func scanAll(t *testing.T, tr *memory.Transport) []string {
 	t.Helper()
 	var ids []string
-	err := tr.ScanJobs(t.Context(), time.Time{}, false, func(rec *domain.JobRecord) bool {
+	_, err := tr.ScanJobs(t.Context(), ports.JobScan{}, func(rec *domain.JobRecord) bool {
 		if rec != nil {
 			ids = append(ids, rec.CallID)
 		}
@@ -52,7 +52,7 @@ func TestJobStoreBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	var clipped bool
-	_ = tr.ScanJobs(ctx, time.Time{}, false, func(rec *domain.JobRecord) bool {
+	_, _ = tr.ScanJobs(ctx, ports.JobScan{}, func(rec *domain.JobRecord) bool {
 		if rec != nil && rec.CallID == "big" {
 			clipped = rec.Clipped && rec.Reply.Result == ""
 		}
@@ -85,7 +85,7 @@ func TestJobStoreFollow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	var got []string
-	err := tr.ScanJobs(ctx, time.Time{}, true, func(rec *domain.JobRecord) bool {
+	_, err := tr.ScanJobs(ctx, ports.JobScan{Follow: true}, func(rec *domain.JobRecord) bool {
 		if rec == nil {
 			got = append(got, "caught up")
 			go func() { _ = tr.StoreJob(ctx, domain.JobRecord{Kind: domain.RecordReply, CallID: "after"}) }()

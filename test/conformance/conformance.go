@@ -68,6 +68,7 @@ func Run(t *testing.T, f Factory, feat Features) {
 			{"JobsAsync", testJobsAsync},
 			{"JobsLateReplies", testJobsLateReplies},
 			{"JobsList", testJobsList},
+			{"JobsListNewest", testJobsListNewest},
 			{"JobsUnknown", testJobsUnknown},
 			{"JobsSigned", testJobsSigned},
 		}...)
