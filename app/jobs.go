@@ -87,22 +87,58 @@ func (j *Jobs) Lookup(ctx context.Context, id string) (*domain.Job, error) {
 // passed to fn is the same one, grown: fn must not keep it past its return
 // while Follow runs. It fails with an error wrapping ErrNoJob when, read up
 // to now, the store holds no record of id.
+//
+// It reads the store's newest records first (followBack, then listGrowth
+// times as many): a job's records all come after its caller's record, so a
+// stretch holding that record holds the whole job, and a recent job costs
+// a read of the store's newest records however much the store holds.
+// Else it reads the store from about the time in the id (less JobSkew).
 func (j *Jobs) Follow(ctx context.Context, id string, fn func(*domain.Job) bool) error {
 	if err := domain.ValidateJobID(id); err != nil {
 		return fmt.Errorf("job: %w", err)
 	}
+	from := jobFrom(id)
+	for _, back := range [...]int{followBack, followBack * listGrowth} {
+		switch found, err := j.follow(ctx, id, ports.JobScan{Back: back, Follow: true}, from, fn); {
+		case err != nil:
+			return err
+		case found:
+			return nil
+		}
+	}
+	_, err := j.follow(ctx, id, ports.JobScan{From: from, Follow: true}, time.Time{}, fn)
+	return err
+}
+
+// followBack is how many entries back from the store's end Follow reads
+// first.
+const followBack = 256
+
+// follow is Follow over one scan. A scan that does not start at the
+// store's first entry, nor before from, may begin after the job's first
+// records: unless it holds the caller's record, follow ends it once it has
+// caught up, without calling fn, and returns false.
+func (j *Jobs) follow(ctx context.Context, id string, scan ports.JobScan, from time.Time, fn func(*domain.Job) bool) (bool, error) {
 	job := &domain.Job{ID: id}
-	caughtUp, stopped := false, false
-	var noJob bool
-	_, err := j.store.ScanJobs(ctx, ports.JobScan{From: jobFrom(id), Follow: true}, func(rec *domain.JobRecord) bool {
+	whole := scan.Back == 0 // the scan reads from the id's time: all there is
+	read, caughtUp, stopped, partial, noJob := false, false, false, false, false
+	first, err := j.store.ScanJobs(ctx, scan, func(rec *domain.JobRecord) bool {
 		if rec == nil {
 			caughtUp = true
-			if job.Empty() {
+			switch {
+			case !job.Recorded && !whole:
+				partial = true
+				return false
+			case job.Empty():
 				noJob = true
 				return false
 			}
 			stopped = !fn(job)
 			return !stopped
+		}
+		if !read {
+			read = true
+			whole = whole || (!from.IsZero() && rec.At.Before(from)) // the scan starts before the job can
 		}
 		if rec.CallID != id {
 			return true
@@ -115,12 +151,16 @@ func (j *Jobs) Follow(ctx context.Context, id string, fn func(*domain.Job) bool)
 		return true
 	})
 	switch {
+	case partial && first && job.Empty():
+		return true, fmt.Errorf("job %s: %w", id, ErrNoJob) // the whole store read
+	case partial:
+		return false, nil
 	case noJob:
-		return fmt.Errorf("job %s: %w", id, ErrNoJob)
+		return true, fmt.Errorf("job %s: %w", id, ErrNoJob)
 	case err != nil:
-		return fmt.Errorf("job %s: %w", id, err)
+		return true, fmt.Errorf("job %s: %w", id, err)
 	}
-	return nil
+	return true, nil
 }
 
 // View is where job stands now, its replies checked with the key (see

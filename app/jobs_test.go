@@ -94,3 +94,38 @@ func TestJobsListTakesJobsWhoseRecordItRead(t *testing.T) {
 		t.Errorf("--limit 2: %v, want %s", got, want)
 	}
 }
+
+// TestJobsLookupOfALongJob: Lookup reads the store's newest records first;
+// a job whose caller's record lies before them (a long job, its replies
+// stored last) is still read whole, from further back.
+func TestJobsLookupOfALongJob(t *testing.T) {
+	t.Parallel()
+	for _, others := range []int{300, 3000} { // past the first stretch, past the second
+		tr := testkit.MemoryTransport(t)
+		store := func(rec domain.JobRecord) {
+			t.Helper()
+			if err := tr.StoreJob(t.Context(), rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent := time.Now().Add(-time.Minute)
+		long := &domain.Request{ID: "long", Target: "all", Command: domain.Command{Name: "sleep"}, Sent: sent}
+		store(domain.JobRecord{Kind: domain.RecordCall, CallID: long.ID, At: sent, Sent: sent, Target: "all",
+			Command: long.Command, Expected: []string{"s1", "s2", "s3"}, Known: true})
+		for i := range others {
+			req := &domain.Request{ID: fmt.Sprintf("short%d", i), Target: "all", Command: domain.Command{Name: "echo"}, Sent: sent}
+			store(domain.ReplyRecord(req, domain.Reply{CallID: req.ID, Server: "s1", Result: "x"}, sent))
+		}
+		for _, s := range []string{"s1", "s2", "s3"} {
+			store(domain.ReplyRecord(long, domain.Reply{CallID: long.ID, Server: s, Result: "done"}, time.Now()))
+		}
+		job, err := app.NewJobs(tr, app.JobsConfig{}, quiet).Lookup(t.Context(), "long")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !job.Recorded || len(job.Replies) != 3 {
+			t.Errorf("%d records between: the long job read with its caller's record %v and %d replies, want true and 3",
+				others, job.Recorded, len(job.Replies))
+		}
+	}
+}

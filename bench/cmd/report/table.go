@@ -146,18 +146,24 @@ func sections() []section {
 		{
 			title: "Results store (jobs): a call kept as a job, and topicrpc jobs",
 			note: "Baseline: a call not recorded (app.ClientConfig.Record false, the library's default); topicrpc: " +
-				"the same call recorded (the CLI's default, --record): its record written while the call runs, the " +
-				"server's result stored after it is sent. jobs: reading 100,000 stored replies (50,000 jobs of two " +
-				"servers, written 16 at a time, so group-committed) and listing the newest 20.",
+				"the same call recorded (the CLI's default, --record): its record stored before the request goes out " +
+				"(so that every reply of a job is stored after it), the server's result stored after it is sent. " +
+				"jobs: 100,000 stored replies (50,000 jobs of two servers, each caller's record first, written 32 jobs " +
+				"at a time, so group-committed); jobs lists the newest 20 (the store read back from its end), " +
+				"jobs --limit 0 all 50,000 (the whole store read), job ID the newest job.",
 			rows: []row{
 				storeRow("one at a time", "bench/RPCStore/inflight=1", "p50-ns"),
 				storeRow("one at a time", "bench/RPCStore/inflight=1", "cpu-ns/op"),
 				storeRow("64 in flight", "bench/RPCStore/inflight=64", "calls/s"),
 				storeRow("in memory, one at a time", "bench/MemoryRPCStore/inflight=1", "ns/op"),
-				{workload: "jobs over 100,000 stored replies, RabbitMQ", unit: "ns/op", topi: "bench/JobsList/store=amqp", abs: atMost(1e9)},
-				{workload: "jobs over 100,000 stored replies, RabbitMQ", unit: "cpu-ns/op", topi: "bench/JobsList/store=amqp"},
-				{workload: "jobs over 100,000 stored replies, RabbitMQ", unit: "broker-cpu-ns/op", topi: "bench/JobsList/store=amqp"},
-				{workload: "jobs over 100,000 stored replies, in memory", unit: "ns/op", topi: "bench/JobsList/store=memory", abs: atMost(1e9)},
+				{workload: "jobs over 100,000 stored replies, RabbitMQ", unit: "ns/op", topi: "bench/JobsList/store=amqp/read=newest", abs: atMost(1e9)},
+				{workload: "jobs over 100,000 stored replies, RabbitMQ", unit: "cpu-ns/op", topi: "bench/JobsList/store=amqp/read=newest"},
+				{workload: "jobs over 100,000 stored replies, RabbitMQ", unit: "broker-cpu-ns/op", topi: "bench/JobsList/store=amqp/read=newest"},
+				{workload: "jobs over 100,000 stored replies, in memory", unit: "ns/op", topi: "bench/JobsList/store=memory/read=newest", abs: atMost(1e9)},
+				{workload: "job ID (the newest) over 100,000 stored replies, RabbitMQ", unit: "ns/op", topi: "bench/JobsList/store=amqp/read=job", abs: atMost(1e9)},
+				{workload: "jobs --limit 0 (all 50,000) over 100,000 stored replies, RabbitMQ", unit: "ns/op", topi: "bench/JobsList/store=amqp/read=whole"},
+				{workload: "jobs --limit 0 (all 50,000) over 100,000 stored replies, RabbitMQ", unit: "broker-cpu-ns/op", topi: "bench/JobsList/store=amqp/read=whole"},
+				{workload: "jobs --limit 0 (all 50,000) over 100,000 stored replies, in memory", unit: "ns/op", topi: "bench/JobsList/store=memory/read=whole"},
 			},
 		},
 	}
