@@ -47,7 +47,9 @@ type ClientConfig struct {
 	// expected), and each server's acks and result, stored by the servers,
 	// so that a reply coming after the call ended can be looked up
 	// (Jobs.Lookup). Submit records its calls whatever this says. It costs
-	// a write to the store per call and per reply (see docs/BENCHMARKS.md).
+	// a confirmed write to the store before each call's request goes out
+	// (waited for a quarter of the call's time at most, 1 s at most: see
+	// recordWait), and one per reply (see docs/BENCHMARKS.md).
 	Record bool
 	// AuthKey, when set, signs every request (a fresh random nonce and an
 	// HMAC-SHA256 signature, see domain.Sign) for servers holding the same

@@ -115,7 +115,7 @@ func testJobsLateReplies(t *testing.T, f Factory, feat Features) {
 	if s := call.Summary(); s.OK != 0 {
 		t.Fatalf("the call itself got %d results before its deadline; the case wants them late", s.OK)
 	}
-	if err := c.Flush(t.Context()); err != nil { // the call's record is stored while it runs
+	if err := c.Flush(t.Context()); err != nil { // a record not stored within the call's wait is stored after it
 		t.Fatal(err)
 	}
 	jobs, _ := c.Jobs()
