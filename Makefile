@@ -31,10 +31,11 @@ run: ## the demo: an in-memory fleet and the classic session (built, not go run:
 build: ## the two binaries into ./bin
 	$(GO) build -ldflags "$(VERSION_FLAGS)" -o $(BIN)/ ./cmd/topicrpc ./cmd/topicrpcd
 
-package: ## dist/topicrpc_<version>_<arch>.deb: both programs, the topicrpcd systemd unit, /etc/topicrpc/topicrpcd.yaml, man pages, completions
+package: ## dist/topicrpc_<version>_<arch>.deb: both programs, the topicrpcd systemd unit, /etc/topicrpc/topicrpcd.yaml, man pages, completions, the copyright file
 	rm -rf $(DIST)/build && mkdir -p $(DIST)/build
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags "-s -w $(VERSION_FLAGS)" -o $(DIST)/build/bin/ ./cmd/topicrpc ./cmd/topicrpcd
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/internal/gendocs $(DIST)/build/docs
+	GO=$(GO) scripts/copyright.sh $(DIST)/build/docs/copyright
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) VERSION=$(VERSION) ARCH=$(ARCH) BIN=$(DIST)/build/bin DOCS=$(DIST)/build/docs \
 		$(GO) run $(NFPM) package -p deb -f packaging/nfpm.yaml -t $(DIST)/topicrpc_$(VERSION)_$(ARCH).deb
 

@@ -44,7 +44,8 @@ for f in ./usr/bin/topicrpc ./usr/bin/topicrpcd ./usr/lib/systemd/system/topicrp
 	./usr/share/man/man1/topicrpc.1.gz ./usr/share/man/man1/topicrpcd.1.gz ./usr/share/man/man1/topicrpc-call.1.gz \
 	./usr/share/bash-completion/completions/topicrpc ./usr/share/bash-completion/completions/topicrpcd \
 	./usr/share/zsh/vendor-completions/_topicrpc ./usr/share/zsh/vendor-completions/_topicrpcd \
-	./usr/share/fish/vendor_completions.d/topicrpc.fish ./usr/share/fish/vendor_completions.d/topicrpcd.fish; do
+	./usr/share/fish/vendor_completions.d/topicrpc.fish ./usr/share/fish/vendor_completions.d/topicrpcd.fish \
+	./usr/share/doc/topicrpc/copyright; do
 	grep -q " $f\$" <<<"$listing" || fail "the package lacks $f"
 done
 grep -q '^-rw-r----- .* ./etc/topicrpc/topicrpcd.yaml$' <<<"$listing" || fail "/etc/topicrpc/topicrpcd.yaml is not mode 640"
@@ -70,6 +71,11 @@ if command -v man >/dev/null 2>&1; then
 	MANWIDTH=80 man -l "$root/usr/share/man/man1/topicrpcd.1.gz" 2>/dev/null | grep -q -- '--config' || fail "man topicrpcd: no --config"
 fi
 ok "man pages: $(ls "$root"/usr/share/man/man1 | wc -l), each gzip with a title"
+copyright="$root/usr/share/doc/topicrpc/copyright"
+for m in "Go standard library" github.com/rabbitmq/amqp091-go go.uber.org/fx github.com/spf13/cobra; do
+	grep -q "^Files: (linked into the programs) .*$m" "$copyright" || fail "the copyright file lacks the licence of $m"
+done
+ok "copyright: the licences of the standard library and $(grep -c "^Files: (linked into the programs) Go module" "$copyright") linked modules"
 bash -n "$root/usr/share/bash-completion/completions/topicrpc" || fail "bash completion: syntax"
 bash -n "$root/usr/share/bash-completion/completions/topicrpcd" || fail "bash completion: syntax"
 if command -v zsh >/dev/null 2>&1; then zsh -n "$root/usr/share/zsh/vendor-completions/_topicrpcd" || fail "zsh completion: syntax"; fi

@@ -406,3 +406,31 @@ func TestPrintConfigIsAConfigFile(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokenConfigLeavesHelpAlone: a config file that cannot be read
+// breaks every command that would use it, with one line naming it, but
+// not help nor the shell completion scripts (the way to learn the fix).
+func TestBrokenConfigLeavesHelpAlone(t *testing.T) {
+	t.Parallel()
+	broken := writeConfig(t, "timeuot: [3s\n")
+	for _, daemon := range []bool{false, true} {
+		iv := invocation{daemon: daemon, defaultConfig: broken}
+		help := []string{"help"}
+		if daemon {
+			help = []string{"--help"} // topicrpcd has no subcommands, so no help command
+		}
+		for _, args := range [][]string{help, {"completion", "bash"}, {"completion", "fish"}} {
+			r := iv.run(t, args...)
+			if r.code != 0 || r.out == "" {
+				t.Errorf("daemon %v, %v with a broken config file: exit %d, stdout %d bytes, want 0 and the text:\n%s", daemon, args, r.code, len(r.out), r.err)
+			}
+		}
+		args := []string{"servers", "--url", "memory://"}
+		if daemon {
+			args = []string{"--url", "memory://", "--print-config"}
+		}
+		if r := iv.run(t, args...); r.code != 64 || !strings.Contains(r.err, "config file "+broken) {
+			t.Errorf("daemon %v, %v with a broken config file: exit %d, want 64 naming it:\n%s", daemon, args, r.code, r.err)
+		}
+	}
+}

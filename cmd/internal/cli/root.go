@@ -216,6 +216,9 @@ func (o *options) bindEnv(root *cobra.Command) {
 	o.env = bindEnv(root)
 	o.cfg.prepare(root)
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if textOnly(cmd) {
+			return nil
+		}
 		if err := o.env.apply(cmd, o.io.Getenv); err != nil {
 			return err
 		}
@@ -233,6 +236,22 @@ func (o *options) bindEnv(root *cobra.Command) {
 		}
 		return nil
 	}
+}
+
+// textOnly reports whether cmd only prints text about the program: help,
+// and the shell completion scripts. Those read neither the environment
+// nor the config file, so that a broken config file does not keep an
+// operator from the help that tells how to fix it.
+func textOnly(cmd *cobra.Command) bool {
+	if cmd.Name() == "help" && cmd.Parent() == cmd.Root() {
+		return true
+	}
+	for c := cmd; c != nil && c != cmd.Root(); c = c.Parent() {
+		if c.Name() == "completion" && c.Parent() == cmd.Root() {
+			return true
+		}
+	}
+	return false
 }
 
 // defaultConfig is the config file read when --config is not given:
