@@ -98,6 +98,9 @@ type Client struct {
 	registerWarned, routesWarned atomic.Bool // each warning is logged once
 
 	records inflight // recorded calls' records being stored (submit.go)
+	// recordsLate: a call's record took longer than its wait; calls go
+	// out without waiting for theirs until a record is stored again.
+	recordsLate atomic.Bool
 }
 
 // NewClient returns a client on t. log may be nil.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/topicrpc/topicrpc/adapters/memory"
@@ -71,46 +72,75 @@ func TestRecordedCallStoresItsRecordFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := kinds(t, tr, call.ID())
-	if len(got) == 0 || got[0] != domain.RecordCall {
-		t.Errorf("records of the call in stored order: %v, want the caller's first", got)
+	for end := time.Now().Add(5 * time.Second); len(got) < 3 && time.Now().Before(end); got = kinds(t, tr, call.ID()) {
+		time.Sleep(5 * time.Millisecond) // the servers store their replies once sent
+	}
+	if len(got) != 3 || got[0] != domain.RecordCall {
+		t.Errorf("records of the call in stored order: %v, want the caller's, then both replies", got)
 	}
 }
 
 // TestRecordedCallOutlivesAStuckStore: a store that does not take a
 // call's record delays the call a quarter of its time at most, never
-// fails it, and says so in one line; the record is stored once the store
-// takes it, and Flush waits for that.
+// fails it, and says so in one line; the next calls do not wait for it;
+// the records are stored once the store takes them, Flush waits for that,
+// and the calls after wait for their records again. It runs in a synctest
+// bubble: the waits are the bubble's clock, not the machine's.
 func TestRecordedCallOutlivesAStuckStore(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	tr := slowRecords{testkit.MemoryTransport(t), func(ctx context.Context) error {
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		tr := slowRecords{testkit.MemoryTransport(t), func(ctx context.Context) error {
+			select {
+			case <-release:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}}
+		testkit.Start(t, app.NewFleet(tr, []app.ServerConfig{{Name: "s1"}}, quiet), 0)
+		var logs testkit.LockedBuffer
+		c := app.NewClient(tr, app.ClientConfig{Timeout: 2 * time.Second, Record: true}, slog.New(slog.NewTextHandler(&logs, nil)))
+		call := func(args string) (*app.Call, time.Duration) {
+			t.Helper()
+			start := time.Now()
+			call, err := c.Call(t.Context(), "s1", domain.Command{Name: "echo", Args: args})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ok := call.Next(); ok; _, ok = call.Next() {
+			}
+			if s := call.Summary(); s.OK != 1 || s.Reason != domain.DoneAllReplied {
+				t.Fatalf("summary %+v, want the call answered", s)
+			}
+			return call, time.Since(start)
 		}
-	}}
-	testkit.Start(t, app.NewFleet(tr, []app.ServerConfig{{Name: "s1"}}, quiet), 0)
-	var logs testkit.LockedBuffer
-	c := app.NewClient(tr, app.ClientConfig{Timeout: 2 * time.Second, Record: true}, slog.New(slog.NewTextHandler(&logs, nil)))
-	call, err := c.Call(t.Context(), "s1", domain.Command{Name: "echo", Args: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ok := call.Next(); ok; _, ok = call.Next() {
-	}
-	if s := call.Summary(); s.OK != 1 || s.Reason != domain.DoneAllReplied {
-		t.Fatalf("summary %+v, want the call answered", s)
-	}
-	if !strings.Contains(logs.String(), "call sent before its record was stored") {
-		t.Errorf("no warning about the store: %q", logs.String())
-	}
-	close(release)
-	if err := c.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if got := kinds(t, tr, call.ID()); len(got) != 2 || got[1] != domain.RecordCall {
-		t.Errorf("records of the call in stored order: %v, want the reply, then the caller's", got)
-	}
+		first, took := call("x")
+		if took != 500*time.Millisecond {
+			t.Errorf("the first call took %v, want a quarter of its 2 s (the wait for its record)", took)
+		}
+		for range 3 {
+			if _, took := call("y"); took != 0 {
+				t.Errorf("a call after the store was found late took %v, want no wait", took)
+			}
+		}
+		if n := strings.Count(logs.String(), "call sent before its record was stored"); n != 1 {
+			t.Errorf("%d warnings that a call went out before its record, want 1: %q", n, logs.String())
+		}
+		close(release)
+		if err := c.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := kinds(t, tr, first.ID()); len(got) != 2 || got[1] != domain.RecordCall {
+			t.Errorf("records of the first call in stored order: %v, want the reply, then the caller's", got)
+		}
+		if !strings.Contains(logs.String(), "the results store takes records again") {
+			t.Errorf("not told the store recovered: %q", logs.String())
+		}
+		again, _ := call("z") // recovered: calls wait for their records again
+		synctest.Wait()       // the server stores its reply once it has sent it
+		if got := kinds(t, tr, again.ID()); len(got) != 2 || got[0] != domain.RecordCall {
+			t.Errorf("after recovery, records of a call in stored order: %v, want the caller's first", got)
+		}
+	})
 }

@@ -78,12 +78,14 @@ const recordWait = time.Second
 // out, so that in the store every reply of the job comes after it (what
 // Jobs.List relies on to read only the store's newest records). It waits
 // for the store's confirm at most recordWait: a store that is slow or
-// broken delays a call that long at most, and never fails it; the record
-// is then stored in the background (logged when it cannot be), and only
-// that job may be listed without a reply stored before its record.
-// Client.Flush (called when a ClientModule stops) waits for records still
-// being stored, so that a caller that exits after its calls leaves them
-// stored.
+// broken delays a call that long at most, and never fails it. The record
+// is then stored in the background (logged when it cannot be), and the
+// next calls go out without waiting for theirs until a record is stored
+// again, so that a sick store costs one call's wait, not every call's
+// (only those jobs may be listed without a reply stored before their
+// record). Client.Flush (called when a ClientModule stops) waits for
+// records still being stored, so that a caller that exits after its calls
+// leaves them stored.
 func (c *Call) recordFirst(ctx context.Context, store ports.JobStore, rec domain.JobRecord) {
 	cl := c.client
 	cl.records.add()
@@ -95,15 +97,25 @@ func (c *Call) recordFirst(ctx context.Context, store ports.JobStore, rec domain
 		defer cancel()
 		if err := store.StoreJob(ctx, rec); err != nil {
 			cl.log.Warn("call not recorded in the results store", "call", rec.CallID, "err", err)
+			return
+		}
+		if cl.recordsLate.Swap(false) {
+			cl.log.Info("the results store takes records again: calls wait for theirs again")
 		}
 	}()
+	if cl.recordsLate.Load() {
+		return
+	}
 	wait := min(recordWait, c.req.Deadline.Sub(c.req.Sent)/4)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-stored:
 	case <-t.C:
-		cl.log.Warn("call sent before its record was stored: the results store is slow", "call", rec.CallID, "waited", wait)
+		if !cl.recordsLate.Swap(true) {
+			cl.log.Warn("call sent before its record was stored: the results store is slow; calls go out without waiting for their records until it takes one again",
+				"call", rec.CallID, "waited", wait)
+		}
 	case <-ctx.Done():
 	}
 }
