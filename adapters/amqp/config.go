@@ -152,6 +152,13 @@ type Config struct {
 	// (x-stream-max-segment-size-bytes): the stream drops whole segments,
 	// so its bounds hold to within one; DefaultJobSegmentBytes if < 1.
 	JobSegmentBytes int64
+	// PrepareJobs readies the results store while New connects, in the
+	// background: its own connection, the stream's declarations and its
+	// publishing channel, so that the first StoreJob or ScanJobs does not
+	// wait for them (a CLI call recorded as a job stores its record before
+	// its request goes out). A failure is left to the first StoreJob or
+	// ScanJobs, which tries again and reports it.
+	PrepareJobs bool
 }
 
 // withDefaults returns c with its zero fields set to the defaults.

@@ -52,6 +52,24 @@ func (t *Transport) jobsLink(ctx context.Context) (*link, error) {
 	return l, nil
 }
 
+// prepareJobs readies the results store for its first use
+// (Config.PrepareJobs): its connection, the declarations, the publishing
+// channel. A failure is left to the first use, which tries again.
+func (t *Transport) prepareJobs() {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
+	defer cancel()
+	l, err := t.jobsLink(ctx)
+	if err == nil {
+		err = t.ensureJobs(ctx, l)
+	}
+	if err == nil {
+		_, err = t.jobsPublisher(l)
+	}
+	if err != nil && !t.closed.Load() {
+		t.log.Debug("amqp: results store not readied ahead; its first use tries again", "err", err)
+	}
+}
+
 // closeJobsLink closes the results store's connection, if any.
 func (t *Transport) closeJobsLink() {
 	t.jc.mu.Lock()

@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
 	"github.com/topicrpc/topicrpc/adapters/amqp"
 	"github.com/topicrpc/topicrpc/domain"
+	"github.com/topicrpc/topicrpc/internal/amqptest"
 	"github.com/topicrpc/topicrpc/internal/testkit"
 	"github.com/topicrpc/topicrpc/ports"
 )
@@ -55,5 +58,44 @@ func TestResultsStoreConnectionLostKeepsServing(t *testing.T) {
 	}
 	if err := srv.Ready(); err != nil {
 		t.Errorf("server not ready after the store's connection was lost: %v", err)
+	}
+}
+
+// TestPrepareJobsReadiesTheStore: with Config.PrepareJobs, New readies the
+// results store in the background, its stream declared before anything
+// stores or reads a job; without it, nothing is declared until then (seen
+// once the transport made alongside has readied its own).
+func TestPrepareJobsReadiesTheStore(t *testing.T) {
+	t.Parallel()
+	with, without := newEnv(t), newEnv(t)
+	without.Transport(t)
+	with.Transport(t, func(c *amqp.Config) { c.PrepareJobs = true })
+	exists := func(e *env) bool {
+		err := amqptest.WithChannel(e.Broker.URL, func(ch func() (*amqp091.Channel, error)) error {
+			c, err := ch()
+			if err != nil {
+				return err
+			}
+			_, err = c.QueueDeclarePassive(e.Prefix+"jobs.results", true, false, false, false, nil)
+			return err
+		})
+		return err == nil
+	}
+	found := exists(with)
+	for end := time.Now().Add(10 * time.Second); !found && time.Now().Before(end); found = exists(with) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !found {
+		t.Fatal("PrepareJobs: the results stream was not declared")
+	}
+	if exists(without) {
+		t.Error("without PrepareJobs: the results stream was declared before any job was stored or read")
+	}
+	// A broker that cannot be reached: New fails as it would without it,
+	// having stopped readying the store.
+	if tr, err := amqp.New(testkit.Context(t, 30*time.Second), amqp.Config{URL: "amqp://guest:guest@127.0.0.1:1/",
+		DialTimeout: time.Second, PrepareJobs: true}); err == nil {
+		_ = tr.Close()
+		t.Error("New with PrepareJobs connected to a port nobody listens on")
 	}
 }

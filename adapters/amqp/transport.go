@@ -136,9 +136,15 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		t.stop()
 		return nil, err
 	}
+	if cfg.PrepareJobs {
+		t.wg.Go(t.prepareJobs)
+	}
 	l, err := t.connect(ctx)
 	if err != nil {
+		t.closed.Store(true)
 		t.stop()
+		t.wg.Wait()
+		t.closeJobsLink()
 		return nil, err
 	}
 	t.link = l

@@ -37,6 +37,9 @@ func amqpModule(o *options, rawURL string) (fx.Option, error) {
 		ConnectionName: o.program,
 		Observer:       o.amqpObserver,
 		Jobs:           o.jobs,
+		// The client's commands that store a record before each call
+		// (--record) or read jobs dial the results store alongside.
+		PrepareJobs: o.program == "topicrpc" && (o.record || o.readsJobs),
 	}), nil
 }
 

@@ -88,6 +88,7 @@ exits 4.`,
 			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
+			o.readsJobs = true
 			return o.withClient(ctx, func(ctx context.Context, c *app.Client) error {
 				jobs, err := jobsOf(c)
 				if err != nil {
@@ -192,6 +193,7 @@ or recorded (call --record, the default).`,
 			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
+			o.readsJobs = true
 			return o.withClient(ctx, func(ctx context.Context, c *app.Client) error {
 				jobs, err := jobsOf(c)
 				if err != nil {

@@ -52,6 +52,7 @@ type options struct {
 	trustServers  string               // --trust-servers (client): servers' public keys
 	caller        string               // --caller (client): the name claimed without --identity
 	record        bool                 // --record (client): keep each call as a job (ClientConfig.Record)
+	readsJobs     bool                 // the command reads the results store (job, jobs)
 	jobs          ports.JobStoreLimits // topicrpcd --jobs-max-*: the results store's bounds, when it declares it
 	namespace     string
 	discovery     string
