@@ -144,3 +144,21 @@ func TestRecordedCallOutlivesAStuckStore(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordedCallPastItsDeadline: a call whose deadline passes before it
+// is sent has no time to wait for its record: that is not taken for a
+// late store.
+func TestRecordedCallPastItsDeadline(t *testing.T) {
+	t.Parallel()
+	tr := testkit.MemoryTransport(t)
+	testkit.Start(t, app.NewFleet(tr, []app.ServerConfig{{Name: "s1"}}, quiet), 0)
+	var logs testkit.LockedBuffer
+	c := app.NewClient(tr, app.ClientConfig{Record: true, Timeout: time.Nanosecond}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if call, err := c.Call(t.Context(), "s1", domain.Command{Name: "echo"}); err == nil {
+		for _, ok := call.Next(); ok; _, ok = call.Next() {
+		}
+	}
+	if strings.Contains(logs.String(), "results store is slow") {
+		t.Errorf("a call past its deadline was taken for a late store: %q", logs.String())
+	}
+}

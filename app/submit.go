@@ -103,10 +103,10 @@ func (c *Call) recordFirst(ctx context.Context, store ports.JobStore, rec domain
 			cl.log.Info("the results store takes records again: calls wait for theirs again")
 		}
 	}()
-	if cl.recordsLate.Load() {
+	wait := min(recordWait, c.req.Deadline.Sub(c.req.Sent)/4)
+	if wait <= 0 || cl.recordsLate.Load() { // no time to wait (the call fails or ends at once)
 		return
 	}
-	wait := min(recordWait, c.req.Deadline.Sub(c.req.Sent)/4)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
