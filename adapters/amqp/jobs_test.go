@@ -20,8 +20,16 @@ import (
 // scanIDs returns the call ids of the records the store holds, in order.
 func scanIDs(t *testing.T, tr *amqp.Transport) []string {
 	t.Helper()
+	ids, _ := scanIDsFrom(t, tr, ports.JobScan{})
+	return ids
+}
+
+// scanIDsFrom is scanIDs from where s says, and whether the scan began at
+// the stream's first entry kept.
+func scanIDsFrom(t *testing.T, tr *amqp.Transport, s ports.JobScan) ([]string, bool) {
+	t.Helper()
 	var ids []string
-	_, err := tr.ScanJobs(testkit.Context(t, 30*time.Second), ports.JobScan{}, func(rec *domain.JobRecord) bool {
+	first, err := tr.ScanJobs(testkit.Context(t, 30*time.Second), s, func(rec *domain.JobRecord) bool {
 		if rec != nil {
 			ids = append(ids, rec.CallID)
 		}
@@ -30,7 +38,7 @@ func scanIDs(t *testing.T, tr *amqp.Transport) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ids
+	return ids, first
 }
 
 // TestJobStreamSkipsMalformedRecords: a message in the results stream that
@@ -62,7 +70,8 @@ func TestJobStreamSkipsMalformedRecords(t *testing.T) {
 }
 
 // TestJobStreamRetention: the stream holds at most its MaxBytes (plus a
-// segment): the oldest records go first, the newest stay.
+// segment): the oldest records go first, the newest stay; a scan back from
+// the end past what it keeps starts at the first record kept, and says so.
 func TestJobStreamRetention(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -72,21 +81,9 @@ func TestJobStreamRetention(t *testing.T) {
 		c.JobSegmentBytes = segment
 	})
 	ctx := testkit.Context(t, 60*time.Second)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	sem := make(chan struct{}, 16)
-	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			rec := domain.JobRecord{Kind: domain.RecordReply, CallID: strconv.Itoa(i), Reply: domain.Reply{Server: "s", Result: strings.Repeat("x", size)}}
-			errs <- tr.StoreJob(ctx, rec)
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
+	for i := range n { // one at a time: a message each (the stream's entries)
+		rec := domain.JobRecord{Kind: domain.RecordReply, CallID: strconv.Itoa(i), Reply: domain.Reply{Server: "s", Result: strings.Repeat("x", size)}}
+		if err := tr.StoreJob(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,6 +99,19 @@ func TestJobStreamRetention(t *testing.T) {
 			len(ids), size, kept, maxBytes, segment)
 	}
 	t.Logf("kept %d of %d records", len(ids), n+1)
+
+	// Read back from the end: a few entries are the newest records, not
+	// the first kept; more entries than are kept start at the first kept
+	// (the broker attaches there when asked for an offset it dropped).
+	if tail, first := scanIDsFrom(t, tr, ports.JobScan{Back: 3}); first || len(tail) == 0 || len(tail) >= len(ids) || tail[len(tail)-1] != "newest" {
+		t.Errorf("3 entries back: %d records ending %q, first %v; want a few, ending with the newest, not the first kept",
+			len(tail), tail[len(tail)-1:], first)
+	}
+	for _, back := range []int{len(ids) + 200, 1 << 30} { // an offset dropped by retention; before the stream's start
+		if all, first := scanIDsFrom(t, tr, ports.JobScan{Back: back}); !first || len(all) < len(ids) {
+			t.Errorf("%d entries back: %d records, first %v; want the %d kept and first", back, len(all), first, len(ids))
+		}
+	}
 }
 
 // TestJobStoreGroupCommit: records stored at once, many at a time, each
