@@ -203,10 +203,10 @@ type JobEntry struct {
 	Counts  domain.Counts
 }
 
-// listBack is how many entries of the store, back from its end, List
-// reads first for listBack0+listBackPerJob*Limit jobs; each next stretch is
-// as long as the jobs found so far suggest (a quarter more), at least
-// twice and at most listGrowth times the last one.
+// List reads listBack0 + listBackPerJob×Limit entries back from the
+// store's end first; each next stretch is as long as the jobs found so far
+// suggest (a quarter more), at least twice and at most listGrowth times
+// the last one.
 const (
 	listBack0      = 16
 	listBackPerJob = 8
